@@ -1,0 +1,105 @@
+//! Cal.com webhooks, verified and logged by a job.
+//!
+//! Run with `cargo run -p example-caldotcom`, with the webhook secret in `CALDOTCOM_SECRET`
+//! (or in a `.env` file), and point Cal.com's webhook at `/endpoints/cal.com`.
+
+use trigger_runtime::prelude::*;
+
+/// Cal.com signs the raw body with HMAC-SHA256 and sends it hex-encoded.
+#[http_endpoint(
+    id = "cal.com",
+    source = "cal.com",
+    icon = "caldotcom",
+    title = "Cal.com",
+    header = "X-Cal-Signature-256",
+    secret = "CALDOTCOM_SECRET"
+)]
+fn caldotcom();
+
+/// Logs every booking event's body.
+#[job(id = "http-caldotcom", name = "HTTP Cal.com", version = "1.0.0", trigger = caldotcom)]
+async fn http_caldotcom(request: Request, io: Io, ctx: Context) -> Result<()> {
+    let body: serde_json::Value = request.json()?;
+    io.logger.info("Body", &body);
+    io.logger.debug(
+        "Context",
+        serde_json::json!({
+            "run": ctx.run_id(),
+            "attempt": ctx.attempt(),
+            "event": ctx.event_id(),
+        }),
+    );
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> trigger_runtime::Result<()> {
+    trigger_runtime::run().await
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+    use trigger_runtime::io::LogLevel;
+    use trigger_runtime::testing::{TestContext, TestRequest, test_io};
+
+    use super::*;
+
+    fn booking() -> serde_json::Value {
+        json!({
+            "triggerEvent": "BOOKING_CREATED",
+            "payload": { "title": "30 min meeting", "attendees": [{ "name": "Ada" }] }
+        })
+    }
+
+    #[tokio::test]
+    async fn logs_the_body() {
+        let request = TestRequest::post().json(&booking()).build();
+        let (io, logs) = test_io();
+        http_caldotcom(request, io, TestContext::new("http-caldotcom").build())
+            .await
+            .unwrap();
+        assert!(logs.contains(LogLevel::Info, "Body"));
+        assert_eq!(logs.find("Body").unwrap().data, booking());
+    }
+
+    #[tokio::test]
+    async fn rejects_a_body_that_is_not_json() {
+        let request = TestRequest::post().body("not json").build();
+        let (io, logs) = test_io();
+        let error = http_caldotcom(request, io, TestContext::new("http-caldotcom").build())
+            .await
+            .unwrap_err();
+        assert!(error.to_string().contains("not valid JSON"), "{error}");
+        assert!(logs.lines().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_signed_request_verifies_and_a_tampered_one_does_not() {
+        let secret = Secret::new("whsec_test");
+        let signed = TestRequest::post()
+            .json(&booking())
+            .signed(&caldotcom, "whsec_test")
+            .build();
+        assert_eq!(
+            caldotcom.verify_with_secret(&signed, &secret).await,
+            Verification::Verified
+        );
+
+        let signature = signed.header("x-cal-signature-256").unwrap().to_owned();
+        let tampered = TestRequest::post()
+            .json(&json!({ "triggerEvent": "BOOKING_CANCELLED" }))
+            .header("X-Cal-Signature-256", &signature)
+            .build();
+        let verdict = caldotcom.verify_with_secret(&tampered, &secret).await;
+        assert_eq!(
+            verdict.reason(),
+            Some("signature in X-Cal-Signature-256 does not match the body")
+        );
+
+        let wrong_secret = caldotcom
+            .verify_with_secret(&signed, &Secret::new("other"))
+            .await;
+        assert!(!wrong_secret.is_verified());
+    }
+}

@@ -1,0 +1,135 @@
+//! Code generation for `#[http_endpoint]`.
+
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote, quote_spanned};
+use syn::spanned::Spanned;
+use syn::{FnArg, ReturnType};
+
+use super::{EndpointItem, Plan, Verifier};
+
+/// The endpoint static, its verify fn (when it has a body) and its registration.
+pub(super) fn endpoint(plan: &Plan, item: &EndpointItem) -> TokenStream {
+    let Plan { krate, id, .. } = plan;
+    let private = quote!(#krate::__private);
+    let EndpointItem {
+        attrs, vis, sig, ..
+    } = item;
+    let name = &sig.ident;
+
+    let mut builder = quote! {
+        #private::HttpEndpoint::__new(
+            #id,
+            #private::Location::new(::core::file!(), ::core::line!(), ::core::column!()),
+        )
+    };
+    if let Some(source) = &plan.source {
+        builder.extend(quote!(.with_source(#source)));
+    }
+    if let Some(icon) = &plan.icon {
+        builder.extend(quote!(.with_icon(#icon)));
+    }
+    if let Some(title) = &plan.title {
+        builder.extend(quote!(.with_title(#title)));
+    }
+    if !plan.enabled {
+        builder.extend(quote!(.with_enabled(false)));
+    }
+    if let Some(secret) = &plan.secret {
+        builder.extend(quote!(.with_secret_env(#secret)));
+    }
+    let (doc_attrs, other_attrs): (Vec<_>, Vec<_>) =
+        attrs.iter().partition(|a| a.path().is_ident("doc"));
+    match &plan.verifier {
+        Verifier::Hmac {
+            header,
+            algorithm,
+            encoding,
+            prefix,
+        } => {
+            let prefix = prefix.as_ref().map(|p| quote!(.with_prefix(#p)));
+            builder.extend(quote! {
+                .with_hmac(
+                    #private::HmacScheme::new(#header)
+                        .with_algorithm(#private::Algorithm::#algorithm)
+                        .with_encoding(#private::Encoding::#encoding)
+                        #prefix
+                )
+            });
+        }
+        Verifier::Custom => {
+            let verify = verify_fn(&private, item, &other_attrs);
+            builder.extend(quote!(.with_verify_fn(#verify)));
+        }
+    }
+    let doc = format!(
+        "The `{}` webhook endpoint, served at `/endpoints/{}`.",
+        id.value(),
+        id.value()
+    );
+    let doc_attr = if doc_attrs.is_empty() {
+        quote!(#[doc = #doc])
+    } else {
+        quote!()
+    };
+
+    quote! {
+        #(#doc_attrs)*
+        #doc_attr
+        #[allow(non_upper_case_globals)]
+        #vis static #name: #private::HttpEndpoint = #builder;
+
+        #private::inventory::submit! {
+            #private::EndpointRegistration::new(&#name)
+        }
+    }
+}
+
+/// A block that keeps the user's async fn out of the module (its name is the static's) and
+/// returns a plain fn pointer that boxes its future.
+fn verify_fn(private: &TokenStream, item: &EndpointItem, attrs: &[&syn::Attribute]) -> TokenStream {
+    let EndpointItem { sig, body, .. } = item;
+    let name = &sig.ident;
+    let wrapper = format_ident!("__trigger_verify_{}", name);
+    let args: Vec<TokenStream> = sig
+        .inputs
+        .iter()
+        .zip([quote!(request), quote!(secret)])
+        .map(|(input, arg)| match input {
+            FnArg::Typed(pat) => quote_spanned!(pat.ty.span()=> #arg),
+            FnArg::Receiver(r) => quote_spanned!(r.span()=> #arg),
+        })
+        .collect();
+    let output_span = match &sig.output {
+        ReturnType::Type(_, ty) => ty.span(),
+        ReturnType::Default => sig.ident.span(),
+    };
+    let call = quote_spanned! {output_span=>
+        ::std::boxed::Box::pin(#name(#(#args),*))
+    };
+    quote! {{
+        #(#attrs)*
+        #sig #body
+
+        fn #wrapper<'a>(
+            request: &'a #private::Request,
+            secret: &'a #private::Secret,
+        ) -> #private::BoxFuture<'a, #private::Verification> {
+            #call
+        }
+        #wrapper
+    }}
+}
+
+/// After an error: the errors, plus a placeholder static so that `#[job(trigger = name)]`
+/// elsewhere does not add a second, misleading error.
+pub(super) fn fallback(item: &EndpointItem, error: &syn::Error) -> TokenStream {
+    let EndpointItem { vis, sig, .. } = item;
+    let name = &sig.ident;
+    let errors = error.to_compile_error();
+    quote! {
+        #[allow(non_upper_case_globals, dead_code)]
+        #vis static #name: ::trigger_runtime::__private::HttpEndpoint =
+            ::trigger_runtime::__private::HttpEndpoint::__fallback();
+        #errors
+    }
+}

@@ -1,0 +1,55 @@
+//! `#[job(...)]` arguments.
+
+use syn::parse::{Parse, ParseStream};
+use syn::{LitBool, LitStr, Token};
+
+use crate::diag::Errors;
+use crate::kw;
+use crate::lit::{Arg, assign, parse_list, unknown};
+
+const EXPECTED: &[&str] = &["id", "name", "version", "enabled", "trigger", "crate"];
+
+/// Everything written inside `#[job(...)]`, each value with its key's span.
+#[derive(Default)]
+pub(crate) struct JobArgs {
+    pub(crate) id: Option<Arg<LitStr>>,
+    pub(crate) name: Option<Arg<LitStr>>,
+    pub(crate) version: Option<Arg<LitStr>>,
+    pub(crate) enabled: Option<Arg<LitBool>>,
+    pub(crate) trigger: Option<Arg<syn::Path>>,
+    pub(crate) krate: Option<Arg<syn::Path>>,
+    /// Duplicate keys: reported together with the validation errors.
+    pub(crate) errors: Errors,
+}
+
+impl Parse for JobArgs {
+    fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
+        let mut args = Self::default();
+        parse_list(input, |input| {
+            let span = input.span();
+            let e = &mut args.errors;
+            if input.peek(kw::id) {
+                input.parse::<kw::id>()?;
+                assign(input, &mut args.id, span, "id", e)
+            } else if input.peek(kw::name) {
+                input.parse::<kw::name>()?;
+                assign(input, &mut args.name, span, "name", e)
+            } else if input.peek(kw::version) {
+                input.parse::<kw::version>()?;
+                assign(input, &mut args.version, span, "version", e)
+            } else if input.peek(kw::enabled) {
+                input.parse::<kw::enabled>()?;
+                assign(input, &mut args.enabled, span, "enabled", e)
+            } else if input.peek(kw::trigger) {
+                input.parse::<kw::trigger>()?;
+                assign(input, &mut args.trigger, span, "trigger", e)
+            } else if input.peek(Token![crate]) {
+                input.parse::<Token![crate]>()?;
+                assign(input, &mut args.krate, span, "crate", e)
+            } else {
+                Err(unknown(input, EXPECTED))
+            }
+        })?;
+        Ok(args)
+    }
+}

@@ -1,0 +1,72 @@
+//! Code generation for `#[job]`.
+
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote, quote_spanned};
+use syn::ItemFn;
+use syn::spanned::Spanned;
+
+use super::Plan;
+
+/// The user's fn unchanged, plus a hidden runner and the job's registration.
+pub(super) fn job(plan: &Plan, item: &ItemFn) -> TokenStream {
+    let Plan {
+        krate,
+        id,
+        name,
+        enabled,
+        trigger,
+        params,
+        output,
+        ..
+    } = plan;
+    let private = quote!(#krate::__private);
+    let fn_name = &item.sig.ident;
+    let runner = format_ident!("__trigger_run_{}", fn_name);
+    let version = plan
+        .version
+        .as_ref()
+        .map_or_else(|| quote!(::core::env!("CARGO_PKG_VERSION")), |v| quote!(#v));
+
+    // Each argument goes through a trait implemented only by the right type, so a wrong
+    // parameter type is reported on that type, with the trait's message.
+    let traits = [quote!(JobRequest), quote!(JobIo), quote!(JobContext)];
+    let values = [quote!(request), quote!(io), quote!(ctx)];
+    let args = params.iter().zip(traits.iter().zip(&values)).map(
+        |(ty, (tr, value))| quote_spanned!(ty.span()=> <#ty as #private::#tr>::from_job(#value)),
+    );
+    let into_result = quote_spanned! {output.span()=>
+        #private::IntoJobResult::into_job_result(#fn_name(#(#args),*).await)
+    };
+    let trigger_value = quote_spanned! {trigger.span()=>
+        #private::IntoTrigger::into_trigger(&#trigger)
+    };
+
+    quote! {
+        #item
+
+        const _: () = {
+        #[allow(non_snake_case)]
+        fn #runner(
+            request: #private::Request,
+            io: #private::Io,
+            ctx: #private::Context,
+        ) -> #private::BoxFuture<'static, #private::JobOutput> {
+            ::std::boxed::Box::pin(async move { #into_result })
+        }
+
+        #private::inventory::submit! {
+            #private::JobRegistration {
+                id: #id,
+                name: #name,
+                version: #version,
+                enabled: #enabled,
+                trigger: || #trigger_value,
+                run: #runner,
+                location: #private::Location::new(
+                    ::core::file!(), ::core::line!(), ::core::column!(),
+                ),
+            }
+        }
+        };
+    }
+}

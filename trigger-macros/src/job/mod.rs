@@ -1,0 +1,174 @@
+//! `#[job]`: parse → validate → expand.
+
+mod args;
+mod expand;
+
+use proc_macro2::{Span, TokenStream};
+use quote::ToTokens;
+use syn::spanned::Spanned;
+use syn::{FnArg, ItemFn, LitStr, ReturnType, Type};
+
+use self::args::JobArgs;
+use crate::diag::{self, Errors};
+use crate::lit;
+
+/// Entry point: never panics; on error emits the user's fn beside the errors.
+pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
+    let item: ItemFn = match syn::parse2(item.clone()) {
+        Ok(item) => item,
+        Err(error) => return diag::with_item(item, &error),
+    };
+    let tokens = match syn::parse2::<JobArgs>(args).and_then(|args| validate(args, &item)) {
+        Ok(plan) => expand::job(&plan, &item),
+        Err(error) => diag::with_item(item.into_token_stream(), &error),
+    };
+    diag::debug("job", &tokens);
+    tokens
+}
+
+/// A validated job, ready to expand.
+pub(crate) struct Plan {
+    pub(crate) krate: TokenStream,
+    pub(crate) id: LitStr,
+    pub(crate) name: LitStr,
+    /// `None`: the package version of the crate that declares the job.
+    pub(crate) version: Option<LitStr>,
+    pub(crate) enabled: bool,
+    pub(crate) trigger: syn::Path,
+    /// The three parameter types, in order.
+    pub(crate) params: Vec<Type>,
+    pub(crate) output: Type,
+}
+
+fn validate(mut args: JobArgs, item: &ItemFn) -> syn::Result<Plan> {
+    let mut errors = std::mem::take(&mut args.errors);
+    let id = match &args.id {
+        Some(arg) => {
+            check_id(&arg.value, &mut errors);
+            arg.value.clone()
+        }
+        None => {
+            errors.at(
+                Span::call_site(),
+                "missing argument `id`; write `#[job(id = \"my-job\", trigger = my_endpoint)]`: \
+                 the id is the stable key of the job's runs",
+            );
+            LitStr::new("", Span::call_site())
+        }
+    };
+    if let Some(version) = &args.version {
+        check_version(&version.value, &mut errors);
+    }
+    if args.trigger.is_none() {
+        errors.at(
+            Span::call_site(),
+            "missing argument `trigger`; name the endpoint whose requests run this job: \
+             `#[job(id = \"...\", trigger = my_endpoint)]`",
+        );
+    }
+    let (params, output) = check_signature(item, &mut errors);
+    errors.finish()?;
+    Ok(Plan {
+        krate: args.krate.map_or_else(
+            || quote::quote!(::trigger_runtime),
+            |k| k.value.into_token_stream(),
+        ),
+        name: args.name.map_or_else(|| id.clone(), |a| a.value),
+        id,
+        version: args.version.map(|a| a.value),
+        enabled: lit::boolean(&args.enabled, true),
+        trigger: args
+            .trigger
+            .map(|a| a.value)
+            .unwrap_or_else(|| syn::parse_quote!(unreachable)),
+        params,
+        output,
+    })
+}
+
+fn check_id(id: &LitStr, errors: &mut Errors) {
+    let value = id.value();
+    if value.trim().is_empty() {
+        errors.spanned(
+            id,
+            "job id is empty; write a stable id like \"send-welcome-email\"",
+        );
+    } else if value.chars().any(char::is_control) || value.trim() != value {
+        errors.spanned(
+            id,
+            format_args!("job id {value:?} has control characters or surrounding spaces"),
+        );
+    }
+}
+
+/// `major.minor.patch`, optionally followed by `-prerelease` or `+build`.
+fn check_version(version: &LitStr, errors: &mut Errors) {
+    let value = version.value();
+    let core = value.split(['-', '+']).next().unwrap_or_default();
+    let parts: Vec<&str> = core.split('.').collect();
+    let numeric = |p: &&str| {
+        !p.is_empty()
+            && p.bytes().all(|b| b.is_ascii_digit())
+            && (p.len() == 1 || !p.starts_with('0'))
+    };
+    let tail_ok = value[core.len()..].len() != 1
+        && value[core.len()..]
+            .bytes()
+            .skip(1)
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'+'));
+    if parts.len() != 3 || !parts.iter().all(numeric) || !tail_ok {
+        errors.spanned(
+            version,
+            format_args!("invalid version {value:?}; expected `major.minor.patch`, like \"1.0.0\""),
+        );
+    }
+}
+
+const SIGNATURE: &str = "async fn(request: Request, io: Io, ctx: Context) -> Result<()>";
+
+fn check_signature(item: &ItemFn, errors: &mut Errors) -> (Vec<Type>, Type) {
+    let sig = &item.sig;
+    if sig.asyncness.is_none() {
+        errors.spanned(
+            sig.fn_token,
+            format_args!("#[job] requires an async fn; write `{SIGNATURE}`"),
+        );
+    }
+    if !sig.generics.params.is_empty() {
+        errors.spanned(&sig.generics, "a job cannot be generic");
+    }
+    let mut params = Vec::new();
+    for input in &sig.inputs {
+        match input {
+            FnArg::Typed(pat) => params.push((*pat.ty).clone()),
+            FnArg::Receiver(receiver) => {
+                errors.spanned(receiver, "a job is a free fn and cannot take `self`");
+            }
+        }
+    }
+    if sig.inputs.len() != 3 {
+        let span = if sig.inputs.is_empty() {
+            sig.paren_token.span.join()
+        } else {
+            sig.inputs.span()
+        };
+        errors.at(
+            span,
+            format_args!(
+                "a job takes three parameters, found {}; write `{SIGNATURE}`",
+                sig.inputs.len()
+            ),
+        );
+    }
+    let output = match &sig.output {
+        ReturnType::Type(_, ty) => (**ty).clone(),
+        ReturnType::Default => {
+            errors.spanned(
+                &sig.ident,
+                "a job returns `Result<T, E>`; add `-> Result<()>` and return `Ok(())`",
+            );
+            syn::parse_quote!(())
+        }
+    };
+    (params, output)
+}

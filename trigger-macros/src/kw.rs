@@ -1,0 +1,15 @@
+//! Argument keywords shared by both macros.
+
+syn::custom_keyword!(id);
+syn::custom_keyword!(name);
+syn::custom_keyword!(version);
+syn::custom_keyword!(enabled);
+syn::custom_keyword!(trigger);
+syn::custom_keyword!(source);
+syn::custom_keyword!(icon);
+syn::custom_keyword!(title);
+syn::custom_keyword!(header);
+syn::custom_keyword!(algorithm);
+syn::custom_keyword!(encoding);
+syn::custom_keyword!(prefix);
+syn::custom_keyword!(secret);

@@ -1,0 +1,31 @@
+//! Procedural macros for [`trigger-runtime`](https://docs.rs/trigger-runtime).
+//!
+//! This crate is an implementation detail: depend on `trigger-runtime`, which re-exports
+//! [`macro@http_endpoint`] and [`macro@job`]. Generated code only names
+//! `::trigger_runtime::__private`, so the two crates are released in lockstep.
+
+mod diag;
+mod endpoint;
+mod job;
+mod kw;
+mod lit;
+
+use proc_macro::TokenStream;
+
+/// Declares a webhook endpoint served at `/endpoints/{id}`.
+///
+/// See the `trigger_runtime::endpoint` module for the arguments and the two forms (a bodiless
+/// `fn name();` verified from the arguments, or an `async fn` that is the verification).
+#[proc_macro_attribute]
+pub fn http_endpoint(args: TokenStream, item: TokenStream) -> TokenStream {
+    endpoint::expand(args.into(), item.into()).into()
+}
+
+/// Registers an `async fn(request: Request, io: Io, ctx: Context) -> Result<T, E>` as a job
+/// that runs for every matching request to its `trigger` endpoint.
+///
+/// See the `trigger_runtime::job` module for the arguments.
+#[proc_macro_attribute]
+pub fn job(args: TokenStream, item: TokenStream) -> TokenStream {
+    job::expand(args.into(), item.into()).into()
+}

@@ -1,0 +1,357 @@
+//! [`HttpEndpoint`]: what `#[http_endpoint]` declares, and the [`Trigger`] jobs attach to.
+//!
+//! ```ignore
+//! // Verified from the arguments: HMAC of the raw body in one header.
+//! #[http_endpoint(id = "cal.com", header = "X-Cal-Signature-256", secret = "CALDOTCOM_SECRET")]
+//! fn caldotcom();
+//!
+//! // Verified by the body of the fn.
+//! #[http_endpoint(id = "acme", secret = "ACME_SECRET")]
+//! async fn acme(request: &Request, secret: &Secret) -> Verification {
+//!     verify_request_signature(request, "X-Acme-Signature", secret, Algorithm::Sha256)
+//! }
+//! ```
+//!
+//! | argument | meaning | default |
+//! | --- | --- | --- |
+//! | `id` | the URL segment: `/endpoints/{id}`; unique | required |
+//! | `source`, `icon`, `title` | shown in the banner and the `endpoints` command | the id |
+//! | `enabled` | `false` answers 404 and jobs on it are a start-up error | `true` |
+//! | `header` | the header that carries an HMAC of the raw body | — |
+//! | `algorithm` | `"sha256"`, `"sha1"`, `"sha512"` | `"sha256"` |
+//! | `encoding` | `"hex"` (either case), `"base64"` | `"hex"` |
+//! | `prefix` | text before the signature, e.g. `"sha256="`, stripped at the start only | none |
+//! | `secret` | the environment variable that holds the secret | a generated secret kept in the store |
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+
+use crate::request::Request;
+use crate::verify::{HmacScheme, Secret, Verification};
+
+/// A boxed, `Send` future.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// A custom verification: the body of an `async fn(request: &Request, secret: &Secret) ->
+/// Verification` endpoint.
+pub type VerifyFn = for<'a> fn(&'a Request, &'a Secret) -> BoxFuture<'a, Verification>;
+
+/// Where an item was declared, for start-up errors that name both sides of a duplicate.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Location {
+    /// Source file.
+    pub file: &'static str,
+    /// Line, from 1.
+    pub line: u32,
+    /// Column, from 1.
+    pub column: u32,
+}
+
+impl Location {
+    /// A source location.
+    pub const fn new(file: &'static str, line: u32, column: u32) -> Self {
+        Self { file, line, column }
+    }
+
+    /// For items built in code rather than by a macro.
+    pub const fn unknown() -> Self {
+        Self {
+            file: "<built in code>",
+            line: 0,
+            column: 0,
+        }
+    }
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.line == 0 {
+            f.write_str(self.file)
+        } else {
+            write!(f, "{}:{}:{}", self.file, self.line, self.column)
+        }
+    }
+}
+
+impl fmt::Debug for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+/// How an endpoint verifies requests.
+#[derive(Clone, Copy)]
+#[non_exhaustive]
+pub enum Verifier {
+    /// An HMAC of the raw body in one header.
+    Hmac(HmacScheme),
+    /// A custom async fn.
+    Custom(VerifyFn),
+}
+
+impl fmt::Debug for Verifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Hmac(scheme) => f.debug_tuple("Hmac").field(scheme).finish(),
+            Self::Custom(_) => f.write_str("Custom"),
+        }
+    }
+}
+
+impl fmt::Display for Verifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Hmac(s) => {
+                write!(
+                    f,
+                    "HMAC-{} {} in {}",
+                    s.algorithm().name().to_uppercase(),
+                    s.encoding().name(),
+                    s.header()
+                )?;
+                if !s.prefix().is_empty() {
+                    write!(f, " (prefix {:?})", s.prefix())?;
+                }
+                Ok(())
+            }
+            Self::Custom(_) => f.write_str("custom verify fn"),
+        }
+    }
+}
+
+fn unverifiable<'a>(_: &'a Request, _: &'a Secret) -> BoxFuture<'a, Verification> {
+    Box::pin(async { Verification::rejected("endpoint has no verification configured") })
+}
+
+/// A webhook endpoint, served at `/endpoints/{id}` for every method.
+///
+/// `#[http_endpoint]` declares one as a `static` named after the fn, so `caldotcom.verify(&req)`
+/// and `caldotcom.on_request()` work on it.
+#[derive(Clone, Copy, Debug)]
+pub struct HttpEndpoint {
+    id: &'static str,
+    source: Option<&'static str>,
+    icon: Option<&'static str>,
+    title: Option<&'static str>,
+    enabled: bool,
+    secret_env: Option<&'static str>,
+    verifier: Verifier,
+    location: Location,
+}
+
+impl HttpEndpoint {
+    /// An endpoint built in code. Give it a verification with [`with_hmac`](Self::with_hmac) or
+    /// [`with_verify_fn`](Self::with_verify_fn); until then it rejects every request.
+    pub const fn new(id: &'static str) -> Self {
+        Self::__new(id, Location::unknown())
+    }
+
+    #[doc(hidden)]
+    pub const fn __new(id: &'static str, location: Location) -> Self {
+        Self {
+            id,
+            source: None,
+            icon: None,
+            title: None,
+            enabled: true,
+            secret_env: None,
+            verifier: Verifier::Custom(unverifiable),
+            location,
+        }
+    }
+
+    #[doc(hidden)]
+    pub const fn __fallback() -> Self {
+        Self::new("")
+    }
+
+    /// Sets the source shown for this endpoint (default: the id).
+    #[must_use]
+    pub const fn with_source(mut self, source: &'static str) -> Self {
+        self.source = Some(source);
+        self
+    }
+
+    /// Sets the icon name.
+    #[must_use]
+    pub const fn with_icon(mut self, icon: &'static str) -> Self {
+        self.icon = Some(icon);
+        self
+    }
+
+    /// Sets the display title.
+    #[must_use]
+    pub const fn with_title(mut self, title: &'static str) -> Self {
+        self.title = Some(title);
+        self
+    }
+
+    /// Enables or disables the endpoint; a disabled one answers 404.
+    #[must_use]
+    pub const fn with_enabled(mut self, enabled: bool) -> Self {
+        self.enabled = enabled;
+        self
+    }
+
+    /// Reads the secret from environment variable `name`.
+    #[must_use]
+    pub const fn with_secret_env(mut self, name: &'static str) -> Self {
+        self.secret_env = Some(name);
+        self
+    }
+
+    /// Verifies an HMAC of the raw body.
+    #[must_use]
+    pub const fn with_hmac(mut self, scheme: HmacScheme) -> Self {
+        self.verifier = Verifier::Hmac(scheme);
+        self
+    }
+
+    /// Verifies with a custom fn.
+    #[must_use]
+    pub const fn with_verify_fn(mut self, verify: VerifyFn) -> Self {
+        self.verifier = Verifier::Custom(verify);
+        self
+    }
+
+    /// The id, as in `/endpoints/{id}`.
+    pub const fn id(&self) -> &'static str {
+        self.id
+    }
+
+    /// The source (default: the id).
+    pub fn source(&self) -> &'static str {
+        self.source.unwrap_or(self.id)
+    }
+
+    /// The icon name, if set.
+    pub const fn icon(&self) -> Option<&'static str> {
+        self.icon
+    }
+
+    /// The title (default: the id).
+    pub fn title(&self) -> &'static str {
+        self.title.unwrap_or(self.id)
+    }
+
+    /// Whether the endpoint accepts requests.
+    pub const fn is_enabled(&self) -> bool {
+        self.enabled
+    }
+
+    /// The environment variable that holds the secret, if one is named.
+    pub const fn secret_env(&self) -> Option<&'static str> {
+        self.secret_env
+    }
+
+    /// How requests are verified.
+    pub const fn verifier(&self) -> &Verifier {
+        &self.verifier
+    }
+
+    /// Where the endpoint was declared.
+    pub const fn location(&self) -> Location {
+        self.location
+    }
+
+    /// The path it is served at: `/endpoints/{id}`.
+    pub fn path(&self) -> String {
+        format!("/endpoints/{}", self.id)
+    }
+
+    /// A trigger for jobs: every verified request to this endpoint.
+    pub const fn on_request(&'static self) -> Trigger {
+        Trigger { endpoint: self }
+    }
+
+    /// Verifies `request` with the secret from the endpoint's environment variable (the
+    /// variable must be set; a `.env` file is read by [`crate::run`], not here).
+    pub async fn verify(&self, request: &Request) -> Verification {
+        let Some(name) = self.secret_env else {
+            return Verification::rejected(format!(
+                "endpoint {:?} names no secret variable; call verify_with_secret",
+                self.id
+            ));
+        };
+        match std::env::var(name) {
+            Ok(value) if !value.is_empty() => {
+                self.verify_with_secret(request, &Secret::new(value)).await
+            }
+            _ => Verification::rejected(format!("secret not configured: set {name}")),
+        }
+    }
+
+    /// Verifies `request` with `secret`.
+    pub async fn verify_with_secret(&self, request: &Request, secret: &Secret) -> Verification {
+        match &self.verifier {
+            Verifier::Hmac(scheme) => scheme.verify(request, secret),
+            Verifier::Custom(verify) => verify(request, secret).await,
+        }
+    }
+
+    /// The signature header a sender would send for `body`, for HMAC endpoints; `None` for a
+    /// custom verify fn, whose scheme the runtime cannot know.
+    pub fn sign(&self, body: &[u8], secret: &Secret) -> Option<(&'static str, String)> {
+        match &self.verifier {
+            Verifier::Hmac(scheme) => Some((scheme.header(), scheme.sign(body, secret))),
+            Verifier::Custom(_) => None,
+        }
+    }
+}
+
+/// What starts a job: every verified request to an endpoint.
+#[derive(Clone, Copy, Debug)]
+pub struct Trigger {
+    endpoint: &'static HttpEndpoint,
+}
+
+impl Trigger {
+    /// The endpoint whose requests start the job.
+    pub const fn endpoint(&self) -> &'static HttpEndpoint {
+        self.endpoint
+    }
+}
+
+/// Turns what `#[job(trigger = ...)]` names into a [`Trigger`].
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not an http endpoint",
+    label = "expected an item declared with `#[http_endpoint]`",
+    note = "declare the endpoint with `#[http_endpoint(id = \"...\", ...)] fn my_endpoint();` and write `#[job(trigger = my_endpoint)]`"
+)]
+pub trait IntoTrigger {
+    /// The trigger.
+    fn into_trigger(&'static self) -> Trigger;
+}
+
+impl IntoTrigger for HttpEndpoint {
+    fn into_trigger(&'static self) -> Trigger {
+        self.on_request()
+    }
+}
+
+impl IntoTrigger for Trigger {
+    fn into_trigger(&'static self) -> Trigger {
+        *self
+    }
+}
+
+/// A link-time registration of an endpoint, emitted by `#[http_endpoint]`.
+#[derive(Debug)]
+pub struct EndpointRegistration {
+    endpoint: &'static HttpEndpoint,
+}
+
+impl EndpointRegistration {
+    /// Registers `endpoint`.
+    pub const fn new(endpoint: &'static HttpEndpoint) -> Self {
+        Self { endpoint }
+    }
+
+    /// The registered endpoint.
+    pub const fn endpoint(&self) -> &'static HttpEndpoint {
+        self.endpoint
+    }
+}
+
+inventory::collect!(EndpointRegistration);

@@ -1,0 +1,201 @@
+//! [`Registry`]: every endpoint and job, collected at link time and checked at start-up.
+
+use std::collections::HashMap;
+use std::fmt;
+
+use crate::endpoint::{EndpointRegistration, HttpEndpoint, Location};
+use crate::job::{Job, JobRegistration};
+
+/// A problem with the registered endpoints and jobs, found at start-up.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RegistryError {
+    /// Two endpoints share an id.
+    #[error("duplicate endpoint id {id:?}: declared at {first} and at {second}")]
+    DuplicateEndpoint {
+        /// The id.
+        id: String,
+        /// The first declaration.
+        first: Location,
+        /// The second declaration.
+        second: Location,
+    },
+    /// Two jobs share an id.
+    #[error("duplicate job id {id:?}: declared at {first} and at {second}")]
+    DuplicateJob {
+        /// The id.
+        id: String,
+        /// The first declaration.
+        first: Location,
+        /// The second declaration.
+        second: Location,
+    },
+    /// An enabled job is triggered by a disabled endpoint, so it could never run.
+    #[error(
+        "job {job:?} ({location}) is triggered by endpoint {endpoint:?}, which is disabled; \
+         enable the endpoint or add `enabled = false` to the job"
+    )]
+    DisabledEndpoint {
+        /// The job.
+        job: String,
+        /// The endpoint.
+        endpoint: String,
+        /// Where the job was declared.
+        location: Location,
+    },
+    /// A job is triggered by an endpoint that is not registered.
+    #[error(
+        "job {job:?} ({location}) is triggered by endpoint {endpoint:?}, which is not registered"
+    )]
+    UnknownEndpoint {
+        /// The job.
+        job: String,
+        /// The endpoint.
+        endpoint: String,
+        /// Where the job was declared.
+        location: Location,
+    },
+    /// Nothing is registered.
+    #[error(
+        "no endpoints or jobs are registered; declare them with #[http_endpoint] and #[job], and \
+         if they live in another crate, link it from main.rs with `use my_jobs_crate as _;`"
+    )]
+    Empty,
+    /// Several problems at once.
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
+    Many(Vec<RegistryError>),
+}
+
+/// The endpoints and jobs a server runs, validated.
+#[derive(Clone)]
+pub struct Registry {
+    endpoints: Vec<&'static HttpEndpoint>,
+    jobs: Vec<Job>,
+    endpoint_index: HashMap<&'static str, usize>,
+    jobs_by_endpoint: HashMap<&'static str, Vec<usize>>,
+}
+
+impl Registry {
+    /// Everything declared with `#[http_endpoint]` and `#[job]` in the linked crates.
+    pub fn from_inventory() -> Result<Self, RegistryError> {
+        Self::from_parts(
+            inventory::iter::<EndpointRegistration>().map(EndpointRegistration::endpoint),
+            inventory::iter::<JobRegistration>().map(Job::from_registration),
+        )
+    }
+
+    /// A registry of exactly these endpoints and jobs (for tests, or to mount a subset).
+    pub fn from_parts(
+        endpoints: impl IntoIterator<Item = &'static HttpEndpoint>,
+        jobs: impl IntoIterator<Item = Job>,
+    ) -> Result<Self, RegistryError> {
+        let mut errors = Vec::new();
+        let mut registry = Self {
+            endpoints: Vec::new(),
+            jobs: Vec::new(),
+            endpoint_index: HashMap::new(),
+            jobs_by_endpoint: HashMap::new(),
+        };
+        let mut endpoints: Vec<_> = endpoints.into_iter().collect();
+        endpoints.sort_by_key(|e| (e.id(), e.location().file, e.location().line));
+        for endpoint in endpoints {
+            if let Some(&i) = registry.endpoint_index.get(endpoint.id()) {
+                errors.push(RegistryError::DuplicateEndpoint {
+                    id: endpoint.id().to_owned(),
+                    first: registry.endpoints[i].location(),
+                    second: endpoint.location(),
+                });
+                continue;
+            }
+            registry
+                .endpoint_index
+                .insert(endpoint.id(), registry.endpoints.len());
+            registry.endpoints.push(endpoint);
+        }
+        let mut jobs: Vec<Job> = jobs.into_iter().collect();
+        jobs.sort_by_key(|j| (j.id(), j.location().file, j.location().line));
+        let mut job_index: HashMap<&'static str, Location> = HashMap::new();
+        for job in jobs {
+            if let Some(first) = job_index.get(job.id()) {
+                errors.push(RegistryError::DuplicateJob {
+                    id: job.id().to_owned(),
+                    first: *first,
+                    second: job.location(),
+                });
+                continue;
+            }
+            let endpoint = job.trigger().endpoint();
+            match registry.endpoint_index.get(endpoint.id()) {
+                None => errors.push(RegistryError::UnknownEndpoint {
+                    job: job.id().to_owned(),
+                    endpoint: endpoint.id().to_owned(),
+                    location: job.location(),
+                }),
+                Some(_) if job.is_enabled() && !endpoint.is_enabled() => {
+                    errors.push(RegistryError::DisabledEndpoint {
+                        job: job.id().to_owned(),
+                        endpoint: endpoint.id().to_owned(),
+                        location: job.location(),
+                    });
+                }
+                Some(_) => {}
+            }
+            job_index.insert(job.id(), job.location());
+            registry
+                .jobs_by_endpoint
+                .entry(endpoint.id())
+                .or_default()
+                .push(registry.jobs.len());
+            registry.jobs.push(job);
+        }
+        if registry.endpoints.is_empty() && registry.jobs.is_empty() {
+            errors.push(RegistryError::Empty);
+        }
+        match errors.len() {
+            0 => Ok(registry),
+            1 => Err(errors.remove(0)),
+            _ => Err(RegistryError::Many(errors)),
+        }
+    }
+
+    /// Every endpoint, by id.
+    pub fn endpoints(&self) -> impl Iterator<Item = &'static HttpEndpoint> + '_ {
+        self.endpoints.iter().copied()
+    }
+
+    /// The endpoint with this id.
+    pub fn endpoint(&self, id: &str) -> Option<&'static HttpEndpoint> {
+        self.endpoint_index.get(id).map(|&i| self.endpoints[i])
+    }
+
+    /// Every job, by id.
+    pub fn jobs(&self) -> impl Iterator<Item = &Job> + '_ {
+        self.jobs.iter()
+    }
+
+    /// The job with this id.
+    pub fn job(&self, id: &str) -> Option<&Job> {
+        self.jobs.iter().find(|j| j.id() == id)
+    }
+
+    /// The jobs triggered by the endpoint with this id, enabled or not.
+    pub fn jobs_for<'a>(&'a self, endpoint_id: &str) -> impl Iterator<Item = &'a Job> + 'a {
+        self.jobs_by_endpoint
+            .get(endpoint_id)
+            .into_iter()
+            .flatten()
+            .map(|&i| &self.jobs[i])
+    }
+}
+
+impl fmt::Debug for Registry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Registry")
+            .field(
+                "endpoints",
+                &self.endpoints.iter().map(|e| e.id()).collect::<Vec<_>>(),
+            )
+            .field("jobs", &self.jobs.iter().map(Job::id).collect::<Vec<_>>())
+            .finish()
+    }
+}

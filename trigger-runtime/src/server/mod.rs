@@ -1,0 +1,214 @@
+//! [`Server`]: the HTTP side (ingest, health, JSON API) and the in-process workers.
+
+mod api;
+mod ingest;
+mod response;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::{any, get};
+use tokio_util::sync::CancellationToken;
+
+pub use self::response::ErrorResponse;
+use crate::endpoint::HttpEndpoint;
+use crate::error::{Error, Result};
+use crate::registry::Registry;
+use crate::store::Store;
+use crate::verify::Secret;
+use crate::worker::{Worker, WorkerConfig};
+
+/// The default body limit: 5 MiB.
+pub const DEFAULT_BODY_LIMIT: usize = 5 * 1024 * 1024;
+
+/// How the server behaves.
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    /// The base URL senders use (`TRIGGER_PUBLIC_URL`), for URLs shown and given to jobs.
+    pub public_url: Option<String>,
+    /// The largest body accepted; larger ones get `413`.
+    pub body_limit: usize,
+    /// When set, `/api` requires `Authorization: Bearer <key>`.
+    pub api_key: Option<Secret>,
+    /// The workers.
+    pub worker: WorkerConfig,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            public_url: None,
+            body_limit: DEFAULT_BODY_LIMIT,
+            api_key: None,
+            worker: WorkerConfig::default(),
+        }
+    }
+}
+
+/// Where an endpoint's secret comes from.
+#[derive(Clone, Debug)]
+pub enum SecretState {
+    /// Read from the named environment variable.
+    Env {
+        /// The variable.
+        var: &'static str,
+        /// The secret.
+        secret: Secret,
+    },
+    /// The variable is named but unset or empty: requests get `401`.
+    Missing {
+        /// The variable.
+        var: &'static str,
+    },
+    /// No variable is named: generated on first start and kept in the store.
+    Generated {
+        /// The secret.
+        secret: Secret,
+    },
+}
+
+impl SecretState {
+    /// The secret, unless it is missing.
+    pub fn secret(&self) -> Option<&Secret> {
+        match self {
+            Self::Env { secret, .. } | Self::Generated { secret } => Some(secret),
+            Self::Missing { .. } => None,
+        }
+    }
+}
+
+pub(crate) struct AppState {
+    pub(crate) registry: Arc<Registry>,
+    pub(crate) store: Store,
+    pub(crate) secrets: HashMap<&'static str, SecretState>,
+    pub(crate) config: ServerConfig,
+    pub(crate) worker: Worker,
+}
+
+/// The ingest server and its workers.
+#[derive(Clone)]
+pub struct Server {
+    state: Arc<AppState>,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("registry", &self.state.registry)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Server {
+    /// Resolves every endpoint's secret (reading environment variables, or generating and
+    /// storing one) and prepares the workers.
+    pub async fn new(registry: Registry, store: Store, config: ServerConfig) -> Result<Self> {
+        let mut secrets = HashMap::new();
+        for endpoint in registry.endpoints() {
+            secrets.insert(endpoint.id(), resolve_secret(endpoint, &store).await?);
+        }
+        let registry = Arc::new(registry);
+        let worker = Worker::new(store.clone(), Arc::clone(&registry), config.worker.clone());
+        Ok(Self {
+            state: Arc::new(AppState {
+                registry,
+                store,
+                secrets,
+                config,
+                worker,
+            }),
+        })
+    }
+
+    /// The HTTP routes: `/endpoints/{id}` (every method), `/healthz` and `/api/v1/...`.
+    pub fn router(&self) -> Router {
+        Router::new()
+            .route("/endpoints/{id}", any(ingest::ingest))
+            .route(
+                "/healthz",
+                get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }),
+            )
+            .nest("/api/v1", api::router(Arc::clone(&self.state)))
+            .fallback(|| async { ErrorResponse::not_found("no such route") })
+            .with_state(Arc::clone(&self.state))
+    }
+
+    /// The workers that execute runs.
+    pub fn worker(&self) -> &Worker {
+        &self.state.worker
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.state.store
+    }
+
+    /// The registry.
+    pub fn registry(&self) -> &Registry {
+        &self.state.registry
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ServerConfig {
+        &self.state.config
+    }
+
+    /// Where each endpoint's secret comes from.
+    pub fn secret_state(&self, endpoint_id: &str) -> Option<&SecretState> {
+        self.state.secrets.get(endpoint_id)
+    }
+
+    /// Serves on `listener` and runs the workers until `shutdown` completes; then stops
+    /// accepting, finishes open requests, and drains the workers within the grace period.
+    pub async fn serve(
+        self,
+        listener: tokio::net::TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<()> {
+        let stop = CancellationToken::new();
+        let worker = self.state.worker.clone();
+        let worker_stop = stop.clone();
+        let workers = tokio::spawn(async move { worker.run(worker_stop).await });
+        let http_stop = stop.clone();
+        let served = axum::serve(listener, self.router())
+            .with_graceful_shutdown(async move {
+                shutdown.await;
+                http_stop.cancel();
+            })
+            .await;
+        stop.cancel();
+        let joined = workers.await;
+        served.map_err(|source| Error::Io {
+            context: "serving HTTP".to_owned(),
+            source,
+        })?;
+        joined.map_err(|e| Error::Config(format!("worker task failed: {e}")))?;
+        Ok(())
+    }
+}
+
+async fn resolve_secret(endpoint: &HttpEndpoint, store: &Store) -> Result<SecretState> {
+    if let Some(var) = endpoint.secret_env() {
+        return Ok(match std::env::var(var) {
+            Ok(value) if !value.is_empty() => SecretState::Env {
+                var,
+                secret: Secret::new(value),
+            },
+            _ => {
+                tracing::warn!(
+                    endpoint = endpoint.id(),
+                    "secret not configured: set {var}; requests to this endpoint get 401 until then"
+                );
+                SecretState::Missing { var }
+            }
+        });
+    }
+    let candidate = crate::id::secret_hex()
+        .map_err(|e| Error::Config(format!("no randomness to generate a secret: {e}")))?;
+    let secret = store.endpoint_secret(endpoint.id(), candidate).await?;
+    Ok(SecretState::Generated {
+        secret: Secret::new(secret),
+    })
+}

@@ -1,0 +1,290 @@
+//! Helpers to unit-test jobs and endpoints without a server: build a [`Request`], an [`Io`]
+//! that captures log lines, a [`Context`], and sign bodies the way a sender would.
+//!
+//! ```
+//! use trigger_runtime::testing::{TestContext, TestRequest, test_io};
+//!
+//! let request = TestRequest::post().json(&serde_json::json!({"triggerEvent": "PING"})).build();
+//! let (io, logs) = test_io();
+//! let ctx = TestContext::new("http-caldotcom").build();
+//! io.logger.info("Body", &request.json::<serde_json::Value>().unwrap());
+//! assert_eq!(logs.messages(), ["Body"]);
+//! assert_eq!(ctx.attempt(), 1);
+//! ```
+
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderName, HeaderValue, Method, header};
+use serde::Serialize;
+
+use crate::endpoint::HttpEndpoint;
+use crate::io::{Io, LogLevel, LogLine, LogSink, Logger};
+use crate::job::Context;
+use crate::request::Request;
+use crate::time::Timestamp;
+use crate::verify::Secret;
+
+/// Builds a [`Request`]. Invalid header names or values panic: this is for tests.
+#[derive(Clone, Debug)]
+pub struct TestRequest {
+    method: Method,
+    url: String,
+    headers: HeaderMap,
+    body: Bytes,
+}
+
+impl TestRequest {
+    /// A request with `method` to `/endpoints/test`.
+    pub fn new(method: Method) -> Self {
+        Self {
+            method,
+            url: "http://localhost/endpoints/test".to_owned(),
+            headers: HeaderMap::new(),
+            body: Bytes::new(),
+        }
+    }
+
+    /// A `POST`.
+    pub fn post() -> Self {
+        Self::new(Method::POST)
+    }
+
+    /// A `GET`.
+    pub fn get() -> Self {
+        Self::new(Method::GET)
+    }
+
+    /// Sets the URL (absolute, or a path with a query).
+    #[must_use]
+    pub fn url(mut self, url: impl Into<String>) -> Self {
+        self.url = url.into();
+        self
+    }
+
+    /// Appends a header.
+    ///
+    /// # Panics
+    /// If the name or value is not valid in HTTP.
+    #[must_use]
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        let name = HeaderName::from_bytes(name.as_bytes())
+            .unwrap_or_else(|e| panic!("invalid header name {name:?}: {e}"));
+        let value = HeaderValue::from_str(value)
+            .unwrap_or_else(|e| panic!("invalid value for header {name}: {e}"));
+        self.headers.append(name, value);
+        self
+    }
+
+    /// Sets the raw body.
+    #[must_use]
+    pub fn body(mut self, body: impl Into<Bytes>) -> Self {
+        self.body = body.into();
+        self
+    }
+
+    /// Sets a JSON body and `Content-Type: application/json`.
+    ///
+    /// # Panics
+    /// If `value` does not serialize.
+    #[must_use]
+    pub fn json(mut self, value: &impl Serialize) -> Self {
+        let body =
+            serde_json::to_vec(value).unwrap_or_else(|e| panic!("body does not serialize: {e}"));
+        self.headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        self.body = body.into();
+        self
+    }
+
+    /// Sets a form body and `Content-Type: application/x-www-form-urlencoded`.
+    ///
+    /// # Panics
+    /// If `value` does not serialize as a form.
+    #[must_use]
+    pub fn form(mut self, value: &impl Serialize) -> Self {
+        let body = serde_urlencoded::to_string(value)
+            .unwrap_or_else(|e| panic!("form does not serialize: {e}"));
+        self.headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/x-www-form-urlencoded"),
+        );
+        self.body = body.into();
+        self
+    }
+
+    /// Signs the current body with `secret` the way `endpoint`'s sender would, setting its
+    /// signature header. Call it after setting the body.
+    ///
+    /// # Panics
+    /// If the endpoint verifies with a custom fn, whose scheme the runtime cannot know.
+    #[must_use]
+    pub fn signed(mut self, endpoint: &HttpEndpoint, secret: &str) -> Self {
+        let (name, value) = sign(endpoint, secret, &self.body).unwrap_or_else(|| {
+            panic!(
+                "endpoint {:?} verifies with a custom fn; set its headers yourself",
+                endpoint.id()
+            )
+        });
+        self.headers.remove(name);
+        self.header(name, &value)
+    }
+
+    /// The request.
+    ///
+    /// # Panics
+    /// If the URL is invalid.
+    pub fn build(self) -> Request {
+        Request::new(self.method, &self.url, self.headers, self.body)
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+}
+
+/// The signature header `(name, value)` a sender would send with `body`, for an endpoint
+/// verified by HMAC; `None` for a custom verify fn.
+pub fn sign(endpoint: &HttpEndpoint, secret: &str, body: &[u8]) -> Option<(&'static str, String)> {
+    endpoint.sign(body, &Secret::new(secret))
+}
+
+/// The log lines an [`Io`] from [`test_io`] captured.
+#[derive(Clone, Debug, Default)]
+pub struct Logs(Arc<Mutex<Vec<LogLine>>>);
+
+impl LogSink for Logs {
+    fn record(&self, line: LogLine) {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(line);
+    }
+}
+
+impl Logs {
+    /// Every line so far.
+    pub fn lines(&self) -> Vec<LogLine> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Every message so far.
+    pub fn messages(&self) -> Vec<String> {
+        self.lines().into_iter().map(|l| l.message).collect()
+    }
+
+    /// The first line with `message`, if any.
+    pub fn find(&self, message: &str) -> Option<LogLine> {
+        self.lines().into_iter().find(|l| l.message == message)
+    }
+
+    /// Whether a line with `level` and `message` was logged.
+    pub fn contains(&self, level: LogLevel, message: &str) -> bool {
+        self.lines()
+            .iter()
+            .any(|l| l.level == level && l.message == message)
+    }
+}
+
+/// An [`Io`] whose log lines are captured in the returned [`Logs`].
+pub fn test_io() -> (Io, Logs) {
+    let logs = Logs::default();
+    let io = Io::new(Logger::new(Arc::new(logs.clone()), "test", "run_test"));
+    (io, logs)
+}
+
+/// Builds a [`Context`] for a job under test.
+#[derive(Clone, Debug)]
+pub struct TestContext {
+    job_id: String,
+    job_name: Option<String>,
+    job_version: String,
+    run_id: String,
+    attempt: u32,
+    endpoint_id: String,
+    event_id: String,
+    environment: String,
+    received_at: Timestamp,
+}
+
+impl TestContext {
+    /// A first attempt of job `job_id`, in environment `test`.
+    pub fn new(job_id: impl Into<String>) -> Self {
+        Self {
+            job_id: job_id.into(),
+            job_name: None,
+            job_version: "0.0.0".to_owned(),
+            run_id: "run_test".to_owned(),
+            attempt: 1,
+            endpoint_id: "test".to_owned(),
+            event_id: "evt_test".to_owned(),
+            environment: "test".to_owned(),
+            received_at: Timestamp::now(),
+        }
+    }
+
+    /// Sets the attempt number.
+    #[must_use]
+    pub fn attempt(mut self, attempt: u32) -> Self {
+        self.attempt = attempt;
+        self
+    }
+
+    /// Sets the job's name.
+    #[must_use]
+    pub fn job_name(mut self, name: impl Into<String>) -> Self {
+        self.job_name = Some(name.into());
+        self
+    }
+
+    /// Sets the job's version.
+    #[must_use]
+    pub fn job_version(mut self, version: impl Into<String>) -> Self {
+        self.job_version = version.into();
+        self
+    }
+
+    /// Sets the run id.
+    #[must_use]
+    pub fn run_id(mut self, id: impl Into<String>) -> Self {
+        self.run_id = id.into();
+        self
+    }
+
+    /// Sets the endpoint id.
+    #[must_use]
+    pub fn endpoint_id(mut self, id: impl Into<String>) -> Self {
+        self.endpoint_id = id.into();
+        self
+    }
+
+    /// Sets the event id.
+    #[must_use]
+    pub fn event_id(mut self, id: impl Into<String>) -> Self {
+        self.event_id = id.into();
+        self
+    }
+
+    /// Sets the environment.
+    #[must_use]
+    pub fn environment(mut self, environment: impl Into<String>) -> Self {
+        self.environment = environment.into();
+        self
+    }
+
+    /// The context.
+    pub fn build(self) -> Context {
+        let name = self.job_name.as_deref().unwrap_or(&self.job_id);
+        Context::new(
+            self.run_id,
+            self.attempt,
+            (&self.job_id, name, &self.job_version),
+            self.endpoint_id,
+            self.event_id,
+            self.environment,
+            self.received_at,
+        )
+    }
+}

@@ -1,0 +1,379 @@
+//! [`Worker`]: claims due runs with a lease and executes them, at most `concurrency` at once.
+//!
+//! The loop waits on shutdown, a wake-up from ingest, a poll tick or a finished run; each
+//! attempt runs in its own task so that a panic is caught, renews its lease while it runs and
+//! records its outcome with its attempt number as a fencing token. On shutdown the worker stops
+//! claiming, gives running attempts a grace period, then releases the rest for the next start.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use http::{HeaderMap, HeaderName, HeaderValue, Method};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::io::{Io, LogLine, LogSink, Logger};
+use crate::job::{Context, Job};
+use crate::registry::Registry;
+use crate::request::Request;
+use crate::store::{AttemptOutcome, ClaimedRun, NewEvent, Store};
+use crate::time::Timestamp;
+
+/// How a worker runs.
+#[derive(Clone, Debug)]
+pub struct WorkerConfig {
+    /// Attempts that run at once.
+    pub concurrency: usize,
+    /// How often to look for due runs without a wake-up (retries that became due).
+    pub poll_interval: Duration,
+    /// How long a claim holds a run without a heartbeat.
+    pub lease: Duration,
+    /// How long running attempts may finish after shutdown begins.
+    pub shutdown_grace: Duration,
+    /// The environment name given to jobs.
+    pub environment: String,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        Self {
+            concurrency: 16,
+            poll_interval: Duration::from_millis(500),
+            lease: Duration::from_secs(30),
+            shutdown_grace: Duration::from_secs(30),
+            environment: "dev".to_owned(),
+        }
+    }
+}
+
+/// Executes runs from a store.
+#[derive(Clone, Debug)]
+pub struct Worker {
+    id: String,
+    store: Store,
+    registry: Arc<Registry>,
+    config: WorkerConfig,
+    wake: Arc<Notify>,
+    in_flight: Arc<Mutex<HashMap<String, u32>>>,
+}
+
+impl Worker {
+    /// A worker for the jobs of `registry`.
+    pub fn new(store: Store, registry: Arc<Registry>, config: WorkerConfig) -> Self {
+        Self {
+            id: crate::id::new_id("wrk"),
+            store,
+            registry,
+            config,
+            wake: Arc::new(Notify::new()),
+            in_flight: Arc::default(),
+        }
+    }
+
+    /// Wakes the worker to look for runs now (ingest calls this after a commit).
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Executes every run that is due now, up to `concurrency` at a time, and returns how many
+    /// attempts it executed. For tests that want no background task.
+    pub async fn run_once(&self) -> usize {
+        let semaphore = Arc::new(Semaphore::new(self.config.concurrency.max(1)));
+        let mut tasks = JoinSet::new();
+        let mut executed = 0;
+        loop {
+            executed += self.fill(&semaphore, &mut tasks).await;
+            if tasks.join_next().await.is_none() {
+                break;
+            }
+        }
+        executed
+    }
+
+    /// Runs until `shutdown` is cancelled, then drains within the grace period.
+    pub async fn run(&self, shutdown: CancellationToken) {
+        let semaphore = Arc::new(Semaphore::new(self.config.concurrency.max(1)));
+        let mut tasks = JoinSet::new();
+        let mut tick = tokio::time::interval(self.config.poll_interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                biased;
+                () = shutdown.cancelled() => break,
+                () = self.wake.notified() => {}
+                Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+                _ = tick.tick() => {}
+            }
+            self.fill(&semaphore, &mut tasks).await;
+        }
+        self.drain(tasks).await;
+    }
+
+    /// Claims as many due runs as there are free permits and spawns them; returns how many.
+    async fn fill(&self, semaphore: &Arc<Semaphore>, tasks: &mut JoinSet<()>) -> usize {
+        let mut spawned = 0;
+        loop {
+            let available = semaphore.available_permits();
+            if available == 0 {
+                break;
+            }
+            let claimed = match self
+                .store
+                .claim(&self.id, available, self.config.lease)
+                .await
+            {
+                Ok(claimed) => claimed,
+                Err(error) => {
+                    tracing::warn!(%error, "could not claim runs; retrying at the next tick");
+                    break;
+                }
+            };
+            let count = claimed.len();
+            for claim in claimed {
+                let Ok(permit) = Arc::clone(semaphore).try_acquire_owned() else {
+                    // Only this loop takes permits, so this does not happen; give the run back.
+                    let _ = self.store.release(&claim.run.id, claim.run.attempts).await;
+                    continue;
+                };
+                self.lock_in_flight()
+                    .insert(claim.run.id.clone(), claim.run.attempts);
+                let worker = self.clone();
+                tasks.spawn(async move { worker.execute(claim, permit).await });
+                spawned += 1;
+            }
+            if count < available {
+                break;
+            }
+        }
+        spawned
+    }
+
+    async fn drain(&self, mut tasks: JoinSet<()>) {
+        let grace = self.config.shutdown_grace;
+        let drained =
+            tokio::time::timeout(grace, async { while tasks.join_next().await.is_some() {} }).await;
+        if drained.is_err() {
+            tasks.abort_all();
+            while tasks.join_next().await.is_some() {}
+        }
+        let unfinished: Vec<(String, u32)> = self.lock_in_flight().drain().collect();
+        for (run_id, attempt) in unfinished {
+            tracing::warn!(run = %run_id, attempt, "run did not finish within the shutdown grace; released for the next start");
+            if let Err(error) = self.store.release(&run_id, attempt).await {
+                tracing::error!(run = %run_id, %error, "could not release run; it is claimed again when its lease expires");
+            }
+        }
+    }
+
+    fn lock_in_flight(&self) -> std::sync::MutexGuard<'_, HashMap<String, u32>> {
+        self.in_flight
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    async fn execute(&self, claim: ClaimedRun, permit: OwnedSemaphorePermit) {
+        let run_id = claim.run.id.clone();
+        let attempt = claim.run.attempts;
+        let outcome = match self.registry.job(&claim.run.job) {
+            Some(job) => self.attempt(job, &claim).await,
+            None => Some(AttemptOutcome::Failed {
+                error: format!("job {:?} is not registered in this build", claim.run.job),
+            }),
+        };
+        if let Some(outcome) = outcome {
+            self.record(&run_id, attempt, outcome).await;
+        }
+        self.lock_in_flight().remove(&run_id);
+        drop(permit);
+    }
+
+    async fn record(&self, run_id: &str, attempt: u32, outcome: AttemptOutcome) {
+        let status = match &outcome {
+            AttemptOutcome::Succeeded(_) => "succeeded",
+            AttemptOutcome::Retry { .. } => "retrying",
+            AttemptOutcome::Failed { .. } => "failed",
+        };
+        match self.store.finish(run_id, attempt, outcome).await {
+            Ok(true) => tracing::debug!(run = %run_id, attempt, status, "attempt finished"),
+            Ok(false) => {
+                tracing::warn!(run = %run_id, attempt, "attempt finished after losing its lease; result discarded")
+            }
+            Err(error) => {
+                tracing::error!(run = %run_id, attempt, %error, "could not record the attempt; it runs again when its lease expires")
+            }
+        }
+    }
+
+    /// Runs one attempt; `None` when the attempt lost its lease and must not record anything.
+    async fn attempt(&self, job: &Job, claim: &ClaimedRun) -> Option<AttemptOutcome> {
+        let run = &claim.run;
+        let request = match event_request(&claim.event) {
+            Ok(request) => request,
+            Err(error) => {
+                return Some(AttemptOutcome::Failed {
+                    error: format!("stored event is unreadable: {error}"),
+                });
+            }
+        };
+        let logs = Arc::new(BufferSink::default());
+        let io = Io::new(Logger::new(
+            Arc::clone(&logs) as Arc<dyn LogSink>,
+            job.id(),
+            &run.id,
+        ));
+        let ctx = Context::new(
+            run.id.as_str(),
+            run.attempts,
+            (job.id(), job.name(), run.job_version.as_str()),
+            claim.event.endpoint_id.as_str(),
+            claim.event.id.as_str(),
+            self.config.environment.as_str(),
+            claim.event.received_at,
+        );
+        tracing::debug!(run = %run.id, job = job.id(), attempt = run.attempts, "attempt started");
+        let mut task = AbortOnDrop(tokio::spawn(job.call(request, io, ctx)));
+        let deadline = job.timeout().map(|t| tokio::time::Instant::now() + t);
+        let mut heartbeat = tokio::time::interval(self.config.lease / 3);
+        heartbeat.tick().await;
+        let result = loop {
+            tokio::select! {
+                joined = &mut task.0 => break Ok(joined),
+                () = sleep_until(deadline) => break Err(format!(
+                    "attempt timed out after {:?}", job.timeout().unwrap_or_default()
+                )),
+                _ = heartbeat.tick() => {
+                    self.flush(&run.id, run.attempts, &logs).await;
+                    match self.store.heartbeat(&run.id, run.attempts, self.config.lease).await {
+                        Ok(true) => {}
+                        Ok(false) => {
+                            tracing::warn!(run = %run.id, "lost the lease; abandoning the attempt");
+                            return None;
+                        }
+                        Err(error) => tracing::warn!(run = %run.id, %error, "heartbeat failed"),
+                    }
+                }
+            }
+        };
+        drop(task);
+        self.flush(&run.id, run.attempts, &logs).await;
+        let error = match result {
+            Ok(Ok(Ok(output))) => return Some(AttemptOutcome::Succeeded(output)),
+            Ok(Ok(Err(error))) => error_chain(&*error),
+            Ok(Err(join)) if join.is_panic() => {
+                format!("job panicked: {}", panic_message(join.into_panic()))
+            }
+            Ok(Err(_)) => "job task was cancelled".to_owned(),
+            Err(timeout) => timeout,
+        };
+        tracing::warn!(run = %run.id, job = job.id(), attempt = run.attempts, %error, "attempt failed");
+        let policy = job.retry();
+        Some(
+            if run.attempts >= run.max_attempts.min(policy.max_attempts()) {
+                AttemptOutcome::Failed { error }
+            } else {
+                let delay = policy.backoff(run.attempts, jitter());
+                AttemptOutcome::Retry {
+                    error,
+                    at: Timestamp::now().saturating_add(delay),
+                }
+            },
+        )
+    }
+
+    async fn flush(&self, run_id: &str, attempt: u32, logs: &BufferSink) {
+        let lines = logs.take();
+        if lines.is_empty() {
+            return;
+        }
+        if let Err(error) = self.store.append_logs(run_id, attempt, lines).await {
+            tracing::warn!(run = %run_id, %error, "could not store log lines");
+        }
+    }
+}
+
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}
+
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Log lines of one attempt, buffered until the next heartbeat or the attempt's end.
+#[derive(Default)]
+struct BufferSink(Mutex<Vec<LogLine>>);
+
+impl BufferSink {
+    fn take(&self) -> Vec<LogLine> {
+        std::mem::take(
+            &mut *self
+                .0
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
+    }
+}
+
+impl LogSink for BufferSink {
+    fn record(&self, line: LogLine) {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(line);
+    }
+}
+
+/// Rebuilds the request a stored event describes.
+pub(crate) fn event_request(event: &NewEvent) -> Result<Request, String> {
+    let method = Method::from_bytes(event.method.as_bytes()).map_err(|e| e.to_string())?;
+    let mut headers = HeaderMap::with_capacity(event.headers.len());
+    for (name, value) in &event.headers {
+        let name = HeaderName::from_bytes(name.as_bytes()).map_err(|e| e.to_string())?;
+        let value = HeaderValue::from_bytes(value).map_err(|e| e.to_string())?;
+        headers.append(name, value);
+    }
+    Request::new(method, &event.url, headers, event.body.clone()).map_err(|e| e.to_string())
+}
+
+/// `outer: cause: root cause`.
+pub(crate) fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.ends_with(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "non-string panic payload".to_owned())
+}
+
+/// A number in `[0, 1)` for backoff jitter.
+fn jitter() -> f64 {
+    let mut bytes = [0u8; 8];
+    if getrandom::fill(&mut bytes).is_err() {
+        return 0.5;
+    }
+    #[allow(clippy::cast_precision_loss)]
+    let value = (u64::from_le_bytes(bytes) >> 11) as f64 / (1u64 << 53) as f64;
+    value
+}
