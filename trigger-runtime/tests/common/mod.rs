@@ -1,0 +1,118 @@
+//! Shared fixtures: a server on a fresh in-memory store, and one-shot requests to its router.
+#![allow(dead_code, unreachable_pub, missing_docs)]
+
+use axum::body::Body;
+use http::{Method, StatusCode};
+use http_body_util::BodyExt;
+use serde_json::Value;
+use tower::ServiceExt;
+use trigger_runtime::endpoint::HttpEndpoint;
+use trigger_runtime::registry::Registry;
+use trigger_runtime::server::{Server, ServerConfig};
+use trigger_runtime::store::Store;
+use trigger_runtime::verify::Secret;
+use trigger_runtime::worker::WorkerConfig;
+
+/// A server over a fresh memory store, with fast retries and polling for tests.
+pub async fn server(registry: Registry, config: ServerConfig) -> Server {
+    Server::new(registry, Store::memory(), config)
+        .await
+        .expect("server starts")
+}
+
+pub fn config() -> ServerConfig {
+    ServerConfig {
+        worker: WorkerConfig {
+            poll_interval: std::time::Duration::from_millis(20),
+            ..WorkerConfig::default()
+        },
+        ..ServerConfig::default()
+    }
+}
+
+/// The secret the server resolved for `endpoint`.
+pub fn secret(server: &Server, endpoint: &str) -> Secret {
+    server
+        .secret_state(endpoint)
+        .and_then(|s| s.secret())
+        .cloned()
+        .expect("endpoint has a secret")
+}
+
+/// A response: status, JSON body (`Null` if empty or not JSON).
+pub struct Reply {
+    pub status: StatusCode,
+    pub json: Value,
+}
+
+impl Reply {
+    pub fn error(&self) -> &str {
+        self.json["error"].as_str().unwrap_or_default()
+    }
+}
+
+pub async fn send(server: &Server, request: http::Request<Body>) -> Reply {
+    let response = server
+        .router()
+        .oneshot(request)
+        .await
+        .expect("router is infallible");
+    let status = response.status();
+    let bytes = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
+    Reply {
+        status,
+        json: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    }
+}
+
+/// A request to `/endpoints/{id}` with `body`, signed for `endpoint` with `secret`.
+pub fn signed(endpoint: &HttpEndpoint, secret: &Secret, body: &[u8]) -> http::request::Builder {
+    let (name, value) = endpoint.sign(body, secret).expect("HMAC endpoint");
+    http::Request::builder()
+        .method(Method::POST)
+        .uri(format!("/endpoints/{}", endpoint.id()))
+        .header("content-type", "application/json")
+        .header(name, value)
+}
+
+pub async fn get(server: &Server, path: &str) -> Reply {
+    send(
+        server,
+        http::Request::get(path).body(Body::empty()).unwrap(),
+    )
+    .await
+}
+
+/// Runs due runs until none is left (retries included), or panics after `limit` rounds.
+pub async fn drain(server: &Server) {
+    for _ in 0..200 {
+        if server.worker().run_once().await == 0
+            && server.store().next_due().await.unwrap().is_none()
+        {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    panic!("runs did not settle");
+}
+
+/// A body sent in chunks, with no Content-Length.
+pub fn chunked(chunks: Vec<Vec<u8>>) -> Body {
+    struct Chunks(std::collections::VecDeque<bytes::Bytes>);
+    impl http_body::Body for Chunks {
+        type Data = bytes::Bytes;
+        type Error = std::convert::Infallible;
+        fn poll_frame(
+            mut self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Option<Result<http_body::Frame<bytes::Bytes>, Self::Error>>> {
+            std::task::Poll::Ready(self.0.pop_front().map(|b| Ok(http_body::Frame::data(b))))
+        }
+    }
+    Body::new(Chunks(chunks.into_iter().map(bytes::Bytes::from).collect()))
+}

@@ -1,0 +1,350 @@
+//! The ingest route: every answer it gives, and what it stores.
+
+mod common;
+
+use axum::body::Body;
+use common::{Reply, drain, get, secret, send, server, signed};
+use http::StatusCode;
+use serde_json::json;
+use trigger_runtime::prelude::*;
+use trigger_runtime::registry::Registry;
+use trigger_runtime::server::ServerConfig;
+
+#[http_endpoint(id = "cal.com", header = "X-Cal-Signature-256")]
+fn caldotcom();
+
+#[http_endpoint(id = "github", header = "X-Hub-Signature-256", prefix = "sha256=")]
+fn github();
+
+#[http_endpoint(id = "off", header = "X-Sig", enabled = false)]
+fn disabled_endpoint();
+
+#[http_endpoint(
+    id = "unset",
+    header = "X-Sig",
+    secret = "TRIGGER_TEST_VARIABLE_NEVER_SET"
+)]
+fn unset_secret();
+
+#[http_endpoint(id = "token")]
+async fn token(request: &Request, secret: &Secret) -> Verification {
+    match request.header("authorization") {
+        Some(value) if value.strip_prefix("Bearer ") == Some(secret.expose()) => {
+            Verification::verified()
+        }
+        Some(_) => Verification::rejected("wrong token"),
+        None => Verification::rejected("missing Authorization header"),
+    }
+}
+
+#[job(id = "log-body", version = "1.0.0", trigger = caldotcom)]
+async fn log_body(request: Request, io: Io, _ctx: Context) -> Result<()> {
+    io.logger.info("Body", request.json::<serde_json::Value>()?);
+    Ok(())
+}
+
+#[job(id = "count-bytes", trigger = caldotcom)]
+async fn count_bytes(request: Request, _io: Io, _ctx: Context) -> Result<usize> {
+    Ok(request.body().len())
+}
+
+#[job(id = "never", trigger = caldotcom, enabled = false)]
+async fn never(_request: Request, _io: Io, _ctx: Context) -> Result<()> {
+    Err("a disabled job must not run".into())
+}
+
+#[job(id = "on-disabled", trigger = disabled_endpoint, enabled = false)]
+async fn on_disabled(_request: Request, _io: Io, _ctx: Context) -> Result<()> {
+    Ok(())
+}
+
+#[job(id = "github-push", trigger = github)]
+async fn github_push(request: Request, io: Io, ctx: Context) -> Result<()> {
+    io.logger.info("method", request.method().as_str());
+    io.logger.info("query", request.query().get("ref"));
+    io.logger.info(
+        "context",
+        json!({ "endpoint": ctx.endpoint_id(), "event": ctx.event_id() }),
+    );
+    Ok(())
+}
+
+async fn app() -> trigger_runtime::server::Server {
+    server(
+        Registry::from_inventory().expect("registry is valid"),
+        common::config(),
+    )
+    .await
+}
+
+fn jobs(reply: &Reply) -> Vec<&str> {
+    let mut jobs: Vec<&str> = reply.json["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["job"].as_str().unwrap())
+        .collect();
+    jobs.sort_unstable();
+    jobs
+}
+
+#[tokio::test]
+async fn signed_request_is_stored_with_one_run_per_enabled_job() {
+    let app = app().await;
+    let body = br#"{"triggerEvent":"BOOKING_CREATED"}"#;
+    let request = signed(&caldotcom, &secret(&app, "cal.com"), body)
+        .body(Body::from(&body[..]))
+        .unwrap();
+    let reply = send(&app, request).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.json);
+    assert_eq!(reply.json["duplicate"], false);
+    assert_eq!(jobs(&reply), ["count-bytes", "log-body"]);
+
+    drain(&app).await;
+    for run in reply.json["runs"].as_array().unwrap() {
+        let stored = get(
+            &app,
+            &format!("/api/v1/runs/{}", run["id"].as_str().unwrap()),
+        )
+        .await;
+        assert_eq!(stored.json["status"], "succeeded", "{}", stored.json);
+        assert_eq!(stored.json["event_id"], reply.json["event_id"]);
+        assert_eq!(stored.json["attempts"], 1);
+        if run["job"] == "log-body" {
+            assert_eq!(stored.json["logs"][0]["message"], "Body");
+            assert_eq!(stored.json["logs"][0]["level"], "info");
+            assert_eq!(
+                stored.json["logs"][0]["data"],
+                json!({"triggerEvent": "BOOKING_CREATED"})
+            );
+        } else {
+            assert_eq!(stored.json["output"], body.len());
+        }
+    }
+}
+
+#[tokio::test]
+async fn bad_or_missing_signature_is_rejected_at_the_door() {
+    let app = app().await;
+    let tampered = signed(&caldotcom, &secret(&app, "cal.com"), b"{\"a\":1}")
+        .body(Body::from("{\"a\":2}"))
+        .unwrap();
+    let reply = send(&app, tampered).await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        reply.error(),
+        "signature in X-Cal-Signature-256 does not match the body"
+    );
+
+    let unsigned = http::Request::post("/endpoints/cal.com")
+        .body(Body::from("{}"))
+        .unwrap();
+    let reply = send(&app, unsigned).await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        reply.error(),
+        "missing signature header X-Cal-Signature-256"
+    );
+
+    let wrong_key = signed(&caldotcom, &Secret::new("guess"), b"{}")
+        .body(Body::from("{}"))
+        .unwrap();
+    assert_eq!(send(&app, wrong_key).await.status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn unknown_and_disabled_endpoints_are_404() {
+    let app = app().await;
+    let reply = send(
+        &app,
+        http::Request::post("/endpoints/nope")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::NOT_FOUND);
+    assert_eq!(reply.error(), "no endpoint \"nope\"");
+    let reply = send(
+        &app,
+        http::Request::post("/endpoints/off")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::NOT_FOUND);
+    assert_eq!(reply.error(), "endpoint \"off\" is disabled");
+    let reply = get(&app, "/nothing/here").await;
+    assert_eq!(reply.status, StatusCode::NOT_FOUND);
+    assert_eq!(get(&app, "/healthz").await.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_named_but_unset_secret_is_never_an_empty_secret() {
+    let app = app().await;
+    // Signed with the empty key: must still be refused.
+    let request = signed(&unset_secret, &Secret::new(""), b"{}")
+        .body(Body::from("{}"))
+        .unwrap();
+    let reply = send(&app, request).await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        reply.error(),
+        "secret not configured: set TRIGGER_TEST_VARIABLE_NEVER_SET"
+    );
+}
+
+#[tokio::test]
+async fn bodies_over_the_limit_are_413_with_or_without_content_length() {
+    let config = ServerConfig {
+        body_limit: 1024,
+        ..common::config()
+    };
+    let app = server(Registry::from_inventory().unwrap(), config).await;
+    let secret = secret(&app, "cal.com");
+    let big = vec![b'x'; 1025];
+    let declared = signed(&caldotcom, &secret, &big)
+        .body(Body::from(big.clone()))
+        .unwrap();
+    let reply = send(&app, declared).await;
+    assert_eq!(reply.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(
+        reply.error(),
+        "request body is larger than the limit of 1024 bytes"
+    );
+
+    // A streamed body has no Content-Length: the limit applies while reading.
+    let streamed = http::Request::post("/endpoints/cal.com")
+        .body(common::chunked(vec![vec![b'x'; 600], vec![b'x'; 600]]))
+        .unwrap();
+    assert_eq!(
+        send(&app, streamed).await.status,
+        StatusCode::PAYLOAD_TOO_LARGE
+    );
+
+    let fits = br#"{"pad":""}"#.to_vec();
+    let ok = signed(&caldotcom, &secret, &fits)
+        .body(Body::from(fits.clone()))
+        .unwrap();
+    assert_eq!(send(&app, ok).await.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn binary_bodies_methods_headers_and_query_are_stored_exactly() {
+    let app = app().await;
+    let body: Vec<u8> = (0..=255u8).collect();
+    let secret = secret(&app, "github");
+    let (name, value) = github.sign(&body, &secret).unwrap();
+    assert!(value.starts_with("sha256="));
+    let request = http::Request::put("/endpoints/github?ref=main&x=%20y")
+        .header(name, value)
+        .header("X-Custom", "Mixed-Case")
+        .body(Body::from(body.clone()))
+        .unwrap();
+    let reply = send(&app, request).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.json);
+    let event = get(
+        &app,
+        &format!(
+            "/api/v1/events/{}",
+            reply.json["event_id"].as_str().unwrap()
+        ),
+    )
+    .await;
+    assert_eq!(event.json["method"], "PUT");
+    assert_eq!(event.json["body_encoding"], "base64");
+    assert_eq!(event.json["verified"], true);
+    assert!(
+        event.json["url"]
+            .as_str()
+            .unwrap()
+            .ends_with("/endpoints/github?ref=main&x=%20y")
+    );
+    assert!(
+        event.json["headers"]
+            .as_array()
+            .unwrap()
+            .contains(&json!(["x-custom", "Mixed-Case"]))
+    );
+    use base64::Engine as _;
+    let stored = base64::engine::general_purpose::STANDARD
+        .decode(event.json["body"].as_str().unwrap())
+        .unwrap();
+    assert_eq!(stored, body);
+
+    drain(&app).await;
+    let run = get(
+        &app,
+        &format!(
+            "/api/v1/runs/{}",
+            reply.json["runs"][0]["id"].as_str().unwrap()
+        ),
+    )
+    .await;
+    let logs = run.json["logs"].as_array().unwrap();
+    assert_eq!(logs[0]["data"], "PUT");
+    assert_eq!(logs[1]["data"], "main");
+    assert_eq!(logs[2]["data"]["endpoint"], "github");
+    assert_eq!(logs[2]["data"]["event"], reply.json["event_id"]);
+}
+
+#[tokio::test]
+async fn custom_verify_fn_decides() {
+    let app = app().await;
+    let secret = secret(&app, "token");
+    let ok = http::Request::post("/endpoints/token")
+        .header("Authorization", format!("Bearer {}", secret.expose()))
+        .body(Body::from("hello"))
+        .unwrap();
+    let reply = send(&app, ok).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.json["runs"], json!([]));
+    let bad = http::Request::post("/endpoints/token")
+        .header("Authorization", "Bearer no")
+        .body(Body::empty())
+        .unwrap();
+    let reply = send(&app, bad).await;
+    assert_eq!(
+        (reply.status, reply.error()),
+        (StatusCode::UNAUTHORIZED, "wrong token")
+    );
+}
+
+#[tokio::test]
+async fn a_repeated_idempotency_key_returns_the_first_event() {
+    let app = app().await;
+    let secret = secret(&app, "cal.com");
+    let send_once = || async {
+        let request = signed(&caldotcom, &secret, b"{}")
+            .header("Idempotency-Key", "delivery-1")
+            .body(Body::from("{}"))
+            .unwrap();
+        send(&app, request).await
+    };
+    let first = send_once().await;
+    let second = send_once().await;
+    assert_eq!(second.status, StatusCode::OK);
+    assert_eq!(second.json["duplicate"], true);
+    assert_eq!(second.json["event_id"], first.json["event_id"]);
+    assert_eq!(second.json["runs"], first.json["runs"]);
+}
+
+#[tokio::test]
+async fn the_api_key_guards_the_api_but_not_ingest_or_health() {
+    let config = ServerConfig {
+        api_key: Some(Secret::new("k3y")),
+        ..common::config()
+    };
+    let app = server(Registry::from_inventory().unwrap(), config).await;
+    let reply = get(&app, "/api/v1/runs/run_x").await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+    let authorized = http::Request::get("/api/v1/runs/run_x")
+        .header("Authorization", "Bearer k3y")
+        .body(Body::empty())
+        .unwrap();
+    let reply = send(&app, authorized).await;
+    assert_eq!(
+        (reply.status, reply.error()),
+        (StatusCode::NOT_FOUND, "no run \"run_x\"")
+    );
+    assert_eq!(get(&app, "/healthz").await.status, StatusCode::OK);
+}

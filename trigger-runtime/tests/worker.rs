@@ -1,0 +1,258 @@
+//! Workers: success, retries with backoff, panics, timeouts, leases and shutdown.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use axum::body::Body;
+use common::{drain, get, secret, send, server, signed};
+use http::StatusCode;
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+use trigger_runtime::endpoint::HttpEndpoint;
+use trigger_runtime::job::{Job, RetryPolicy};
+use trigger_runtime::registry::Registry;
+use trigger_runtime::server::Server;
+use trigger_runtime::verify::HmacScheme;
+
+static HOOK: HttpEndpoint = HttpEndpoint::new("hook").with_hmac(HmacScheme::new("X-Sig"));
+
+fn fast(attempts: u32) -> RetryPolicy {
+    RetryPolicy::attempts(attempts).with_backoff(Duration::from_millis(1), Duration::from_millis(5))
+}
+
+async fn app(job: Job) -> Server {
+    server(
+        Registry::from_parts([&HOOK], [job]).unwrap(),
+        common::config(),
+    )
+    .await
+}
+
+/// Sends one signed webhook and returns its only run id.
+async fn deliver(app: &Server) -> String {
+    let request = signed(&HOOK, &secret(app, "hook"), b"{}")
+        .body(Body::from("{}"))
+        .unwrap();
+    let reply = send(app, request).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.json);
+    reply.json["runs"][0]["id"].as_str().unwrap().to_owned()
+}
+
+async fn run_json(app: &Server, id: &str) -> Value {
+    get(app, &format!("/api/v1/runs/{id}")).await.json
+}
+
+#[tokio::test]
+async fn a_failing_job_is_retried_until_it_succeeds() {
+    let calls = Arc::new(AtomicU32::new(0));
+    let counter = Arc::clone(&calls);
+    let job = Job::new("flaky", HOOK.on_request(), move |_req, io, ctx| {
+        let n = counter.fetch_add(1, Ordering::SeqCst) + 1;
+        async move {
+            io.logger.info("attempt", ctx.attempt());
+            if n < 3 {
+                Err(format!("failure {n}"))
+            } else {
+                Ok(n)
+            }
+        }
+    })
+    .with_retry(fast(5));
+    let app = app(job).await;
+    let id = deliver(&app).await;
+    drain(&app).await;
+    let run = run_json(&app, &id).await;
+    assert_eq!(run["status"], "succeeded", "{run}");
+    assert_eq!(run["attempts"], 3);
+    assert_eq!(run["output"], 3);
+    let errors: Vec<&Value> = run["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| &a["error"])
+        .collect();
+    assert_eq!(
+        errors,
+        [
+            &Value::from("failure 1"),
+            &Value::from("failure 2"),
+            &Value::Null
+        ]
+    );
+    let attempts: Vec<&Value> = run["logs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| &l["data"])
+        .collect();
+    assert_eq!(
+        attempts,
+        [&Value::from(1), &Value::from(2), &Value::from(3)]
+    );
+}
+
+#[tokio::test]
+async fn out_of_attempts_the_run_fails_with_the_error_chain() {
+    let job = Job::new(
+        "broken",
+        HOOK.on_request(),
+        |req: trigger_runtime::request::Request, _io, _ctx| async move {
+            req.json::<Vec<u32>>()?;
+            Ok::<_, trigger_runtime::job::BoxError>(())
+        },
+    )
+    .with_retry(fast(2));
+    let app = app(job).await;
+    let id = deliver(&app).await;
+    drain(&app).await;
+    let run = run_json(&app, &id).await;
+    assert_eq!(run["status"], "failed");
+    assert_eq!(run["attempts"], 2);
+    let error = run["error"].as_str().unwrap();
+    assert!(
+        error.starts_with("request body is not valid JSON for the requested type: invalid type"),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn a_panic_fails_the_attempt_not_the_server() {
+    let job = Job::new("panics", HOOK.on_request(), |_req, _io, _ctx| async move {
+        if true {
+            panic!("boom");
+        }
+        Ok::<_, trigger_runtime::job::BoxError>(())
+    })
+    .with_retry(fast(1));
+    let app = app(job).await;
+    let id = deliver(&app).await;
+    drain(&app).await;
+    let run = run_json(&app, &id).await;
+    assert_eq!(run["status"], "failed");
+    assert_eq!(run["error"], "job panicked: boom");
+    // The server still answers.
+    deliver(&app).await;
+}
+
+#[tokio::test]
+async fn an_attempt_past_its_timeout_is_stopped_and_retried() {
+    let calls = Arc::new(AtomicU32::new(0));
+    let counter = Arc::clone(&calls);
+    let job = Job::new("slow", HOOK.on_request(), move |_req, _io, _ctx| {
+        let n = counter.fetch_add(1, Ordering::SeqCst);
+        async move {
+            if n == 0 {
+                tokio::time::sleep(Duration::from_secs(30)).await;
+            }
+            Ok::<_, trigger_runtime::job::BoxError>(())
+        }
+    })
+    .with_retry(fast(2))
+    .with_timeout(Duration::from_millis(50));
+    let app = app(job).await;
+    let id = deliver(&app).await;
+    drain(&app).await;
+    let run = run_json(&app, &id).await;
+    assert_eq!(run["status"], "succeeded");
+    assert_eq!(run["history"][0]["error"], "attempt timed out after 50ms");
+}
+
+#[tokio::test]
+async fn the_background_worker_picks_up_new_runs_and_drains_on_shutdown() {
+    let job = Job::new("quick", HOOK.on_request(), |_req, io, _ctx| async move {
+        io.logger.info("done", ());
+        Ok::<_, trigger_runtime::job::BoxError>(())
+    });
+    let app = app(job).await;
+    let stop = CancellationToken::new();
+    let worker = app.worker().clone();
+    let handle = tokio::spawn({
+        let stop = stop.clone();
+        async move { worker.run(stop).await }
+    });
+    let id = deliver(&app).await;
+    let mut status = Value::Null;
+    for _ in 0..200 {
+        status = run_json(&app, &id).await["status"].clone();
+        if status == "succeeded" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(status, "succeeded");
+    stop.cancel();
+    tokio::time::timeout(Duration::from_secs(5), handle)
+        .await
+        .unwrap()
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_run_unfinished_at_the_end_of_the_grace_period_is_released() {
+    let job = Job::new("forever", HOOK.on_request(), |_req, _io, _ctx| async move {
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+        Ok::<_, trigger_runtime::job::BoxError>(())
+    });
+    let mut config = common::config();
+    config.worker.shutdown_grace = Duration::from_millis(50);
+    let app = server(Registry::from_parts([&HOOK], [job]).unwrap(), config).await;
+    let stop = CancellationToken::new();
+    let worker = app.worker().clone();
+    let handle = tokio::spawn({
+        let stop = stop.clone();
+        async move { worker.run(stop).await }
+    });
+    let id = deliver(&app).await;
+    for _ in 0..200 {
+        if run_json(&app, &id).await["status"] == "running" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    stop.cancel();
+    tokio::time::timeout(Duration::from_secs(5), handle)
+        .await
+        .unwrap()
+        .unwrap();
+    let run = run_json(&app, &id).await;
+    assert_eq!(run["status"], "queued", "{run}");
+    assert_eq!(run["attempts"], 0, "a released attempt is not counted");
+}
+
+#[tokio::test]
+async fn a_run_whose_lease_expired_is_claimed_again() {
+    let job = Job::new("leased", HOOK.on_request(), |_req, _io, ctx| async move {
+        Ok::<_, trigger_runtime::job::BoxError>(ctx.attempt())
+    });
+    let app = app(job).await;
+    let id = deliver(&app).await;
+    // A worker that claims and then dies: its lease runs out.
+    let claimed = app
+        .store()
+        .claim("dead-worker", 10, Duration::from_millis(1))
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1);
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    drain(&app).await;
+    let run = run_json(&app, &id).await;
+    assert_eq!(run["status"], "succeeded");
+    assert_eq!(run["output"], 2, "the second attempt ran");
+    // The dead worker's late result is refused.
+    let stale = app
+        .store()
+        .finish(
+            &id,
+            1,
+            trigger_runtime::store::AttemptOutcome::Failed {
+                error: "late".into(),
+            },
+        )
+        .await
+        .unwrap();
+    assert!(!stale);
+    assert_eq!(run_json(&app, &id).await["status"], "succeeded");
+}
