@@ -321,6 +321,7 @@ impl Trigger {
 )]
 pub trait IntoTrigger {
     /// The trigger.
+    #[allow(clippy::wrong_self_convention)] // endpoints are statics: `&'static self` is the point
     fn into_trigger(&'static self) -> Trigger;
 }
 
