@@ -13,8 +13,8 @@ use crate::store::{Store, redact_url};
 use crate::verify::Secret;
 use crate::worker::WorkerConfig;
 
-/// The default database URL. The in-memory store keeps nothing across restarts.
-pub const DEFAULT_DATABASE_URL: &str = "memory://";
+/// The default database URL: an embedded SQLite file under `.trigger/`.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://.trigger/trigger.db";
 
 #[derive(Debug, Parser)]
 #[command(about = "Webhooks in, durable jobs out", version)]

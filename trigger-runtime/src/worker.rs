@@ -18,7 +18,7 @@ use crate::io::{Io, LogLine, LogSink, Logger};
 use crate::job::{Context, Job};
 use crate::registry::Registry;
 use crate::request::Request;
-use crate::store::{AttemptOutcome, ClaimedRun, NewEvent, Store};
+use crate::store::{AttemptOutcome, ClaimRequest, ClaimedRun, NewEvent, Store};
 use crate::time::Timestamp;
 
 /// How a worker runs.
@@ -119,11 +119,7 @@ impl Worker {
             if available == 0 {
                 break;
             }
-            let claimed = match self
-                .store
-                .claim(&self.id, available, self.config.lease)
-                .await
-            {
+            let claimed = match self.store.claim(&self.claim_request(available)).await {
                 Ok(claimed) => claimed,
                 Err(error) => {
                     tracing::warn!(%error, "could not claim runs; retrying at the next tick");
@@ -167,6 +163,16 @@ impl Worker {
         }
     }
 
+    fn claim_request(&self, limit: usize) -> ClaimRequest {
+        let mut claim = ClaimRequest::new(self.id.as_str(), limit, self.config.lease);
+        claim.job_limits = self
+            .registry
+            .jobs()
+            .filter_map(|job| job.concurrency().map(|n| (job.id().to_owned(), n)))
+            .collect();
+        claim
+    }
+
     fn lock_in_flight(&self) -> std::sync::MutexGuard<'_, HashMap<String, u32>> {
         self.in_flight
             .lock()
@@ -194,6 +200,7 @@ impl Worker {
             AttemptOutcome::Succeeded(_) => "succeeded",
             AttemptOutcome::Retry { .. } => "retrying",
             AttemptOutcome::Failed { .. } => "failed",
+            AttemptOutcome::Suspended { .. } => "suspended",
         };
         match self.store.finish(run_id, attempt, outcome).await {
             Ok(true) => tracing::debug!(run = %run_id, attempt, status, "attempt finished"),

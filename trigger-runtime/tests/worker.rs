@@ -232,7 +232,11 @@ async fn a_run_whose_lease_expired_is_claimed_again() {
     // A worker that claims and then dies: its lease runs out.
     let claimed = app
         .store()
-        .claim("dead-worker", 10, Duration::from_millis(1))
+        .claim(&trigger_runtime::store::ClaimRequest::new(
+            "dead-worker",
+            10,
+            Duration::from_millis(1),
+        ))
         .await
         .unwrap();
     assert_eq!(claimed.len(), 1);

@@ -83,6 +83,7 @@ pub struct Job {
     location: Location,
     retry: RetryPolicy,
     timeout: Option<Duration>,
+    concurrency: Option<usize>,
     handler: Handler,
 }
 
@@ -104,6 +105,7 @@ impl Job {
             location: Location::unknown(),
             retry: RetryPolicy::default(),
             timeout: None,
+            concurrency: None,
             handler: Arc::new(move |request, io, ctx| {
                 let f = Arc::clone(&f);
                 Box::pin(async move { f(request, io, ctx).await.into_job_result() })
@@ -123,6 +125,7 @@ impl Job {
             location: registration.location,
             retry: RetryPolicy::default(),
             timeout: None,
+            concurrency: None,
             handler: Arc::new(run),
         }
     }
@@ -159,6 +162,13 @@ impl Job {
     #[must_use]
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
+        self
+    }
+
+    /// Allows at most `limit` runs of this job at once, across all workers of the store.
+    #[must_use]
+    pub fn with_concurrency(mut self, limit: usize) -> Self {
+        self.concurrency = Some(limit.max(1));
         self
     }
 
@@ -200,6 +210,11 @@ impl Job {
     /// Its per-attempt timeout.
     pub fn timeout(&self) -> Option<Duration> {
         self.timeout
+    }
+
+    /// Its limit of runs at once.
+    pub fn concurrency(&self) -> Option<usize> {
+        self.concurrency
     }
 
     /// Runs one attempt.

@@ -5,8 +5,8 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use super::{
-    AttemptOutcome, AttemptRecord, ClaimedRun, EventRecord, Ingested, LogRecord, NewEvent, NewRun,
-    Result, RunRecord, RunRef, RunStatus, StoreDriver,
+    AttemptOutcome, AttemptRecord, ClaimRequest, ClaimedRun, EventRecord, Ingested, LogRecord,
+    NewEvent, NewRun, Result, RunPage, RunQuery, RunRecord, RunRef, RunStatus, StoreDriver,
 };
 use crate::io::LogLine;
 use crate::time::Timestamp;
@@ -21,6 +21,7 @@ struct State {
     running: BTreeSet<String>,
     dedup: HashMap<(String, String), String>,
     secrets: HashMap<String, String>,
+    tasks: HashMap<(String, String), serde_json::Value>,
     sequence: u64,
 }
 
@@ -28,6 +29,32 @@ impl State {
     fn enqueue(&mut self, run_id: &str, at: Timestamp) {
         self.sequence += 1;
         self.queue.insert((at, self.sequence, run_id.to_owned()));
+    }
+
+    fn new_run(&mut self, run: NewRun, event: &NewEvent, now: Timestamp) {
+        self.enqueue(&run.id, now);
+        self.runs.insert(
+            run.id.clone(),
+            RunRecord {
+                id: run.id,
+                job: run.job_id,
+                job_version: run.job_version,
+                event_id: event.id.clone(),
+                endpoint_id: event.endpoint_id.clone(),
+                status: RunStatus::Queued,
+                attempts: 0,
+                max_attempts: run.max_attempts,
+                created_at: now,
+                run_at: now,
+                started_at: None,
+                finished_at: None,
+                lease_until: None,
+                output: None,
+                error: None,
+                history: Vec::new(),
+                logs: Vec::new(),
+            },
+        );
     }
 
     fn held(&mut self, run_id: &str, attempt: u32) -> Option<&mut RunRecord> {
@@ -88,29 +115,7 @@ impl StoreDriver for MemoryStore {
             })
             .collect();
         for run in runs {
-            state.enqueue(&run.id, now);
-            state.runs.insert(
-                run.id.clone(),
-                RunRecord {
-                    id: run.id,
-                    job: run.job_id,
-                    job_version: run.job_version,
-                    event_id: event.id.clone(),
-                    endpoint_id: event.endpoint_id.clone(),
-                    status: RunStatus::Queued,
-                    attempts: 0,
-                    max_attempts: run.max_attempts,
-                    created_at: now,
-                    run_at: now,
-                    started_at: None,
-                    finished_at: None,
-                    lease_until: None,
-                    output: None,
-                    error: None,
-                    history: Vec::new(),
-                    logs: Vec::new(),
-                },
-            );
+            state.new_run(run, &event, now);
         }
         let event_id = event.id.clone();
         state.events.insert(
@@ -127,8 +132,7 @@ impl StoreDriver for MemoryStore {
         })
     }
 
-    async fn claim(&self, worker: &str, limit: usize, lease: Duration) -> Result<Vec<ClaimedRun>> {
-        let _ = worker;
+    async fn claim(&self, claim: &ClaimRequest) -> Result<Vec<ClaimedRun>> {
         let mut state = self.lock();
         let now = Timestamp::now();
         // Runs whose worker stopped renewing its lease are due again.
@@ -147,8 +151,13 @@ impl StoreDriver for MemoryStore {
             }
             state.enqueue(&id, now);
         }
+        let mut running: HashMap<String, usize> = HashMap::new();
+        for id in &state.running {
+            *running.entry(state.runs[id].job.clone()).or_default() += 1;
+        }
         let mut claimed = Vec::new();
-        while claimed.len() < limit {
+        let mut skipped = Vec::new();
+        while claimed.len() < claim.limit {
             let Some(first) = state.queue.first().cloned() else {
                 break;
             };
@@ -156,23 +165,33 @@ impl StoreDriver for MemoryStore {
                 break;
             }
             state.queue.pop_first();
-            let id = first.2;
+            let id = first.2.clone();
             let Some(run) = state.runs.get_mut(&id) else {
                 continue;
             };
             if run.status != RunStatus::Queued {
                 continue;
             }
+            let count = running.entry(run.job.clone()).or_default();
+            if claim
+                .job_limit(&run.job)
+                .is_some_and(|limit| *count >= limit)
+            {
+                skipped.push(first);
+                continue;
+            }
+            *count += 1;
             run.status = RunStatus::Running;
             run.attempts += 1;
             run.started_at = Some(now);
-            run.lease_until = Some(now.saturating_add(lease));
+            run.lease_until = Some(now.saturating_add(claim.lease));
             let mut run = run.clone();
             run.logs.clear();
             let event = state.events[&run.event_id].event.clone();
             state.running.insert(id);
             claimed.push(ClaimedRun { run, event });
         }
+        state.queue.extend(skipped);
         Ok(claimed)
     }
 
@@ -214,6 +233,14 @@ impl StoreDriver for MemoryStore {
                 run.error = Some(error.clone());
                 run.finished_at = Some(now);
                 (Some(error), None)
+            }
+            AttemptOutcome::Suspended { until } => {
+                run.status = RunStatus::Queued;
+                run.run_at = until;
+                run.attempts = run.attempts.saturating_sub(1);
+                state.running.remove(run_id);
+                state.enqueue(run_id, until);
+                return Ok(true);
             }
         };
         run.history.push(AttemptRecord {
@@ -271,5 +298,87 @@ impl StoreDriver for MemoryStore {
 
     async fn next_due(&self) -> Result<Option<Timestamp>> {
         Ok(self.lock().queue.first().map(|(at, ..)| *at))
+    }
+
+    async fn list_runs(&self, query: &RunQuery) -> Result<RunPage> {
+        let state = self.lock();
+        let mut runs: Vec<&RunRecord> = state
+            .runs
+            .values()
+            .filter(|r| query.status.is_none_or(|s| r.status == s))
+            .filter(|r| query.job.as_deref().is_none_or(|j| r.job == j))
+            .filter(|r| query.cursor.as_deref().is_none_or(|c| r.id.as_str() < c))
+            .collect();
+        runs.sort_by(|a, b| b.id.cmp(&a.id));
+        let more = runs.len() > query.limit;
+        let runs: Vec<RunRecord> = runs
+            .into_iter()
+            .take(query.limit)
+            .map(|r| RunRecord {
+                logs: Vec::new(),
+                history: Vec::new(),
+                ..r.clone()
+            })
+            .collect();
+        let next_cursor = if more {
+            runs.last().map(|r| r.id.clone())
+        } else {
+            None
+        };
+        Ok(RunPage { runs, next_cursor })
+    }
+
+    async fn cancel(&self, run_id: &str) -> Result<Option<RunStatus>> {
+        let mut state = self.lock();
+        let now = Timestamp::now();
+        let Some(run) = state.runs.get_mut(run_id) else {
+            return Ok(None);
+        };
+        if !run.status.is_final() {
+            run.status = RunStatus::Canceled;
+            run.lease_until = None;
+            run.finished_at = Some(now);
+        }
+        let status = run.status;
+        state.running.remove(run_id);
+        Ok(Some(status))
+    }
+
+    async fn add_runs(&self, event_id: &str, runs: Vec<NewRun>) -> Result<Option<Vec<RunRef>>> {
+        let mut state = self.lock();
+        let Some(record) = state.events.get(event_id) else {
+            return Ok(None);
+        };
+        let event = record.event.clone();
+        let now = Timestamp::now();
+        let refs: Vec<RunRef> = runs
+            .iter()
+            .map(|r| RunRef {
+                id: r.id.clone(),
+                job: r.job_id.clone(),
+            })
+            .collect();
+        for run in runs {
+            state.new_run(run, &event, now);
+        }
+        if let Some(record) = state.events.get_mut(event_id) {
+            record.runs.extend(refs.iter().cloned());
+        }
+        Ok(Some(refs))
+    }
+
+    async fn task(&self, run_id: &str, key: &str) -> Result<Option<serde_json::Value>> {
+        Ok(self
+            .lock()
+            .tasks
+            .get(&(run_id.to_owned(), key.to_owned()))
+            .cloned())
+    }
+
+    async fn save_task(&self, run_id: &str, key: &str, output: serde_json::Value) -> Result<()> {
+        self.lock()
+            .tasks
+            .insert((run_id.to_owned(), key.to_owned()), output);
+        Ok(())
     }
 }

@@ -6,15 +6,22 @@
 //! a fencing token, so a worker whose lease expired cannot overwrite a newer attempt.
 
 mod memory;
+mod record;
+#[cfg(feature = "sqlite")]
+mod sqlite;
 
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
-use serde::Serialize;
-
 pub use self::memory::MemoryStore;
+pub use self::record::{
+    AttemptOutcome, AttemptRecord, ClaimRequest, ClaimedRun, EventRecord, Ingested, LogRecord,
+    NewEvent, NewRun, RunPage, RunQuery, RunRecord, RunRef, RunStatus,
+};
+#[cfg(feature = "sqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
+pub use self::sqlite::SqliteStore;
 use crate::io::LogLine;
 use crate::time::Timestamp;
 
@@ -23,7 +30,7 @@ use crate::time::Timestamp;
 #[non_exhaustive]
 pub enum StoreError {
     /// The database URL names a driver this build does not have.
-    #[error("unsupported database URL {url:?}; expected `memory://`")]
+    #[error("unsupported database URL {url:?}; expected `sqlite://path/to/file.db` or `memory://`")]
     UnsupportedUrl {
         /// The URL, without credentials.
         url: String,
@@ -36,201 +43,6 @@ pub enum StoreError {
 /// `Result` with [`StoreError`].
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
-/// A run's status.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum RunStatus {
-    /// Waiting for a worker (first attempt or a retry).
-    Queued,
-    /// Held by a worker.
-    Running,
-    /// Finished successfully.
-    Succeeded,
-    /// Out of attempts.
-    Failed,
-    /// Canceled.
-    Canceled,
-}
-
-impl RunStatus {
-    /// The lowercase name.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::Queued => "queued",
-            Self::Running => "running",
-            Self::Succeeded => "succeeded",
-            Self::Failed => "failed",
-            Self::Canceled => "canceled",
-        }
-    }
-
-    /// Whether the run will not change any more.
-    pub const fn is_final(self) -> bool {
-        matches!(self, Self::Succeeded | Self::Failed | Self::Canceled)
-    }
-}
-
-impl fmt::Display for RunStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// A request as received, to be stored.
-#[derive(Clone, Debug)]
-pub struct NewEvent {
-    /// `evt_…`.
-    pub id: String,
-    /// The endpoint that received it.
-    pub endpoint_id: String,
-    /// The HTTP method.
-    pub method: String,
-    /// The URL as received.
-    pub url: String,
-    /// Every header, in order, values as raw bytes.
-    pub headers: Vec<(String, Vec<u8>)>,
-    /// The raw body.
-    pub body: Bytes,
-    /// When it arrived.
-    pub received_at: Timestamp,
-    /// Whether its signature was verified.
-    pub verified: bool,
-    /// The sender's idempotency key, if it sent one.
-    pub dedup_key: Option<String>,
-}
-
-/// A stored event.
-#[derive(Clone, Debug)]
-pub struct EventRecord {
-    /// The event as received.
-    pub event: NewEvent,
-    /// Its runs.
-    pub runs: Vec<RunRef>,
-}
-
-/// A run to create with an event.
-#[derive(Clone, Debug)]
-pub struct NewRun {
-    /// `run_…`.
-    pub id: String,
-    /// The job's id.
-    pub job_id: String,
-    /// The job's version when the run was created.
-    pub job_version: String,
-    /// Attempts allowed.
-    pub max_attempts: u32,
-}
-
-/// A run's id and job.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct RunRef {
-    /// `run_…`.
-    pub id: String,
-    /// The job's id.
-    pub job: String,
-}
-
-/// The result of an ingest.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Ingested {
-    /// The stored event (the original one for a duplicate).
-    pub event_id: String,
-    /// The event's runs.
-    pub runs: Vec<RunRef>,
-    /// Whether the delivery repeated an idempotency key already seen for this endpoint.
-    pub duplicate: bool,
-}
-
-/// One finished attempt.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct AttemptRecord {
-    /// From 1.
-    pub attempt: u32,
-    /// When it started.
-    pub started_at: Timestamp,
-    /// When it ended.
-    pub finished_at: Timestamp,
-    /// Why it failed, if it did.
-    pub error: Option<String>,
-}
-
-/// A stored log line.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct LogRecord {
-    /// The attempt that logged it.
-    pub attempt: u32,
-    /// The line.
-    #[serde(flatten)]
-    pub line: LogLine,
-}
-
-/// A stored run.
-#[derive(Clone, Debug, Serialize)]
-pub struct RunRecord {
-    /// `run_…`.
-    pub id: String,
-    /// The job's id.
-    pub job: String,
-    /// The job's version when the run was created.
-    pub job_version: String,
-    /// The event that started it.
-    pub event_id: String,
-    /// The endpoint that received the event.
-    pub endpoint_id: String,
-    /// Its status.
-    pub status: RunStatus,
-    /// Attempts started so far.
-    pub attempts: u32,
-    /// Attempts allowed.
-    pub max_attempts: u32,
-    /// When it was created.
-    pub created_at: Timestamp,
-    /// When it may next be claimed.
-    pub run_at: Timestamp,
-    /// When the current or last attempt started.
-    pub started_at: Option<Timestamp>,
-    /// When it reached a final status.
-    pub finished_at: Option<Timestamp>,
-    /// Until when the current worker holds it.
-    pub lease_until: Option<Timestamp>,
-    /// The job's output, once succeeded.
-    pub output: Option<serde_json::Value>,
-    /// The last error.
-    pub error: Option<String>,
-    /// Every finished attempt.
-    pub history: Vec<AttemptRecord>,
-    /// Every log line.
-    pub logs: Vec<LogRecord>,
-}
-
-/// A run a worker claimed, with its event.
-#[derive(Clone, Debug)]
-pub struct ClaimedRun {
-    /// The run, with `attempts` already counting this attempt.
-    pub run: RunRecord,
-    /// The event that started it.
-    pub event: NewEvent,
-}
-
-/// How an attempt ended.
-#[derive(Clone, Debug)]
-pub enum AttemptOutcome {
-    /// The job returned `Ok`.
-    Succeeded(serde_json::Value),
-    /// It failed and is retried at `at`.
-    Retry {
-        /// The error text.
-        error: String,
-        /// When to try again.
-        at: Timestamp,
-    },
-    /// It failed for the last time.
-    Failed {
-        /// The error text.
-        error: String,
-    },
-}
-
 /// A storage backend. Object-safe: the runtime holds it as `Arc<dyn StoreDriver>`.
 #[async_trait::async_trait]
 pub trait StoreDriver: Send + Sync + 'static {
@@ -242,9 +54,10 @@ pub trait StoreDriver: Send + Sync + 'static {
     /// Returns only once both are durable.
     async fn ingest(&self, event: NewEvent, runs: Vec<NewRun>) -> Result<Ingested>;
 
-    /// Claims up to `limit` runs that are due (queued with `run_at` passed, or running with an
-    /// expired lease) for `lease`, counting a new attempt on each.
-    async fn claim(&self, worker: &str, limit: usize, lease: Duration) -> Result<Vec<ClaimedRun>>;
+    /// Claims up to `claim.limit` runs that are due (queued with `run_at` passed, or running
+    /// with an expired lease) for `claim.lease`, counting a new attempt on each, and keeping
+    /// each job of `claim.job_limits` under its limit of running runs.
+    async fn claim(&self, claim: &ClaimRequest) -> Result<Vec<ClaimedRun>>;
 
     /// Extends the lease of attempt `attempt`; `false` if the run is no longer held by it.
     async fn heartbeat(&self, run_id: &str, attempt: u32, lease: Duration) -> Result<bool>;
@@ -270,6 +83,22 @@ pub trait StoreDriver: Send + Sync + 'static {
 
     /// When the earliest queued run becomes due, if any run is queued.
     async fn next_due(&self) -> Result<Option<Timestamp>>;
+
+    /// Runs, newest first, filtered, one page at a time.
+    async fn list_runs(&self, query: &RunQuery) -> Result<RunPage>;
+
+    /// Cancels a queued or running run; returns its status afterwards (`None`: no such run).
+    /// A running attempt notices at its next heartbeat and stops.
+    async fn cancel(&self, run_id: &str) -> Result<Option<RunStatus>>;
+
+    /// Adds runs to a stored event (replays); `None` if there is no such event.
+    async fn add_runs(&self, event_id: &str, runs: Vec<NewRun>) -> Result<Option<Vec<RunRef>>>;
+
+    /// The stored output of task `key` of a run.
+    async fn task(&self, run_id: &str, key: &str) -> Result<Option<serde_json::Value>>;
+
+    /// Stores the output of task `key` of a run, durably, before the task's caller goes on.
+    async fn save_task(&self, run_id: &str, key: &str, output: serde_json::Value) -> Result<()>;
 }
 
 /// The store handle: cheap to clone, shared by ingest, workers and the API.
@@ -291,10 +120,19 @@ impl Store {
         Self::new(MemoryStore::default())
     }
 
-    /// Opens the store a URL names: `memory://`.
+    /// Opens the store a URL names: `sqlite://relative/path.db`, `sqlite:///absolute/path.db`
+    /// or `memory://`.
     pub async fn open(url: &str) -> Result<Self> {
         match url.split_once("://") {
             Some(("memory", _)) => Ok(Self::memory()),
+            #[cfg(feature = "sqlite")]
+            Some(("sqlite", path)) if !path.is_empty() => {
+                let path = path.to_owned();
+                let store = tokio::task::spawn_blocking(move || SqliteStore::open(path))
+                    .await
+                    .map_err(|e| StoreError::Backend(format!("opening SQLite failed: {e}")))??;
+                Ok(Self::new(store))
+            }
             _ => Err(StoreError::UnsupportedUrl {
                 url: redact_url(url),
             }),

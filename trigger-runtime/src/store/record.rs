@@ -1,0 +1,278 @@
+//! The records the store keeps and the requests it takes.
+
+use std::fmt;
+use std::time::Duration;
+
+use bytes::Bytes;
+use serde::Serialize;
+
+use crate::io::LogLine;
+use crate::time::Timestamp;
+
+/// A run's status.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunStatus {
+    /// Waiting for a worker (first attempt or a retry).
+    Queued,
+    /// Held by a worker.
+    Running,
+    /// Finished successfully.
+    Succeeded,
+    /// Out of attempts.
+    Failed,
+    /// Canceled.
+    Canceled,
+}
+
+impl RunStatus {
+    /// The lowercase name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Running => "running",
+            Self::Succeeded => "succeeded",
+            Self::Failed => "failed",
+            Self::Canceled => "canceled",
+        }
+    }
+
+    /// Parses a lowercase name.
+    pub fn parse(name: &str) -> Option<Self> {
+        [
+            Self::Queued,
+            Self::Running,
+            Self::Succeeded,
+            Self::Failed,
+            Self::Canceled,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == name)
+    }
+
+    /// Whether the run will not change any more.
+    pub const fn is_final(self) -> bool {
+        matches!(self, Self::Succeeded | Self::Failed | Self::Canceled)
+    }
+}
+
+impl fmt::Display for RunStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A request as received, to be stored.
+#[derive(Clone, Debug)]
+pub struct NewEvent {
+    /// `evt_…`.
+    pub id: String,
+    /// The endpoint that received it.
+    pub endpoint_id: String,
+    /// The HTTP method.
+    pub method: String,
+    /// The URL as received.
+    pub url: String,
+    /// Every header, in order, values as raw bytes.
+    pub headers: Vec<(String, Vec<u8>)>,
+    /// The raw body.
+    pub body: Bytes,
+    /// When it arrived.
+    pub received_at: Timestamp,
+    /// Whether its signature was verified.
+    pub verified: bool,
+    /// The sender's idempotency key, if it sent one.
+    pub dedup_key: Option<String>,
+}
+
+/// A stored event.
+#[derive(Clone, Debug)]
+pub struct EventRecord {
+    /// The event as received.
+    pub event: NewEvent,
+    /// Its runs.
+    pub runs: Vec<RunRef>,
+}
+
+/// A run to create with an event.
+#[derive(Clone, Debug)]
+pub struct NewRun {
+    /// `run_…`.
+    pub id: String,
+    /// The job's id.
+    pub job_id: String,
+    /// The job's version when the run was created.
+    pub job_version: String,
+    /// Attempts allowed.
+    pub max_attempts: u32,
+}
+
+/// A run's id and job.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RunRef {
+    /// `run_…`.
+    pub id: String,
+    /// The job's id.
+    pub job: String,
+}
+
+/// The result of an ingest.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Ingested {
+    /// The stored event (the original one for a duplicate).
+    pub event_id: String,
+    /// The event's runs.
+    pub runs: Vec<RunRef>,
+    /// Whether the delivery repeated an idempotency key already seen for this endpoint.
+    pub duplicate: bool,
+}
+
+/// One finished attempt.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct AttemptRecord {
+    /// From 1.
+    pub attempt: u32,
+    /// When it started.
+    pub started_at: Timestamp,
+    /// When it ended.
+    pub finished_at: Timestamp,
+    /// Why it failed, if it did.
+    pub error: Option<String>,
+}
+
+/// A stored log line.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct LogRecord {
+    /// The attempt that logged it.
+    pub attempt: u32,
+    /// The line.
+    #[serde(flatten)]
+    pub line: LogLine,
+}
+
+/// A stored run.
+#[derive(Clone, Debug, Serialize)]
+pub struct RunRecord {
+    /// `run_…`.
+    pub id: String,
+    /// The job's id.
+    pub job: String,
+    /// The job's version when the run was created.
+    pub job_version: String,
+    /// The event that started it.
+    pub event_id: String,
+    /// The endpoint that received the event.
+    pub endpoint_id: String,
+    /// Its status.
+    pub status: RunStatus,
+    /// Attempts started so far.
+    pub attempts: u32,
+    /// Attempts allowed.
+    pub max_attempts: u32,
+    /// When it was created.
+    pub created_at: Timestamp,
+    /// When it may next be claimed.
+    pub run_at: Timestamp,
+    /// When the current or last attempt started.
+    pub started_at: Option<Timestamp>,
+    /// When it reached a final status.
+    pub finished_at: Option<Timestamp>,
+    /// Until when the current worker holds it.
+    pub lease_until: Option<Timestamp>,
+    /// The job's output, once succeeded.
+    pub output: Option<serde_json::Value>,
+    /// The last error.
+    pub error: Option<String>,
+    /// Every finished attempt.
+    pub history: Vec<AttemptRecord>,
+    /// Every log line.
+    pub logs: Vec<LogRecord>,
+}
+
+/// A run a worker claimed, with its event.
+#[derive(Clone, Debug)]
+pub struct ClaimedRun {
+    /// The run, with `attempts` already counting this attempt.
+    pub run: RunRecord,
+    /// The event that started it.
+    pub event: NewEvent,
+}
+
+/// How an attempt ended.
+#[derive(Clone, Debug)]
+pub enum AttemptOutcome {
+    /// The job returned `Ok`.
+    Succeeded(serde_json::Value),
+    /// It failed and is retried at `at`.
+    Retry {
+        /// The error text.
+        error: String,
+        /// When to try again.
+        at: Timestamp,
+    },
+    /// It failed for the last time.
+    Failed {
+        /// The error text.
+        error: String,
+    },
+    /// It called `io.wait`: it is queued again for `until` without counting the attempt.
+    Suspended {
+        /// When to resume.
+        until: Timestamp,
+    },
+}
+
+/// What a worker asks for when it claims runs.
+#[derive(Clone, Debug)]
+pub struct ClaimRequest {
+    /// The worker's id.
+    pub worker: String,
+    /// At most this many runs.
+    pub limit: usize,
+    /// How long the claim holds each run without a heartbeat.
+    pub lease: Duration,
+    /// Jobs with a limit on how many of their runs may run at once.
+    pub job_limits: Vec<(String, usize)>,
+}
+
+impl ClaimRequest {
+    /// A claim of up to `limit` runs for `lease`, with no per-job limits.
+    pub fn new(worker: impl Into<String>, limit: usize, lease: Duration) -> Self {
+        Self {
+            worker: worker.into(),
+            limit,
+            lease,
+            job_limits: Vec::new(),
+        }
+    }
+
+    /// The limit for `job`, if it has one.
+    pub fn job_limit(&self, job: &str) -> Option<usize> {
+        self.job_limits
+            .iter()
+            .find(|(j, _)| j == job)
+            .map(|(_, n)| *n)
+    }
+}
+
+/// A filter over runs, and where a page starts.
+#[derive(Clone, Debug, Default)]
+pub struct RunQuery {
+    /// Only runs with this status.
+    pub status: Option<RunStatus>,
+    /// Only runs of this job.
+    pub job: Option<String>,
+    /// At most this many.
+    pub limit: usize,
+    /// Only runs older than this run id (the previous page's `next_cursor`).
+    pub cursor: Option<String>,
+}
+
+/// A page of runs (without their logs).
+#[derive(Clone, Debug, Serialize)]
+pub struct RunPage {
+    /// The runs, newest first.
+    pub runs: Vec<RunRecord>,
+    /// Pass as `cursor` for the next page; `None` on the last page.
+    pub next_cursor: Option<String>,
+}

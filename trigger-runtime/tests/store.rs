@@ -1,0 +1,410 @@
+//! The same behaviour from every store driver: a fresh database per test.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use serde_json::json;
+use trigger_runtime::io::{LogLevel, LogLine};
+use trigger_runtime::store::{
+    AttemptOutcome, ClaimRequest, NewEvent, NewRun, RunQuery, RunStatus, SqliteStore, Store,
+};
+use trigger_runtime::time::Timestamp;
+
+/// A SQLite file in a fresh directory, removed at the end of the test.
+struct TempDb(std::path::PathBuf);
+
+impl TempDb {
+    fn new() -> Self {
+        let mut bytes = [0u8; 8];
+        getrandom::fill(&mut bytes).unwrap();
+        let dir = std::env::temp_dir().join(format!("trigger-store-{}", hex::encode(bytes)));
+        Self(dir)
+    }
+}
+
+impl Drop for TempDb {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn event(id: &str, dedup: Option<&str>, body: &[u8]) -> NewEvent {
+    NewEvent {
+        id: id.to_owned(),
+        endpoint_id: "ep".to_owned(),
+        method: "POST".to_owned(),
+        url: "http://h/endpoints/ep?x=1".to_owned(),
+        headers: vec![
+            ("x-sig".to_owned(), b"abc".to_vec()),
+            ("x-bin".to_owned(), vec![0xff, 0x00]),
+        ],
+        body: Bytes::copy_from_slice(body),
+        received_at: Timestamp::from_unix_millis(1_000),
+        verified: true,
+        dedup_key: dedup.map(str::to_owned),
+    }
+}
+
+fn run(id: &str, job: &str) -> NewRun {
+    NewRun {
+        id: id.to_owned(),
+        job_id: job.to_owned(),
+        job_version: "1.0.0".to_owned(),
+        max_attempts: 3,
+    }
+}
+
+fn claim(limit: usize) -> ClaimRequest {
+    ClaimRequest::new("w1", limit, Duration::from_secs(30))
+}
+
+macro_rules! for_each_driver {
+    ($($name:ident),* $(,)?) => {
+        mod memory {
+            $(#[tokio::test] async fn $name() { super::$name(trigger_runtime::store::Store::memory()).await; })*
+        }
+        mod sqlite {
+            $(#[tokio::test] async fn $name() {
+                let db = super::TempDb::new();
+                let store = super::Store::new(super::SqliteStore::open(db.0.join("t.db")).unwrap());
+                super::$name(store).await;
+            })*
+        }
+    };
+}
+
+for_each_driver!(
+    ingest_stores_event_and_runs_exactly,
+    dedup_returns_the_first_event,
+    claim_finish_and_history,
+    retries_wait_until_due,
+    fencing_refuses_stale_attempts,
+    per_job_limits,
+    release_and_suspend_do_not_count_attempts,
+    list_cancel_replay_tasks_and_secrets,
+);
+
+async fn ingest_stores_event_and_runs_exactly(store: Store) {
+    let body: Vec<u8> = (0..=255u8).collect();
+    let ingested = store
+        .ingest(
+            event("evt_1", None, &body),
+            vec![run("run_1", "a"), run("run_2", "b")],
+        )
+        .await
+        .unwrap();
+    assert!(!ingested.duplicate);
+    assert_eq!(ingested.runs.len(), 2);
+    let stored = store.event("evt_1").await.unwrap().unwrap();
+    assert_eq!(&stored.event.body[..], &body[..]);
+    assert_eq!(
+        stored.event.headers[1],
+        ("x-bin".to_owned(), vec![0xff, 0x00])
+    );
+    assert_eq!(stored.event.url, "http://h/endpoints/ep?x=1");
+    assert_eq!(stored.runs, ingested.runs);
+    let run = store.run("run_2").await.unwrap().unwrap();
+    assert_eq!(
+        (run.status, run.job.as_str(), run.attempts),
+        (RunStatus::Queued, "b", 0)
+    );
+    assert!(store.run("run_x").await.unwrap().is_none());
+}
+
+async fn dedup_returns_the_first_event(store: Store) {
+    let first = store
+        .ingest(event("evt_1", Some("k"), b"{}"), vec![run("run_1", "a")])
+        .await
+        .unwrap();
+    let again = store
+        .ingest(event("evt_2", Some("k"), b"{}"), vec![run("run_2", "a")])
+        .await
+        .unwrap();
+    assert!(again.duplicate);
+    assert_eq!(
+        (again.event_id.as_str(), &again.runs),
+        ("evt_1", &first.runs)
+    );
+    assert!(store.event("evt_2").await.unwrap().is_none());
+    assert!(store.run("run_2").await.unwrap().is_none());
+    // Concurrent duplicates: exactly one event.
+    let tasks: Vec<_> = (0..20)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .ingest(
+                        event(&format!("evt_c{i}"), Some("same"), b"{}"),
+                        vec![run(&format!("run_c{i}"), "a")],
+                    )
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut originals = std::collections::HashSet::new();
+    for task in tasks {
+        originals.insert(task.await.unwrap().event_id);
+    }
+    assert_eq!(originals.len(), 1);
+}
+
+async fn claim_finish_and_history(store: Store) {
+    store
+        .ingest(event("evt_1", None, b"{}"), vec![run("run_1", "a")])
+        .await
+        .unwrap();
+    let claimed = store.claim(&claim(10)).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(claimed[0].run.attempts, 1);
+    assert_eq!(claimed[0].event.id, "evt_1");
+    assert!(
+        store.claim(&claim(10)).await.unwrap().is_empty(),
+        "a held run is not claimed twice"
+    );
+    let line = LogLine {
+        level: LogLevel::Warn,
+        message: "hi".into(),
+        data: json!({"a": 1}),
+        at: Timestamp::now(),
+    };
+    store
+        .append_logs("run_1", 1, vec![line.clone()])
+        .await
+        .unwrap();
+    assert!(
+        store
+            .heartbeat("run_1", 1, Duration::from_secs(30))
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .finish("run_1", 1, AttemptOutcome::Succeeded(json!({"ok": true})))
+            .await
+            .unwrap()
+    );
+    let run = store.run("run_1").await.unwrap().unwrap();
+    assert_eq!(run.status, RunStatus::Succeeded);
+    assert_eq!(run.output, Some(json!({"ok": true})));
+    assert_eq!(run.history.len(), 1);
+    assert_eq!(run.logs.len(), 1);
+    assert_eq!(run.logs[0].line.message, "hi");
+    assert_eq!(run.logs[0].line.data, json!({"a": 1}));
+    assert!(run.finished_at.is_some());
+}
+
+async fn retries_wait_until_due(store: Store) {
+    store
+        .ingest(event("evt_1", None, b"{}"), vec![run("run_1", "a")])
+        .await
+        .unwrap();
+    store.claim(&claim(1)).await.unwrap();
+    let at = Timestamp::now().saturating_add(Duration::from_millis(150));
+    store
+        .finish(
+            "run_1",
+            1,
+            AttemptOutcome::Retry {
+                error: "e1".into(),
+                at,
+            },
+        )
+        .await
+        .unwrap();
+    assert!(
+        store.claim(&claim(1)).await.unwrap().is_empty(),
+        "not due yet"
+    );
+    assert_eq!(store.next_due().await.unwrap(), Some(at));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let claimed = store.claim(&claim(1)).await.unwrap();
+    assert_eq!(claimed[0].run.attempts, 2);
+    store
+        .finish("run_1", 2, AttemptOutcome::Failed { error: "e2".into() })
+        .await
+        .unwrap();
+    let run = store.run("run_1").await.unwrap().unwrap();
+    assert_eq!(run.status, RunStatus::Failed);
+    assert_eq!(run.error.as_deref(), Some("e2"));
+    let errors: Vec<_> = run
+        .history
+        .iter()
+        .map(|a| a.error.clone().unwrap())
+        .collect();
+    assert_eq!(errors, ["e1", "e2"]);
+}
+
+async fn fencing_refuses_stale_attempts(store: Store) {
+    store
+        .ingest(event("evt_1", None, b"{}"), vec![run("run_1", "a")])
+        .await
+        .unwrap();
+    let short = ClaimRequest::new("dead", 1, Duration::from_millis(1));
+    store.claim(&short).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    let again = store.claim(&claim(1)).await.unwrap();
+    assert_eq!(
+        again[0].run.attempts, 2,
+        "an expired lease is claimed again"
+    );
+    assert!(
+        !store
+            .heartbeat("run_1", 1, Duration::from_secs(1))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .finish("run_1", 1, AttemptOutcome::Succeeded(json!(null)))
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .finish("run_1", 2, AttemptOutcome::Succeeded(json!(2)))
+            .await
+            .unwrap()
+    );
+}
+
+async fn per_job_limits(store: Store) {
+    let runs = (0..5)
+        .map(|i| run(&format!("run_{i}"), if i < 4 { "limited" } else { "free" }))
+        .collect();
+    store
+        .ingest(event("evt_1", None, b"{}"), runs)
+        .await
+        .unwrap();
+    let mut request = claim(10);
+    request.job_limits = vec![("limited".to_owned(), 2)];
+    let first = store.claim(&request).await.unwrap();
+    let limited = first.iter().filter(|c| c.run.job == "limited").count();
+    assert_eq!((first.len(), limited), (3, 2));
+    assert!(store.claim(&request).await.unwrap().is_empty());
+    let done = first.iter().find(|c| c.run.job == "limited").unwrap();
+    store
+        .finish(&done.run.id, 1, AttemptOutcome::Succeeded(json!(null)))
+        .await
+        .unwrap();
+    assert_eq!(store.claim(&request).await.unwrap().len(), 1);
+}
+
+async fn release_and_suspend_do_not_count_attempts(store: Store) {
+    store
+        .ingest(event("evt_1", None, b"{}"), vec![run("run_1", "a")])
+        .await
+        .unwrap();
+    store.claim(&claim(1)).await.unwrap();
+    store.release("run_1", 1).await.unwrap();
+    let run = store.run("run_1").await.unwrap().unwrap();
+    assert_eq!((run.status, run.attempts), (RunStatus::Queued, 0));
+    let claimed = store.claim(&claim(1)).await.unwrap();
+    assert_eq!(claimed[0].run.attempts, 1);
+    let until = Timestamp::now().saturating_add(Duration::from_secs(60));
+    assert!(
+        store
+            .finish("run_1", 1, AttemptOutcome::Suspended { until })
+            .await
+            .unwrap()
+    );
+    let run = store.run("run_1").await.unwrap().unwrap();
+    assert_eq!(
+        (run.status, run.attempts, run.run_at),
+        (RunStatus::Queued, 0, until)
+    );
+    assert!(run.history.is_empty());
+    assert!(store.claim(&claim(1)).await.unwrap().is_empty());
+}
+
+async fn list_cancel_replay_tasks_and_secrets(store: Store) {
+    for i in 0..5 {
+        store
+            .ingest(
+                event(&format!("evt_{i}"), None, b"{}"),
+                vec![run(
+                    &format!("run_{i}"),
+                    if i % 2 == 0 { "even" } else { "odd" },
+                )],
+            )
+            .await
+            .unwrap();
+    }
+    let page = store
+        .list_runs(&RunQuery {
+            limit: 2,
+            ..RunQuery::default()
+        })
+        .await
+        .unwrap();
+    let ids: Vec<_> = page.runs.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(ids, ["run_4", "run_3"]);
+    let next = store
+        .list_runs(&RunQuery {
+            limit: 10,
+            cursor: page.next_cursor.clone(),
+            ..RunQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(next.runs.len(), 3);
+    assert!(next.next_cursor.is_none());
+    let even = store
+        .list_runs(&RunQuery {
+            limit: 10,
+            job: Some("even".into()),
+            ..RunQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(even.runs.len(), 3);
+
+    assert_eq!(
+        store.cancel("run_0").await.unwrap(),
+        Some(RunStatus::Canceled)
+    );
+    assert_eq!(store.cancel("run_nope").await.unwrap(), None);
+    let canceled = store
+        .list_runs(&RunQuery {
+            limit: 10,
+            status: Some(RunStatus::Canceled),
+            ..RunQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(canceled.runs.len(), 1);
+    assert!(
+        store
+            .claim(&claim(10))
+            .await
+            .unwrap()
+            .iter()
+            .all(|c| c.run.id != "run_0")
+    );
+
+    let replayed = store
+        .add_runs("evt_0", vec![run("run_r", "even")])
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(replayed[0].id, "run_r");
+    assert_eq!(store.event("evt_0").await.unwrap().unwrap().runs.len(), 2);
+    assert!(
+        store
+            .add_runs("evt_missing", vec![])
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    assert_eq!(store.task("run_1", "k").await.unwrap(), None);
+    store.save_task("run_1", "k", json!([1, 2])).await.unwrap();
+    assert_eq!(store.task("run_1", "k").await.unwrap(), Some(json!([1, 2])));
+
+    let secret = store.endpoint_secret("ep", "first".into()).await.unwrap();
+    assert_eq!(secret, "first");
+    assert_eq!(
+        store.endpoint_secret("ep", "second".into()).await.unwrap(),
+        "first"
+    );
+}
