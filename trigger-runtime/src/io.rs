@@ -1,10 +1,17 @@
-//! [`Io`]: what a job uses to talk to the runtime, starting with [`Logger`].
+//! [`Io`]: what a job uses to talk to the runtime: [`Logger`], durable tasks
+//! ([`Io::run_task`]) and durable waits ([`Io::wait`]).
 
+use std::collections::HashSet;
 use std::fmt;
-use std::sync::Arc;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
+use serde::de::DeserializeOwned;
 use serde::{Serialize, Serializer};
 
+use crate::job::BoxError;
+use crate::store::{Store, StoreError};
 use crate::time::Timestamp;
 
 /// A log level.
@@ -146,17 +153,183 @@ impl fmt::Debug for Logger {
     }
 }
 
-/// The runtime's services for one run of a job.
-#[derive(Clone, Debug)]
+/// Why [`Io::run_task`] or [`Io::wait`] did not return a value.
+#[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
+pub enum TaskError {
+    /// The key was already used in this attempt; each task and wait needs its own key.
+    #[error("task key {0:?} is used twice in one attempt; give each task and wait its own key")]
+    DuplicateKey(String),
+    /// The task's closure returned an error; nothing was stored, so a retry runs it again.
+    #[error("task {key:?} failed")]
+    Failed {
+        /// The task's key.
+        key: String,
+        /// The closure's error.
+        #[source]
+        source: BoxError,
+    },
+    /// The output could not be converted to or from JSON.
+    #[error("task {key:?} output does not round-trip through JSON")]
+    Output {
+        /// The task's key.
+        key: String,
+        /// The cause.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The run is waiting: return this error (`?`) so the worker can let it go; the run resumes
+    /// at `until`, replaying completed tasks from the store.
+    #[error("the run waits for {key:?} until {until}")]
+    Suspended {
+        /// The wait's key.
+        key: String,
+        /// When the run resumes.
+        until: Timestamp,
+    },
+}
+
+/// Per-attempt state behind an [`Io`] that a worker built.
+struct RunState {
+    store: Option<Store>,
+    run_id: String,
+    keys: Mutex<HashSet<String>>,
+    suspended: Mutex<Option<Timestamp>>,
+}
+
+/// The runtime's services for one run of a job.
+#[derive(Clone)]
 pub struct Io {
     /// Logs lines stored with the run: `io.logger.info("Body", &body)`.
     pub logger: Logger,
+    state: Arc<RunState>,
+}
+
+impl fmt::Debug for Io {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Io")
+            .field("logger", &self.logger)
+            .field("run", &self.state.run_id)
+            .finish()
+    }
 }
 
 impl Io {
-    /// An `Io` whose log lines go to `logger`.
+    /// An `Io` with no store behind it (as in unit tests): tasks always run and waits return at
+    /// once.
     pub fn new(logger: Logger) -> Self {
-        Self { logger }
+        Self::with_store(logger, None, "")
+    }
+
+    /// An `Io` for run `run_id`, keeping task outputs and waits in `store`.
+    pub fn with_store(logger: Logger, store: Option<Store>, run_id: &str) -> Self {
+        let state = RunState {
+            store,
+            run_id: run_id.to_owned(),
+            keys: Mutex::default(),
+            suspended: Mutex::default(),
+        };
+        Self {
+            logger,
+            state: Arc::new(state),
+        }
+    }
+
+    /// When the run asked to resume, if it called [`wait`](Self::wait) in this attempt.
+    pub fn suspended_until(&self) -> Option<Timestamp> {
+        *self
+            .state
+            .suspended
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn claim_key(&self, key: &str) -> Result<(), TaskError> {
+        let mut keys = self
+            .state
+            .keys
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if keys.insert(key.to_owned()) {
+            Ok(())
+        } else {
+            Err(TaskError::DuplicateKey(key.to_owned()))
+        }
+    }
+
+    /// Runs `task` once per run: its output is stored under `key`, and when the run is retried
+    /// or resumed the stored output is returned without running `task` again.
+    ///
+    /// ```no_run
+    /// # async fn job(io: trigger_runtime::io::Io) -> trigger_runtime::job::Result<()> {
+    /// let invoice: u64 = io.run_task("create-invoice", || async { Ok::<_, std::io::Error>(42) }).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn run_task<T, E, F, Fut>(&self, key: &str, task: F) -> Result<T, TaskError>
+    where
+        T: Serialize + DeserializeOwned,
+        E: Into<BoxError>,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        self.claim_key(key)?;
+        let output = |source| TaskError::Output {
+            key: key.to_owned(),
+            source,
+        };
+        let store = self.state.store.as_ref();
+        if let Some(store) = store {
+            if let Some(stored) = store.task(&self.state.run_id, key).await? {
+                return serde_json::from_value(stored).map_err(output);
+            }
+        }
+        let value = task().await.map_err(|e| TaskError::Failed {
+            key: key.to_owned(),
+            source: e.into(),
+        })?;
+        if let Some(store) = store {
+            let json = serde_json::to_value(&value).map_err(output)?;
+            store.save_task(&self.state.run_id, key, json).await?;
+        }
+        Ok(value)
+    }
+
+    /// Suspends the run for `duration` without holding a worker: the first time, it records
+    /// when to resume and returns [`TaskError::Suspended`], which the job returns with `?`;
+    /// the run is then re-run from the start at that time (completed tasks return their stored
+    /// output) and this call returns `Ok(())`. Survives restarts.
+    pub async fn wait(&self, key: &str, duration: Duration) -> Result<(), TaskError> {
+        self.claim_key(key)?;
+        let Some(store) = &self.state.store else {
+            return Ok(());
+        };
+        let task_key = format!("wait:{key}");
+        let now = Timestamp::now();
+        let until = match store.task(&self.state.run_id, &task_key).await? {
+            Some(stored) => Timestamp::from_unix_millis(stored["resume_at"].as_i64().unwrap_or(0)),
+            None => {
+                let until = now.saturating_add(duration);
+                let record = serde_json::json!({ "resume_at": until.as_unix_millis() });
+                store
+                    .save_task(&self.state.run_id, &task_key, record)
+                    .await?;
+                until
+            }
+        };
+        if until <= now {
+            return Ok(());
+        }
+        *self
+            .state
+            .suspended
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(until);
+        Err(TaskError::Suspended {
+            key: key.to_owned(),
+            until,
+        })
     }
 }

@@ -225,11 +225,8 @@ impl Worker {
             }
         };
         let logs = Arc::new(BufferSink::default());
-        let io = Io::new(Logger::new(
-            Arc::clone(&logs) as Arc<dyn LogSink>,
-            job.id(),
-            &run.id,
-        ));
+        let logger = Logger::new(Arc::clone(&logs) as Arc<dyn LogSink>, job.id(), &run.id);
+        let io = Io::with_store(logger, Some(self.store.clone()), &run.id);
         let ctx = Context::new(
             run.id.as_str(),
             run.attempts,
@@ -240,7 +237,7 @@ impl Worker {
             claim.event.received_at,
         );
         tracing::debug!(run = %run.id, job = job.id(), attempt = run.attempts, "attempt started");
-        let mut task = AbortOnDrop(tokio::spawn(job.call(request, io, ctx)));
+        let mut task = AbortOnDrop(tokio::spawn(job.call(request, io.clone(), ctx)));
         let deadline = job.timeout().map(|t| tokio::time::Instant::now() + t);
         let mut heartbeat = tokio::time::interval(self.config.lease / 3);
         heartbeat.tick().await;
@@ -265,6 +262,10 @@ impl Worker {
         };
         drop(task);
         self.flush(&run.id, run.attempts, &logs).await;
+        if let Some(until) = io.suspended_until() {
+            tracing::debug!(run = %run.id, %until, "run waits");
+            return Some(AttemptOutcome::Suspended { until });
+        }
         let error = match result {
             Ok(Ok(Ok(output))) => return Some(AttemptOutcome::Succeeded(output)),
             Ok(Ok(Err(error))) => error_chain(&*error),

@@ -260,3 +260,153 @@ async fn a_run_whose_lease_expired_is_claimed_again() {
     assert!(!stale);
     assert_eq!(run_json(&app, &id).await["status"], "succeeded");
 }
+
+/// A job that counts how often its task body and the job itself run, then fails once.
+fn task_job(task_runs: Arc<AtomicU32>) -> Job {
+    Job::new(
+        "tasks",
+        HOOK.on_request(),
+        move |_req, io: trigger_runtime::io::Io, ctx: trigger_runtime::job::Context| {
+            let task_runs = Arc::clone(&task_runs);
+            async move {
+                let value: Vec<u32> = io
+                    .run_task("expensive", || async move {
+                        task_runs.fetch_add(1, Ordering::SeqCst);
+                        Ok::<_, std::io::Error>(vec![7, 8])
+                    })
+                    .await?;
+                if ctx.attempt() == 1 {
+                    return Err("fail after the task".into());
+                }
+                Ok::<_, trigger_runtime::job::BoxError>(value)
+            }
+        },
+    )
+    .with_retry(fast(3))
+}
+
+#[tokio::test]
+async fn a_completed_task_returns_its_stored_output_on_retry() {
+    let task_runs = Arc::new(AtomicU32::new(0));
+    let app = app(task_job(Arc::clone(&task_runs))).await;
+    let id = deliver(&app).await;
+    drain(&app).await;
+    let run = run_json(&app, &id).await;
+    assert_eq!(run["status"], "succeeded", "{run}");
+    assert_eq!(run["attempts"], 2);
+    assert_eq!(run["output"], serde_json::json!([7, 8]));
+    assert_eq!(
+        task_runs.load(Ordering::SeqCst),
+        1,
+        "the task body ran once"
+    );
+}
+
+#[tokio::test]
+async fn the_same_task_key_twice_in_one_attempt_is_an_error() {
+    let job = Job::new(
+        "twice",
+        HOOK.on_request(),
+        |_req, io: trigger_runtime::io::Io, _ctx| async move {
+            io.run_task("k", || async { Ok::<_, std::io::Error>(1) })
+                .await?;
+            io.run_task("k", || async { Ok::<_, std::io::Error>(2) })
+                .await?;
+            Ok::<_, trigger_runtime::job::BoxError>(())
+        },
+    )
+    .with_retry(fast(1));
+    let app = app(job).await;
+    let id = deliver(&app).await;
+    drain(&app).await;
+    let run = run_json(&app, &id).await;
+    assert_eq!(run["status"], "failed");
+    assert_eq!(
+        run["error"],
+        "task key \"k\" is used twice in one attempt; give each task and wait its own key"
+    );
+}
+
+fn waiting_job(before: Arc<AtomicU32>, after: Arc<AtomicU32>) -> Job {
+    Job::new(
+        "waits",
+        HOOK.on_request(),
+        move |_req, io: trigger_runtime::io::Io, _ctx| {
+            let (before, after) = (Arc::clone(&before), Arc::clone(&after));
+            async move {
+                io.run_task("before", || async move {
+                    Ok::<_, std::io::Error>(before.fetch_add(1, Ordering::SeqCst))
+                })
+                .await?;
+                io.wait("pause", Duration::from_millis(300)).await?;
+                after.fetch_add(1, Ordering::SeqCst);
+                Ok::<_, trigger_runtime::job::BoxError>(())
+            }
+        },
+    )
+}
+
+#[tokio::test]
+async fn a_wait_suspends_the_run_without_holding_a_worker_then_resumes() {
+    let (before, after) = (Arc::new(AtomicU32::new(0)), Arc::new(AtomicU32::new(0)));
+    let app = app(waiting_job(Arc::clone(&before), Arc::clone(&after))).await;
+    let id = deliver(&app).await;
+    assert_eq!(app.worker().run_once().await, 1);
+    let run = run_json(&app, &id).await;
+    assert_eq!(
+        (run["status"].as_str(), run["attempts"].as_u64()),
+        (Some("queued"), Some(0)),
+        "{run}"
+    );
+    assert_eq!(
+        app.worker().run_once().await,
+        0,
+        "not due before the wait ends"
+    );
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    drain(&app).await;
+    assert_eq!(run_json(&app, &id).await["status"], "succeeded");
+    assert_eq!(
+        (before.load(Ordering::SeqCst), after.load(Ordering::SeqCst)),
+        (1, 1)
+    );
+}
+
+#[tokio::test]
+async fn a_wait_survives_a_restart_on_sqlite() {
+    let dir = std::env::temp_dir().join(format!("trigger-wait-{}", std::process::id()));
+    let path = dir.join("t.db");
+    let (before, after) = (Arc::new(AtomicU32::new(0)), Arc::new(AtomicU32::new(0)));
+    let open = || {
+        trigger_runtime::store::SqliteStore::open(&path)
+            .map(trigger_runtime::store::Store::new)
+            .unwrap()
+    };
+    let registry = || {
+        Registry::from_parts(
+            [&HOOK],
+            [waiting_job(Arc::clone(&before), Arc::clone(&after))],
+        )
+        .unwrap()
+    };
+    let id = {
+        let first = Server::new(registry(), open(), common::config())
+            .await
+            .unwrap();
+        let id = deliver(&first).await;
+        assert_eq!(first.worker().run_once().await, 1);
+        assert_eq!(run_json(&first, &id).await["status"], "queued");
+        id
+    };
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    let second = Server::new(registry(), open(), common::config())
+        .await
+        .unwrap();
+    drain(&second).await;
+    assert_eq!(run_json(&second, &id).await["status"], "succeeded");
+    assert_eq!(
+        (before.load(Ordering::SeqCst), after.load(Ordering::SeqCst)),
+        (1, 1)
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}

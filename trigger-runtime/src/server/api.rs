@@ -2,22 +2,33 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, Request, State};
+use axum::extract::{Path, Query, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use base64::Engine as _;
+use http::StatusCode;
 use serde_json::{Value, json};
 
 use super::AppState;
 use super::response::ErrorResponse;
-use crate::store::EventRecord;
+use crate::id::new_id;
+use crate::job::Job;
+use crate::store::{EventRecord, NewRun, RunQuery, RunStatus};
+
+/// Runs per page when `limit` is not given, and the most a page holds.
+const DEFAULT_PAGE: usize = 50;
+const MAX_PAGE: usize = 500;
 
 pub(super) fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
     Router::new()
+        .route("/runs", get(list_runs))
         .route("/runs/{id}", get(run))
+        .route("/runs/{id}/replay", post(replay_run))
+        .route("/runs/{id}/cancel", post(cancel_run))
         .route("/events/{id}", get(event))
+        .route("/events/{id}/replay", post(replay_event))
         .layer(middleware::from_fn_with_state(state, require_api_key))
 }
 
@@ -77,6 +88,138 @@ async fn event(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Re
         Ok(None) => ErrorResponse::not_found(format!("no event {id:?}")).into_response(),
         Err(e) => {
             ErrorResponse::internal(format!("could not read event {id:?}: {e}")).into_response()
+        }
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct ListParams {
+    status: Option<String>,
+    job: Option<String>,
+    limit: Option<usize>,
+    cursor: Option<String>,
+}
+
+async fn list_runs(
+    State(state): State<Arc<AppState>>,
+    params: Result<Query<ListParams>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let Query(params) = match params {
+        Ok(params) => params,
+        Err(rejection) => {
+            return ErrorResponse::new(StatusCode::BAD_REQUEST, rejection.body_text())
+                .into_response();
+        }
+    };
+    let status = match params.status.as_deref().filter(|s| !s.is_empty()) {
+        None => None,
+        Some(name) => match RunStatus::parse(name) {
+            Some(status) => Some(status),
+            None => {
+                return ErrorResponse::new(
+                    StatusCode::BAD_REQUEST,
+                    format!(
+                        "unknown status {name:?}; expected one of queued, running, succeeded, failed, canceled"
+                    ),
+                )
+                .into_response();
+            }
+        },
+    };
+    let query = RunQuery {
+        status,
+        job: params.job.filter(|j| !j.is_empty()),
+        limit: params.limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE),
+        cursor: params.cursor.filter(|c| !c.is_empty()),
+    };
+    match state.store.list_runs(&query).await {
+        Ok(page) => Json(page).into_response(),
+        Err(e) => ErrorResponse::internal(format!("could not list runs: {e}")).into_response(),
+    }
+}
+
+fn new_run(job: &Job) -> NewRun {
+    NewRun {
+        id: new_id("run"),
+        job_id: job.id().to_owned(),
+        job_version: job.version().to_owned(),
+        max_attempts: job.retry().max_attempts(),
+    }
+}
+
+/// `POST /runs/{id}/replay`: a new run of the same job on the same event, filters skipped.
+async fn replay_run(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Response {
+    let run = match state.store.run(&id).await {
+        Ok(Some(run)) => run,
+        Ok(None) => return ErrorResponse::not_found(format!("no run {id:?}")).into_response(),
+        Err(e) => {
+            return ErrorResponse::internal(format!("could not read run {id:?}: {e}"))
+                .into_response();
+        }
+    };
+    let Some(job) = state.registry.job(&run.job) else {
+        return ErrorResponse::new(
+            StatusCode::CONFLICT,
+            format!(
+                "job {:?} is not registered in this build, so it cannot run again",
+                run.job
+            ),
+        )
+        .into_response();
+    };
+    add_runs(&state, &run.event_id, vec![new_run(job)]).await
+}
+
+/// `POST /events/{id}/replay`: the event dispatched again to every enabled job of its endpoint.
+async fn replay_event(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Response {
+    let event = match state.store.event(&id).await {
+        Ok(Some(event)) => event,
+        Ok(None) => return ErrorResponse::not_found(format!("no event {id:?}")).into_response(),
+        Err(e) => {
+            return ErrorResponse::internal(format!("could not read event {id:?}: {e}"))
+                .into_response();
+        }
+    };
+    let runs = state
+        .registry
+        .jobs_for(&event.event.endpoint_id)
+        .filter(|job| job.is_enabled())
+        .map(new_run)
+        .collect();
+    add_runs(&state, &id, runs).await
+}
+
+async fn add_runs(state: &AppState, event_id: &str, runs: Vec<NewRun>) -> Response {
+    match state.store.add_runs(event_id, runs).await {
+        Ok(Some(runs)) => {
+            state.worker.wake();
+            Json(json!({ "event_id": event_id, "runs": runs })).into_response()
+        }
+        Ok(None) => ErrorResponse::not_found(format!("no event {event_id:?}")).into_response(),
+        Err(e) => ErrorResponse::internal(format!("could not add runs: {e}")).into_response(),
+    }
+}
+
+/// `POST /runs/{id}/cancel`: a queued run never starts; a running one stops at its next
+/// heartbeat. `409` if the run had already finished.
+async fn cancel_run(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Response {
+    let before = match state.store.run(&id).await {
+        Ok(Some(run)) => run.status,
+        Ok(None) => return ErrorResponse::not_found(format!("no run {id:?}")).into_response(),
+        Err(e) => {
+            return ErrorResponse::internal(format!("could not read run {id:?}: {e}"))
+                .into_response();
+        }
+    };
+    if before.is_final() {
+        return ErrorResponse::new(StatusCode::CONFLICT, format!("run {id:?} already {before}"))
+            .into_response();
+    }
+    match state.store.cancel(&id).await {
+        Ok(Some(status)) => Json(json!({ "id": id, "status": status })).into_response(),
+        Ok(None) => ErrorResponse::not_found(format!("no run {id:?}")).into_response(),
+        Err(e) => {
+            ErrorResponse::internal(format!("could not cancel run {id:?}: {e}")).into_response()
         }
     }
 }

@@ -1,0 +1,149 @@
+//! The JSON API: listing, replaying and canceling runs.
+
+mod common;
+
+use axum::body::Body;
+use common::{drain, get, secret, send, server, signed};
+use http::StatusCode;
+use serde_json::Value;
+use trigger_runtime::endpoint::HttpEndpoint;
+use trigger_runtime::job::Job;
+use trigger_runtime::registry::Registry;
+use trigger_runtime::server::Server;
+use trigger_runtime::verify::HmacScheme;
+
+static HOOK: HttpEndpoint = HttpEndpoint::new("hook").with_hmac(HmacScheme::new("X-Sig"));
+
+fn ok(id: &'static str) -> Job {
+    Job::new(
+        id,
+        HOOK.on_request(),
+        |_req, _io, ctx: trigger_runtime::job::Context| async move {
+            Ok::<_, trigger_runtime::job::BoxError>(ctx.run_id().to_owned())
+        },
+    )
+}
+
+async fn app() -> Server {
+    server(
+        Registry::from_parts([&HOOK], [ok("first"), ok("second")]).unwrap(),
+        common::config(),
+    )
+    .await
+}
+
+async fn deliver(app: &Server) -> Value {
+    let request = signed(&HOOK, &secret(app, "hook"), b"{}")
+        .body(Body::from("{}"))
+        .unwrap();
+    let reply = send(app, request).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    reply.json
+}
+
+async fn post(app: &Server, path: &str) -> common::Reply {
+    send(app, http::Request::post(path).body(Body::empty()).unwrap()).await
+}
+
+#[tokio::test]
+async fn runs_are_listed_newest_first_with_filters_and_cursors() {
+    let app = app().await;
+    for _ in 0..3 {
+        deliver(&app).await;
+    }
+    let all = get(&app, "/api/v1/runs").await.json;
+    assert_eq!(all["runs"].as_array().unwrap().len(), 6);
+    let ids: Vec<&str> = all["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    let mut sorted = ids.clone();
+    sorted.sort_unstable_by(|a, b| b.cmp(a));
+    assert_eq!(ids, sorted);
+
+    let page = get(&app, "/api/v1/runs?job=first&limit=2").await.json;
+    assert_eq!(page["runs"].as_array().unwrap().len(), 2);
+    let cursor = page["next_cursor"].as_str().unwrap();
+    let rest = get(
+        &app,
+        &format!("/api/v1/runs?job=first&limit=2&cursor={cursor}"),
+    )
+    .await
+    .json;
+    assert_eq!(rest["runs"].as_array().unwrap().len(), 1);
+    assert_eq!(rest["next_cursor"], Value::Null);
+
+    drain(&app).await;
+    let succeeded = get(&app, "/api/v1/runs?status=succeeded").await.json;
+    assert_eq!(succeeded["runs"].as_array().unwrap().len(), 6);
+    let bad = get(&app, "/api/v1/runs?status=done").await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(bad.error().starts_with("unknown status \"done\""));
+    assert_eq!(
+        get(&app, "/api/v1/runs?limit=x").await.status,
+        StatusCode::BAD_REQUEST
+    );
+}
+
+#[tokio::test]
+async fn replaying_a_run_or_an_event_makes_new_runs_on_the_same_event() {
+    let app = app().await;
+    let delivered = deliver(&app).await;
+    let event_id = delivered["event_id"].as_str().unwrap();
+    let run_id = delivered["runs"][0]["id"].as_str().unwrap();
+    drain(&app).await;
+
+    let replay = post(&app, &format!("/api/v1/runs/{run_id}/replay")).await;
+    assert_eq!(replay.status, StatusCode::OK, "{}", replay.json);
+    assert_eq!(replay.json["event_id"], event_id);
+    assert_eq!(replay.json["runs"][0]["job"], delivered["runs"][0]["job"]);
+    assert_ne!(replay.json["runs"][0]["id"], run_id);
+
+    let again = post(&app, &format!("/api/v1/events/{event_id}/replay")).await;
+    assert_eq!(again.json["runs"].as_array().unwrap().len(), 2);
+    drain(&app).await;
+    let event = get(&app, &format!("/api/v1/events/{event_id}")).await.json;
+    assert_eq!(event["runs"].as_array().unwrap().len(), 5);
+    let new_run = replay.json["runs"][0]["id"].as_str().unwrap();
+    let stored = get(&app, &format!("/api/v1/runs/{new_run}")).await.json;
+    assert_eq!(stored["status"], "succeeded");
+    assert_eq!(stored["output"], new_run);
+
+    assert_eq!(
+        post(&app, "/api/v1/runs/run_none/replay").await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        post(&app, "/api/v1/events/evt_none/replay").await.status,
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test]
+async fn a_canceled_run_never_starts_and_a_finished_one_cannot_be_canceled() {
+    let app = app().await;
+    let delivered = deliver(&app).await;
+    let canceled = delivered["runs"][0]["id"].as_str().unwrap();
+    let reply = post(&app, &format!("/api/v1/runs/{canceled}/cancel")).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.json["status"], "canceled");
+    drain(&app).await;
+    assert_eq!(
+        get(&app, &format!("/api/v1/runs/{canceled}")).await.json["status"],
+        "canceled"
+    );
+    let other = delivered["runs"][1]["id"].as_str().unwrap();
+    assert_eq!(
+        get(&app, &format!("/api/v1/runs/{other}")).await.json["status"],
+        "succeeded"
+    );
+    let late = post(&app, &format!("/api/v1/runs/{other}/cancel")).await;
+    assert_eq!(late.status, StatusCode::CONFLICT);
+    assert_eq!(late.error(), format!("run {other:?} already succeeded"));
+    assert_eq!(
+        post(&app, "/api/v1/runs/run_none/cancel").await.status,
+        StatusCode::NOT_FOUND
+    );
+}
