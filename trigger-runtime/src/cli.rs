@@ -86,7 +86,8 @@ where
     I: IntoIterator<Item = T>,
     T: Into<std::ffi::OsString> + Clone,
 {
-    let dotenv = dotenvy::dotenv();
+    // Only the working directory's `.env`, not one found in a parent folder.
+    let dotenv = dotenvy::from_path(".env");
     init_tracing();
     match dotenv {
         Err(error) if !error.not_found() => tracing::warn!(%error, "could not read .env"),

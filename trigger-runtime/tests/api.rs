@@ -76,6 +76,8 @@ async fn runs_are_listed_newest_first_with_filters_and_cursors() {
     assert_eq!(rest["next_cursor"], Value::Null);
 
     drain(&app).await;
+    let stats = get(&app, "/api/v1/stats").await.json;
+    assert_eq!(stats["runs"]["succeeded"], 6, "{stats}");
     let succeeded = get(&app, "/api/v1/runs?status=succeeded").await.json;
     assert_eq!(succeeded["runs"].as_array().unwrap().len(), 6);
     let bad = get(&app, "/api/v1/runs?status=done").await;

@@ -401,6 +401,13 @@ async fn list_cancel_replay_tasks_and_secrets(store: Store) {
     store.save_task("run_1", "k", json!([1, 2])).await.unwrap();
     assert_eq!(store.task("run_1", "k").await.unwrap(), Some(json!([1, 2])));
 
+    let counts = store.run_counts().await.unwrap();
+    assert_eq!(
+        (counts.canceled, counts.running, counts.queued),
+        (1, 4, 1),
+        "{counts:?}"
+    );
+
     let secret = store.endpoint_secret("ep", "first".into()).await.unwrap();
     assert_eq!(secret, "first");
     assert_eq!(

@@ -23,6 +23,7 @@ const MAX_PAGE: usize = 500;
 
 pub(super) fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
     Router::new()
+        .route("/stats", get(stats))
         .route("/runs", get(list_runs))
         .route("/runs/{id}", get(run))
         .route("/runs/{id}/replay", post(replay_run))
@@ -89,6 +90,14 @@ async fn event(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Re
         Err(e) => {
             ErrorResponse::internal(format!("could not read event {id:?}: {e}")).into_response()
         }
+    }
+}
+
+/// `GET /stats`: run counts by status.
+async fn stats(State(state): State<Arc<AppState>>) -> Response {
+    match state.store.run_counts().await {
+        Ok(counts) => Json(json!({ "runs": counts })).into_response(),
+        Err(e) => ErrorResponse::internal(format!("could not count runs: {e}")).into_response(),
     }
 }
 

@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use super::{
     AttemptOutcome, AttemptRecord, ClaimRequest, ClaimedRun, EventRecord, Ingested, LogRecord,
-    NewEvent, NewRun, Result, RunPage, RunQuery, RunRecord, RunRef, RunStatus, StoreDriver,
+    NewEvent, NewRun, Result, RunCounts, RunPage, RunQuery, RunRecord, RunRef, RunStatus,
+    StoreDriver,
 };
 use crate::io::LogLine;
 use crate::time::Timestamp;
@@ -298,6 +299,14 @@ impl StoreDriver for MemoryStore {
 
     async fn next_due(&self) -> Result<Option<Timestamp>> {
         Ok(self.lock().queue.first().map(|(at, ..)| *at))
+    }
+
+    async fn run_counts(&self) -> Result<RunCounts> {
+        let mut counts = RunCounts::default();
+        for run in self.lock().runs.values() {
+            counts.add(run.status, 1);
+        }
+        Ok(counts)
     }
 
     async fn list_runs(&self, query: &RunQuery) -> Result<RunPage> {

@@ -17,7 +17,7 @@ use std::time::Duration;
 pub use self::memory::MemoryStore;
 pub use self::record::{
     AttemptOutcome, AttemptRecord, ClaimRequest, ClaimedRun, EventRecord, Ingested, LogRecord,
-    NewEvent, NewRun, RunPage, RunQuery, RunRecord, RunRef, RunStatus,
+    NewEvent, NewRun, RunCounts, RunPage, RunQuery, RunRecord, RunRef, RunStatus,
 };
 #[cfg(feature = "sqlite")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
@@ -83,6 +83,9 @@ pub trait StoreDriver: Send + Sync + 'static {
 
     /// When the earliest queued run becomes due, if any run is queued.
     async fn next_due(&self) -> Result<Option<Timestamp>>;
+
+    /// How many runs are in each status.
+    async fn run_counts(&self) -> Result<RunCounts>;
 
     /// Runs, newest first, filtered, one page at a time.
     async fn list_runs(&self, query: &RunQuery) -> Result<RunPage>;

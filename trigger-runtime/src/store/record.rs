@@ -276,3 +276,31 @@ pub struct RunPage {
     /// Pass as `cursor` for the next page; `None` on the last page.
     pub next_cursor: Option<String>,
 }
+
+/// How many runs are in each status.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct RunCounts {
+    /// Waiting for a worker.
+    pub queued: u64,
+    /// Held by a worker.
+    pub running: u64,
+    /// Finished successfully.
+    pub succeeded: u64,
+    /// Out of attempts.
+    pub failed: u64,
+    /// Canceled.
+    pub canceled: u64,
+}
+
+impl RunCounts {
+    /// Adds `n` runs with `status`.
+    pub fn add(&mut self, status: RunStatus, n: u64) {
+        match status {
+            RunStatus::Queued => self.queued += n,
+            RunStatus::Running => self.running += n,
+            RunStatus::Succeeded => self.succeeded += n,
+            RunStatus::Failed => self.failed += n,
+            RunStatus::Canceled => self.canceled += n,
+        }
+    }
+}

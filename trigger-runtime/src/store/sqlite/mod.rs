@@ -18,8 +18,8 @@ use self::rows::{EVENT_COLUMNS, RUN_COLUMNS};
 use self::writer::Writer;
 use super::{
     AttemptOutcome, AttemptRecord, ClaimRequest, ClaimedRun, EventRecord, Ingested, LogRecord,
-    NewEvent, NewRun, Result, RunPage, RunQuery, RunRecord, RunRef, RunStatus, StoreDriver,
-    StoreError,
+    NewEvent, NewRun, Result, RunCounts, RunPage, RunQuery, RunRecord, RunRef, RunStatus,
+    StoreDriver, StoreError,
 };
 use crate::io::{LogLevel, LogLine};
 use crate::time::Timestamp;
@@ -488,6 +488,25 @@ impl StoreDriver for SqliteStore {
                 .prepare_cached("SELECT MIN(run_at) FROM runs WHERE status = 'queued'")?
                 .query_row([], |row| row.get(0))?;
             Ok(at.map(Timestamp::from_unix_millis))
+        })
+        .await
+    }
+
+    async fn run_counts(&self) -> Result<RunCounts> {
+        self.read(|conn| {
+            let mut counts = RunCounts::default();
+            let mut stmt =
+                conn.prepare_cached("SELECT status, COUNT(*) FROM runs GROUP BY status")?;
+            let rows = stmt.query_map([], |row| {
+                Ok((row.get::<_, String>(0)?, row.get::<_, u64>(1)?))
+            })?;
+            for row in rows {
+                let (status, n) = row?;
+                if let Some(status) = RunStatus::parse(&status) {
+                    counts.add(status, n);
+                }
+            }
+            Ok(counts)
         })
         .await
     }
