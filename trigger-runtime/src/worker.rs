@@ -182,27 +182,39 @@ impl Worker {
     async fn execute(&self, claim: ClaimedRun, permit: OwnedSemaphorePermit) {
         let run_id = claim.run.id.clone();
         let attempt = claim.run.attempts;
+        let logs = Arc::new(BufferSink::default());
         let outcome = match self.registry.job(&claim.run.job) {
-            Some(job) => self.attempt(job, &claim).await,
+            Some(job) => self.attempt(job, &claim, &logs).await,
             None => Some(AttemptOutcome::Failed {
                 error: format!("job {:?} is not registered in this build", claim.run.job),
             }),
         };
         if let Some(outcome) = outcome {
-            self.record(&run_id, attempt, outcome).await;
+            self.record(&run_id, attempt, logs.take(), outcome).await;
         }
         self.lock_in_flight().remove(&run_id);
         drop(permit);
     }
 
-    async fn record(&self, run_id: &str, attempt: u32, outcome: AttemptOutcome) {
+    /// Stores the attempt's last log lines and its outcome together.
+    async fn record(
+        &self,
+        run_id: &str,
+        attempt: u32,
+        lines: Vec<LogLine>,
+        outcome: AttemptOutcome,
+    ) {
         let status = match &outcome {
             AttemptOutcome::Succeeded(_) => "succeeded",
             AttemptOutcome::Retry { .. } => "retrying",
             AttemptOutcome::Failed { .. } => "failed",
             AttemptOutcome::Suspended { .. } => "suspended",
         };
-        match self.store.finish(run_id, attempt, outcome).await {
+        match self
+            .store
+            .finish_with_logs(run_id, attempt, lines, outcome)
+            .await
+        {
             Ok(true) => tracing::debug!(run = %run_id, attempt, status, "attempt finished"),
             Ok(false) => {
                 tracing::warn!(run = %run_id, attempt, "attempt finished after losing its lease; result discarded")
@@ -214,7 +226,12 @@ impl Worker {
     }
 
     /// Runs one attempt; `None` when the attempt lost its lease and must not record anything.
-    async fn attempt(&self, job: &Job, claim: &ClaimedRun) -> Option<AttemptOutcome> {
+    async fn attempt(
+        &self,
+        job: &Job,
+        claim: &ClaimedRun,
+        logs: &Arc<BufferSink>,
+    ) -> Option<AttemptOutcome> {
         let run = &claim.run;
         let request = match event_request(&claim.event) {
             Ok(request) => request,
@@ -224,8 +241,7 @@ impl Worker {
                 });
             }
         };
-        let logs = Arc::new(BufferSink::default());
-        let logger = Logger::new(Arc::clone(&logs) as Arc<dyn LogSink>, job.id(), &run.id);
+        let logger = Logger::new(Arc::clone(logs) as Arc<dyn LogSink>, job.id(), &run.id);
         let io = Io::with_store(logger, Some(self.store.clone()), &run.id);
         let ctx = Context::new(
             run.id.as_str(),
@@ -248,7 +264,7 @@ impl Worker {
                     "attempt timed out after {:?}", job.timeout().unwrap_or_default()
                 )),
                 _ = heartbeat.tick() => {
-                    self.flush(&run.id, run.attempts, &logs).await;
+                    self.flush(&run.id, run.attempts, logs).await;
                     match self.store.heartbeat(&run.id, run.attempts, self.config.lease).await {
                         Ok(true) => {}
                         Ok(false) => {
@@ -261,7 +277,6 @@ impl Worker {
             }
         };
         drop(task);
-        self.flush(&run.id, run.attempts, &logs).await;
         if let Some(until) = io.suspended_until() {
             tracing::debug!(run = %run.id, %until, "run waits");
             return Some(AttemptOutcome::Suspended { until });

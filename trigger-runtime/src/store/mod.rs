@@ -65,6 +65,22 @@ pub trait StoreDriver: Send + Sync + 'static {
     /// Records how attempt `attempt` ended; `false` (and no change) if it no longer holds the run.
     async fn finish(&self, run_id: &str, attempt: u32, outcome: AttemptOutcome) -> Result<bool>;
 
+    /// Appends an attempt's last log lines and records how it ended, in one write where the
+    /// driver can (the default calls [`append_logs`](Self::append_logs) then
+    /// [`finish`](Self::finish)).
+    async fn finish_with_logs(
+        &self,
+        run_id: &str,
+        attempt: u32,
+        lines: Vec<LogLine>,
+        outcome: AttemptOutcome,
+    ) -> Result<bool> {
+        if !lines.is_empty() {
+            self.append_logs(run_id, attempt, lines).await?;
+        }
+        self.finish(run_id, attempt, outcome).await
+    }
+
     /// Gives an unfinished attempt back (shutdown): the run is queued again without counting
     /// the attempt as failed.
     async fn release(&self, run_id: &str, attempt: u32) -> Result<()>;

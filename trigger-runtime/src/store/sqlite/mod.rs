@@ -289,6 +289,23 @@ fn finish(conn: &Connection, run_id: &str, attempt: u32, outcome: AttemptOutcome
     Ok(true)
 }
 
+fn insert_logs(conn: &Connection, run_id: &str, attempt: u32, lines: Vec<LogLine>) -> Result<()> {
+    let mut insert = conn.prepare_cached(
+        "INSERT INTO logs (run_id, attempt, level, message, data, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?;
+    for line in lines {
+        insert.execute(params![
+            run_id,
+            attempt,
+            line.level.as_str(),
+            line.message,
+            line.data.to_string(),
+            line.at.as_unix_millis()
+        ])?;
+    }
+    Ok(())
+}
+
 #[async_trait::async_trait]
 impl StoreDriver for SqliteStore {
     fn kind(&self) -> &'static str {
@@ -389,22 +406,22 @@ impl StoreDriver for SqliteStore {
     async fn append_logs(&self, run_id: &str, attempt: u32, lines: Vec<LogLine>) -> Result<()> {
         let run_id = run_id.to_owned();
         self.writer
+            .write(move |conn| insert_logs(conn, &run_id, attempt, lines))
+            .await
+    }
+
+    async fn finish_with_logs(
+        &self,
+        run_id: &str,
+        attempt: u32,
+        lines: Vec<LogLine>,
+        outcome: AttemptOutcome,
+    ) -> Result<bool> {
+        let run_id = run_id.to_owned();
+        self.writer
             .write(move |conn| {
-                let mut insert = conn.prepare_cached(
-                    "INSERT INTO logs (run_id, attempt, level, message, data, at) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                )?;
-                for line in lines {
-                    insert.execute(params![
-                        run_id,
-                        attempt,
-                        line.level.as_str(),
-                        line.message,
-                        line.data.to_string(),
-                        line.at.as_unix_millis()
-                    ])?;
-                }
-                Ok(())
+                insert_logs(conn, &run_id, attempt, lines)?;
+                finish(conn, &run_id, attempt, outcome)
             })
             .await
     }
