@@ -57,6 +57,10 @@ struct Options {
     /// How long running jobs may finish after a shutdown signal, e.g. 30s.
     #[arg(long, env = "TRIGGER_SHUTDOWN_GRACE", default_value = "30s", value_parser = parse_duration, global = true)]
     shutdown_grace: Duration,
+    /// How long a claimed run stays held without a heartbeat (sent every third of it); a run
+    /// whose worker died is claimed again once it expires, e.g. 30s.
+    #[arg(long, env = "TRIGGER_LEASE", default_value = "30s", value_parser = parse_lease, global = true)]
+    lease: Duration,
     /// The environment name jobs see in their context.
     #[arg(
         long = "env",
@@ -133,6 +137,7 @@ fn server_config(options: &Options) -> ServerConfig {
         worker: WorkerConfig {
             concurrency: options.concurrency.max(1),
             shutdown_grace: options.shutdown_grace,
+            lease: options.lease,
             environment: options.environment.clone(),
             ..WorkerConfig::default()
         },
@@ -295,6 +300,21 @@ pub fn parse_size(text: &str) -> std::result::Result<usize, String> {
         .ok_or_else(|| format!("size {text:?} is too large"))
 }
 
+/// The shortest lease accepted: heartbeats go every third of it.
+const MIN_LEASE: Duration = Duration::from_millis(100);
+
+/// Parses a lease: a duration of at least 100 ms.
+fn parse_lease(text: &str) -> std::result::Result<Duration, String> {
+    let lease = parse_duration(text)?;
+    if lease < MIN_LEASE {
+        return Err(format!(
+            "lease {text:?} is too short; use at least {}ms",
+            MIN_LEASE.as_millis()
+        ));
+    }
+    Ok(lease)
+}
+
 /// Parses a duration: `30s`, `500ms`, `2m`, `1h`, or a number of seconds.
 pub fn parse_duration(text: &str) -> std::result::Result<Duration, String> {
     let text = text.trim();
@@ -322,7 +342,7 @@ pub fn parse_duration(text: &str) -> std::result::Result<Duration, String> {
 mod tests {
     use std::time::Duration;
 
-    use super::{parse_duration, parse_size};
+    use super::{parse_duration, parse_lease, parse_size};
 
     #[test]
     fn sizes() {
@@ -340,5 +360,14 @@ mod tests {
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
         assert_eq!(parse_duration("7"), Ok(Duration::from_secs(7)));
         assert!(parse_duration("soon").is_err());
+    }
+
+    #[test]
+    fn leases() {
+        assert_eq!(parse_lease("2s"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_lease("100ms"), Ok(Duration::from_millis(100)));
+        assert!(parse_lease("0").is_err());
+        assert!(parse_lease("99ms").is_err());
+        assert!(parse_lease("soon").is_err());
     }
 }

@@ -415,3 +415,35 @@ async fn list_cancel_replay_tasks_and_secrets(store: Store) {
         "first"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_sqlite_ingests_share_commits() {
+    let db = TempDb::new();
+    let sqlite = std::sync::Arc::new(SqliteStore::open(db.0.join("t.db")).unwrap());
+    let (commits_before, writes_before) = sqlite.commit_stats();
+    let tasks: Vec<_> = (0..400)
+        .map(|i| {
+            let sqlite = std::sync::Arc::clone(&sqlite);
+            tokio::spawn(async move {
+                use trigger_runtime::store::StoreDriver as _;
+                sqlite
+                    .ingest(
+                        event(&format!("evt_{i}"), None, b"{}"),
+                        vec![run(&format!("run_{i}"), "a")],
+                    )
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let (commits, writes) = sqlite.commit_stats();
+    let (commits, writes) = (commits - commits_before, writes - writes_before);
+    assert_eq!(writes, 400);
+    assert!(
+        commits < writes / 2,
+        "{commits} commits for {writes} writes: ingests did not share commits"
+    );
+}

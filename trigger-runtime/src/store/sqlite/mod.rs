@@ -83,6 +83,15 @@ impl SqliteStore {
         &self.path
     }
 
+    /// `(commits, writes)` since open: with concurrent writers, commits < writes (group commit).
+    pub fn commit_stats(&self) -> (u64, u64) {
+        let counters = &self.writer.counters;
+        (
+            counters.commits.load(std::sync::atomic::Ordering::Relaxed),
+            counters.writes.load(std::sync::atomic::Ordering::Relaxed),
+        )
+    }
+
     async fn read<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,

@@ -7,6 +7,9 @@
 //! share commits instead of paying one fsync each, and nobody hears "done" before the data is
 //! on disk.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
@@ -53,19 +56,29 @@ where
     }
 }
 
+/// Commits and writes so far, to show that writes share commits.
+#[derive(Debug, Default)]
+pub(super) struct Counters {
+    pub(super) commits: AtomicU64,
+    pub(super) writes: AtomicU64,
+}
+
 /// The handle to the writer thread; the thread stops when the last handle is dropped.
 #[derive(Clone)]
 pub(super) struct Writer {
     queue: mpsc::Sender<Box<dyn Op>>,
+    pub(super) counters: Arc<Counters>,
 }
 
 impl Writer {
     pub(super) fn spawn(conn: Connection) -> std::io::Result<Self> {
         let (queue, rx) = mpsc::channel(8 * MAX_BATCH);
+        let counters = Arc::new(Counters::default());
+        let thread_counters = Arc::clone(&counters);
         std::thread::Builder::new()
             .name("trigger-sqlite-writer".to_owned())
-            .spawn(move || run(&conn, rx))?;
-        Ok(Self { queue })
+            .spawn(move || run(&conn, rx, &thread_counters))?;
+        Ok(Self { queue, counters })
     }
 
     /// Applies `f` in the next batch and returns its result once the batch is durable.
@@ -90,7 +103,7 @@ impl Writer {
     }
 }
 
-fn run(conn: &Connection, mut rx: mpsc::Receiver<Box<dyn Op>>) {
+fn run(conn: &Connection, mut rx: mpsc::Receiver<Box<dyn Op>>, counters: &Counters) {
     let mut batch: Vec<Box<dyn Op>> = Vec::with_capacity(MAX_BATCH);
     while let Some(op) = rx.blocking_recv() {
         batch.push(op);
@@ -101,6 +114,10 @@ fn run(conn: &Connection, mut rx: mpsc::Receiver<Box<dyn Op>>) {
             }
         }
         let commit = apply(conn, &mut batch).map_err(|e| e.to_string());
+        counters.commits.fetch_add(1, Ordering::Relaxed);
+        counters
+            .writes
+            .fetch_add(batch.len() as u64, Ordering::Relaxed);
         if let Err(error) = &commit {
             tracing::error!(%error, writes = batch.len(), "SQLite commit failed; the writes are refused");
         }
