@@ -1,11 +1,13 @@
 //! Helpers for the end-to-end tests: build an example binary once ([`example_binary`]), run
-//! it as a real process ([`Server`]) and talk HTTP/1.1 to it ([`http`]).
+//! it as a real process ([`Server`]) and talk HTTP/1.1 to it ([`http`]). [`fixture`] drives the
+//! `trigger-fixture` server of the durability tests.
 
+mod build;
+pub mod fixture;
 pub mod http;
 
-use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -15,73 +17,15 @@ use std::time::{Duration, Instant};
 use hmac::{Hmac, Mac};
 use serde_json::Value;
 
+pub use self::build::{example_binary, package_binary};
 pub use self::http::Response;
 
-/// The workspace root, where the nested `cargo build` runs.
-const WORKSPACE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
 /// How long a server may take to print its listening line.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 /// How often the `wait_for_*` helpers look again.
 const POLL: Duration = Duration::from_millis(50);
 /// The banner line that gives the port.
 const LISTENING: &str = "listening on http://127.0.0.1:";
-
-/// Builds `package`'s binaries with `cargo build` (once per test process) and returns the
-/// path of its binary, taken from cargo's `compiler-artifact` message. A failed build panics
-/// with cargo's diagnostics, here and in every later call.
-///
-/// The nested build uses the workspace's normal target directory: `cargo test` releases its
-/// build lock before running tests, and `cargo nextest` builds before running anything, so it
-/// does not wait on the outer build and is a quick no-op when the binary is up to date.
-pub fn example_binary(package: &str) -> PathBuf {
-    static BUILT: Mutex<BTreeMap<String, Result<PathBuf, String>>> = Mutex::new(BTreeMap::new());
-    let mut built = lock(&BUILT);
-    let built = built
-        .entry(package.to_owned())
-        .or_insert_with(|| build(package));
-    built.clone().unwrap_or_else(|error| panic!("{error}"))
-}
-
-fn build(package: &str) -> Result<PathBuf, String> {
-    let output = Command::new(env!("CARGO"))
-        .args([
-            "build",
-            "--bins",
-            "--message-format=json-render-diagnostics",
-            "-p",
-            package,
-        ])
-        .current_dir(WORKSPACE)
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| format!("could not run `{} build`: {e}", env!("CARGO")))?;
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    if !output.status.success() {
-        return Err(format!("`cargo build -p {package}` failed:\n{stderr}"));
-    }
-    let binaries: Vec<(String, PathBuf)> = String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
-        .filter(|m| m["reason"] == "compiler-artifact")
-        .filter(|m| {
-            m["target"]["kind"]
-                .as_array()
-                .is_some_and(|k| k.contains(&"bin".into()))
-        })
-        .filter_map(|m| {
-            let path = PathBuf::from(m["executable"].as_str()?);
-            Some((m["target"]["name"].as_str()?.to_owned(), path))
-        })
-        .collect();
-    let path = match binaries.as_slice() {
-        [(_, only)] => Some(only.clone()),
-        all => all
-            .iter()
-            .find(|(name, _)| name == package)
-            .map(|(_, p)| p.clone()),
-    };
-    path.ok_or_else(|| format!("which binary of {package}? {binaries:?}\n{stderr}"))
-}
 
 /// The lowercase hex HMAC-SHA256 of `body` under `secret`, as Cal.com signs.
 pub fn sign(secret: &str, body: &[u8]) -> String {
@@ -99,9 +43,23 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 pub struct ServerBuilder {
     command: Command,
     api_key: Option<String>,
+    dir: Option<PathBuf>,
 }
 
 impl ServerBuilder {
+    /// Adds command-line arguments.
+    pub fn args(mut self, args: &[&str]) -> Self {
+        self.command.args(args);
+        self
+    }
+
+    /// Runs the server in `dir` (which the caller owns and removes) instead of a fresh
+    /// temporary directory, e.g. to restart it on the same `.trigger/trigger.db`.
+    pub fn current_dir(mut self, dir: &Path) -> Self {
+        self.dir = Some(dir.to_owned());
+        self
+    }
+
     /// Sets an environment variable for the server.
     pub fn env(mut self, key: &str, value: &str) -> Self {
         if key == "TRIGGER_API_KEY" {
@@ -121,11 +79,13 @@ impl ServerBuilder {
     /// panics with everything it wrote if it exits or takes too long.
     #[track_caller]
     pub fn start(mut self) -> Server {
-        static COUNT: AtomicUsize = AtomicUsize::new(0);
-        // Not under the workspace: the server also looks for `.env` in parent directories.
-        let n = COUNT.fetch_add(1, Ordering::Relaxed);
-        let dir = std::env::temp_dir().join(format!("trigger-e2e-{}-{n}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("create the server's working directory");
+        let (dir, owned_dir) = match self.dir {
+            Some(dir) => (dir, None),
+            None => {
+                let dir = fresh_dir("e2e");
+                (dir.clone(), Some(dir))
+            }
+        };
         let command = self.command.current_dir(&dir).stdin(Stdio::null());
         let mut child = command
             .stdout(Stdio::piped())
@@ -142,7 +102,7 @@ impl ServerBuilder {
             stdout,
             stderr,
             readers,
-            dir,
+            owned_dir,
             api_key,
         };
         let deadline = Instant::now() + START_TIMEOUT;
@@ -160,6 +120,45 @@ impl ServerBuilder {
             let waited = Instant::now() < deadline;
             assert!(waited, "the server did not listen within {START_TIMEOUT:?}");
             thread::sleep(POLL);
+        }
+    }
+}
+
+/// A new, empty directory under the system's temporary directory: not under the workspace,
+/// because the server also looks for `.env` in parent directories.
+fn fresh_dir(label: &str) -> PathBuf {
+    static COUNT: AtomicUsize = AtomicUsize::new(0);
+    let n = COUNT.fetch_add(1, Ordering::Relaxed);
+    let name = format!("trigger-{label}-{}-{n}", std::process::id());
+    let dir = std::env::temp_dir().join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("create a temporary directory");
+    dir
+}
+
+/// A temporary directory that outlives servers (for restarts on the same database); removed
+/// on drop, except during a panic, when its path is printed so its files can be inspected.
+#[derive(Debug)]
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    /// A new, empty directory named after `label`.
+    pub fn new(label: &str) -> Self {
+        Self(fresh_dir(label))
+    }
+
+    /// Its path.
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        if thread::panicking() {
+            eprintln!("kept {} for inspection", self.0.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&self.0);
         }
     }
 }
@@ -201,7 +200,8 @@ pub struct Server {
     stdout: Arc<Mutex<String>>,
     stderr: Arc<Mutex<String>>,
     readers: Vec<JoinHandle<()>>,
-    dir: PathBuf,
+    /// The working directory, when the server made it (and removes it on drop).
+    owned_dir: Option<PathBuf>,
     api_key: Option<String>,
 }
 
@@ -209,7 +209,12 @@ impl Server {
     /// A builder for `package`'s binary with `--host 127.0.0.1 --port 0`, no inherited
     /// `TRIGGER_*` or `RUST_LOG` variables, and a fresh temporary working directory.
     pub fn builder(package: &str) -> ServerBuilder {
-        let mut command = Command::new(example_binary(package));
+        Self::with_binary(&example_binary(package))
+    }
+
+    /// Like [`builder`](Self::builder), for the binary at `path`.
+    pub fn with_binary(path: &Path) -> ServerBuilder {
+        let mut command = Command::new(path);
         command.args(["--host", "127.0.0.1", "--port", "0"]);
         for (key, _) in std::env::vars_os() {
             if key
@@ -222,12 +227,39 @@ impl Server {
         ServerBuilder {
             command,
             api_key: None,
+            dir: None,
         }
     }
 
     /// The process id.
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// The port it listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Kills the process with `SIGKILL` (no shutdown, no flushing) and waits for it.
+    #[track_caller]
+    pub fn kill(&mut self) -> ExitStatus {
+        self.child.kill().expect("send SIGKILL to the server");
+        let status = self.child.wait().expect("wait for the killed server");
+        // Its pipes are closed: let the readers take the last lines.
+        self.readers.drain(..).for_each(|r| drop(r.join()));
+        status
+    }
+
+    /// Sends `signal` (a name such as `TERM`) with the `kill` command.
+    #[track_caller]
+    pub fn signal(&self, signal: &str) {
+        let pid = self.pid().to_string();
+        let kill = Command::new("kill")
+            .args([&format!("-{signal}"), &pid])
+            .status()
+            .expect("run `kill`");
+        assert!(kill.success(), "`kill -{signal} {pid}` failed: {kill}");
     }
 
     /// Everything the server wrote so far, stdout then stderr.
@@ -312,6 +344,8 @@ impl Drop for Server {
                 .for_each(|reader| drop(reader.join()));
             eprintln!("{}", self.output());
         }
-        let _ = std::fs::remove_dir_all(&self.dir);
+        if let Some(dir) = &self.owned_dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
     }
 }

@@ -1,0 +1,194 @@
+//! The `trigger-fixture` server (`tests/fixture/main.rs`) of the durability tests: a working
+//! directory that keeps its database across restarts, signed posts, the run statistics and the
+//! log file its jobs append to.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io;
+use std::path::PathBuf;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::{Response, Server, ServerBuilder, TempDir, http, package_binary, sign};
+
+/// The package and binary of the fixture.
+const PACKAGE: &str = "trigger-tests";
+const BIN: &str = "trigger-fixture";
+/// The secret both endpoints verify with.
+pub const SECRET: &str = "whsec_fixture_test";
+/// The header that carries the signature.
+pub const SIGNATURE: &str = "X-Signature";
+/// The endpoint whose `counted` job records a durable task.
+pub const COUNTED: &str = "/endpoints/fixture";
+/// The endpoint whose `waiter` job waits durably.
+pub const WAITS: &str = "/endpoints/waits";
+/// The lease the fixture runs with, so runs of a killed server are claimed again soon.
+pub const LEASE: &str = "2s";
+/// How often the `wait_*` helpers look again.
+const POLL: Duration = Duration::from_millis(50);
+
+/// A fixture installation: a working directory, so every server started from it uses the
+/// same `.trigger/trigger.db` (the default database URL), and the jobs' log file.
+#[derive(Debug)]
+pub struct Fixture {
+    dir: TempDir,
+    log: PathBuf,
+}
+
+impl Default for Fixture {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Fixture {
+    /// A fresh installation: an empty directory, no database, no log.
+    pub fn new() -> Self {
+        let dir = TempDir::new("fixture");
+        let log = dir.path().join("fixture.log");
+        Self { dir, log }
+    }
+
+    /// A server on this installation: `--port 0`, `--lease 2s`, `--concurrency 8`, the secret
+    /// and the log file set. Every server started from it shares the database.
+    pub fn server(&self) -> ServerBuilder {
+        Server::with_binary(&package_binary(PACKAGE, BIN))
+            .args(&["--lease", LEASE, "--concurrency", "8"])
+            .current_dir(self.dir.path())
+            .env("FIXTURE_SECRET", SECRET)
+            .env("FIXTURE_LOG", &self.log.to_string_lossy())
+    }
+
+    /// The log file as it is now.
+    #[track_caller]
+    pub fn log(&self) -> JobLog {
+        match std::fs::read_to_string(&self.log) {
+            Ok(text) => JobLog::parse(text),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => JobLog::parse(String::new()),
+            Err(e) => panic!("could not read {}: {e}", self.log.display()),
+        }
+    }
+
+    /// Waits until the log has a `{kind} {run}` line; returns the log.
+    #[track_caller]
+    pub fn wait_for_line(&self, kind: &str, run: &str, timeout: Duration) -> JobLog {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let log = self.log();
+            if log.count(kind, run) > 0 {
+                return log;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no `{kind} {run}` line within {timeout:?}; the log:\n{}",
+                log.text()
+            );
+            thread::sleep(POLL);
+        }
+    }
+}
+
+/// The lines the fixture's jobs appended: `<kind> <run id>`, one per `write`.
+#[derive(Debug, Clone)]
+pub struct JobLog {
+    text: String,
+    counts: BTreeMap<(String, String), usize>,
+}
+
+impl JobLog {
+    /// Parses the log; panics on a line that is not `<kind> run_…` or on a torn last line,
+    /// which would mean a line was not written in one piece.
+    #[track_caller]
+    fn parse(text: String) -> Self {
+        assert!(
+            text.is_empty() || text.ends_with('\n'),
+            "the log ends in a partial line: {:?}",
+            text.lines().last()
+        );
+        let mut counts = BTreeMap::new();
+        for line in text.lines() {
+            let parsed = line
+                .split_once(' ')
+                .filter(|(kind, run)| !kind.is_empty() && run.starts_with("run_"));
+            let Some((kind, run)) = parsed else {
+                panic!("a malformed log line {line:?}");
+            };
+            *counts.entry((kind.to_owned(), run.to_owned())).or_default() += 1;
+        }
+        Self { text, counts }
+    }
+
+    /// The raw text.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// How many `{kind} {run}` lines there are.
+    pub fn count(&self, kind: &str, run: &str) -> usize {
+        let key = (kind.to_owned(), run.to_owned());
+        self.counts.get(&key).copied().unwrap_or(0)
+    }
+
+    /// The runs with at least one `{kind}` line.
+    pub fn runs(&self, kind: &str) -> BTreeSet<&str> {
+        self.counts
+            .keys()
+            .filter(|(k, _)| k == kind)
+            .map(|(_, run)| run.as_str())
+            .collect()
+    }
+}
+
+/// POSTs `body`, signed, to `path` on `127.0.0.1:port`, with `extra` headers.
+pub fn post(port: u16, path: &str, body: &[u8], extra: &[(&str, &str)]) -> io::Result<Response> {
+    let signature = sign(SECRET, body);
+    let mut headers = vec![
+        ("Content-Type", "application/json"),
+        (SIGNATURE, signature.as_str()),
+    ];
+    headers.extend_from_slice(extra);
+    http::send(port, "POST", path, &headers, body)
+}
+
+/// An ingest answer's event id and run ids; panics unless it is a `200` with both.
+#[track_caller]
+pub fn accepted(response: &Response) -> (String, Vec<String>) {
+    assert_eq!(response.status, 200, "not accepted: {response}");
+    let json = response.json();
+    let event = json["event_id"].as_str();
+    let runs: Option<Vec<String>> = json["runs"].as_array().and_then(|runs| {
+        runs.iter()
+            .map(|run| Some(run["id"].as_str()?.to_owned()))
+            .collect()
+    });
+    match (event, runs) {
+        (Some(event), Some(runs)) => (event.to_owned(), runs),
+        _ => panic!("no event_id or runs in {json}"),
+    }
+}
+
+/// `GET /api/v1/stats`'s run counts: `{"queued": n, "running": n, …}`.
+#[track_caller]
+pub fn run_counts(server: &Server) -> Value {
+    let response = server.get("/api/v1/stats");
+    assert_eq!(response.status, 200, "GET /api/v1/stats: {response}");
+    response.json()["runs"].clone()
+}
+
+/// Waits until no run is queued or running; returns the run counts.
+#[track_caller]
+pub fn wait_until_settled(server: &Server, timeout: Duration) -> Value {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let counts = run_counts(server);
+        if counts["queued"] == 0 && counts["running"] == 0 {
+            return counts;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "runs still queued or running after {timeout:?}: {counts}"
+        );
+        thread::sleep(POLL);
+    }
+}
