@@ -1,6 +1,6 @@
 //! Error accumulation: every problem is reported, each on its own token.
 
-use proc_macro2::TokenStream;
+use proc_macro2::{Group, Span, TokenStream, TokenTree};
 use quote::ToTokens;
 
 /// Collects errors so one expansion can report all of them at once.
@@ -35,6 +35,41 @@ pub(crate) fn with_item(item: TokenStream, error: &syn::Error) -> TokenStream {
     let mut out = item;
     out.extend(error.to_compile_error());
     out
+}
+
+/// `tokens` respanned onto the user's tokens that spanned `first..last` (see [`first_last`]):
+/// each token list gets `first` except its last token, which gets `last`. An expression like
+/// `path(arg)` then spans exactly the user's tokens, so that a type error in generated code
+/// underlines them, without a note about the macro (stable Rust cannot join spans).
+pub(crate) fn respan(tokens: TokenStream, (first, last): (Span, Span)) -> TokenStream {
+    let tokens: Vec<TokenTree> = tokens.into_iter().collect();
+    let count = tokens.len();
+    tokens
+        .into_iter()
+        .enumerate()
+        .map(|(i, token)| {
+            let span = if i + 1 == count { last } else { first };
+            match token {
+                TokenTree::Group(group) => {
+                    let stream = respan(group.stream(), (first, last));
+                    let mut new = Group::new(group.delimiter(), stream);
+                    new.set_span(span);
+                    TokenTree::Group(new)
+                }
+                mut other => {
+                    other.set_span(span);
+                    other
+                }
+            }
+        })
+        .collect()
+}
+
+/// The spans of the first and last tokens of `tokens`.
+pub(crate) fn first_last(tokens: impl ToTokens) -> (Span, Span) {
+    let mut spans = tokens.into_token_stream().into_iter().map(|t| t.span());
+    let first = spans.next().unwrap_or_else(Span::call_site);
+    (first, spans.last().unwrap_or(first))
 }
 
 /// Prints the expansion when `TRIGGER_MACROS_DEBUG` is set, to debug generated code.

@@ -1,6 +1,6 @@
 //! Parsing of `key = value` pairs into spanned arguments, shared by both macros.
 
-use proc_macro2::Span;
+use proc_macro2::{Span, TokenTree};
 use syn::parse::ParseStream;
 use syn::{LitBool, Token};
 
@@ -10,6 +10,16 @@ use crate::diag::Errors;
 pub(crate) struct Arg<T> {
     pub(crate) key_span: Span,
     pub(crate) value: T,
+}
+
+/// What parsing an argument list found wrong, beside the arguments themselves.
+#[derive(Default)]
+pub(crate) struct ListErrors {
+    /// Unknown keys, malformed values and duplicates, in source order.
+    pub(crate) errors: Errors,
+    /// An argument could not be parsed (an unknown key, a malformed value): a "missing argument"
+    /// error would then most likely be a consequence of it, so it is not reported.
+    pub(crate) malformed: bool,
 }
 
 /// Parses `= value` after a key and stores it, reporting a duplicate key on its second use.
@@ -23,7 +33,10 @@ pub(crate) fn assign<T: syn::parse::Parse>(
     input.parse::<Token![=]>()?;
     let value = input.parse::<T>()?;
     if slot.is_some() {
-        errors.at(key_span, format_args!("`{key}` specified more than once"));
+        errors.at(
+            key_span,
+            format_args!("duplicate argument `{key}`; remove this one"),
+        );
     } else {
         *slot = Some(Arg { key_span, value });
     }
@@ -37,41 +50,47 @@ pub(crate) fn unknown(input: ParseStream<'_>, expected: &[&str]) -> syn::Error {
         .map(|k| format!("`{k}`"))
         .collect::<Vec<_>>()
         .join(", ");
-    let span = input.span();
-    let found = input
-        .fork()
-        .parse::<proc_macro2::TokenTree>()
-        .map(|t| t.to_string())
-        .unwrap_or_default();
-    if found.is_empty() {
-        syn::Error::new(
-            span,
-            format!("expected an argument; expected one of {list}"),
-        )
-    } else {
-        syn::Error::new(
-            span,
+    match input.fork().parse::<TokenTree>() {
+        Ok(found) => syn::Error::new(
+            found.span(),
             format!("unknown argument `{found}`; expected one of {list}"),
-        )
+        ),
+        Err(_) => syn::Error::new(
+            input.span(),
+            format!("expected an argument; expected one of {list}"),
+        ),
     }
 }
 
 /// The value of a boolean argument.
-pub(crate) fn boolean(arg: &Option<Arg<LitBool>>, default: bool) -> bool {
-    arg.as_ref().map_or(default, |a| a.value.value)
+pub(crate) fn boolean(arg: Option<&Arg<LitBool>>, default: bool) -> bool {
+    arg.map_or(default, |a| a.value.value)
 }
 
-/// Parses a comma-separated argument list, calling `one` for each argument.
+/// Parses a comma-separated argument list, calling `one` for each argument. An argument that
+/// fails to parse is reported and skipped, so that every mistake in the list is reported at once.
 pub(crate) fn parse_list(
     input: ParseStream<'_>,
-    mut one: impl FnMut(ParseStream<'_>) -> syn::Result<()>,
-) -> syn::Result<()> {
+    mut one: impl FnMut(ParseStream<'_>, &mut Errors) -> syn::Result<()>,
+) -> ListErrors {
+    let mut list = ListErrors::default();
     while !input.is_empty() {
-        one(input)?;
-        if input.is_empty() {
-            break;
+        let parsed = one(input, &mut list.errors).and_then(|()| {
+            if input.is_empty() {
+                Ok(())
+            } else {
+                input.parse::<Token![,]>().map(drop)
+            }
+        });
+        if let Err(error) = parsed {
+            list.errors.push(error);
+            list.malformed = true;
+            // Skip the rest of this argument.
+            while !input.is_empty() && !input.peek(Token![,]) {
+                let _ = input.parse::<TokenTree>();
+            }
+            let _ = input.parse::<Option<Token![,]>>();
         }
-        input.parse::<Token![,]>()?;
     }
-    Ok(())
+    list
 }

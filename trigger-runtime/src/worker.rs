@@ -255,7 +255,8 @@ impl Worker {
         tracing::debug!(run = %run.id, job = job.id(), attempt = run.attempts, "attempt started");
         let mut task = AbortOnDrop(tokio::spawn(job.call(request, io.clone(), ctx)));
         let deadline = job.timeout().map(|t| tokio::time::Instant::now() + t);
-        let mut heartbeat = tokio::time::interval(self.config.lease / 3);
+        let every = (self.config.lease / 3).max(std::time::Duration::from_millis(10));
+        let mut heartbeat = tokio::time::interval(every);
         heartbeat.tick().await;
         let result = loop {
             tokio::select! {

@@ -79,6 +79,7 @@ for_each_driver!(
     claim_finish_and_history,
     retries_wait_until_due,
     fencing_refuses_stale_attempts,
+    a_run_that_keeps_losing_its_lease_fails,
     per_job_limits,
     release_and_suspend_do_not_count_attempts,
     list_cancel_replay_tasks_and_secrets,
@@ -265,6 +266,35 @@ async fn fencing_refuses_stale_attempts(store: Store) {
             .finish("run_1", 2, AttemptOutcome::Succeeded(json!(2)))
             .await
             .unwrap()
+    );
+    let run = store.run("run_1").await.unwrap().unwrap();
+    assert_eq!(run.history.len(), 2, "the lost attempt is recorded");
+    assert_eq!(
+        run.history[0].error.as_deref(),
+        Some(trigger_runtime::store::LOST_LEASE)
+    );
+}
+
+async fn a_run_that_keeps_losing_its_lease_fails(store: Store) {
+    let mut one = run("run_1", "a");
+    one.max_attempts = 2;
+    store
+        .ingest(event("evt_1", None, b"{}"), vec![one])
+        .await
+        .unwrap();
+    let short = ClaimRequest::new("dying", 1, Duration::from_millis(1));
+    for _ in 0..2 {
+        assert_eq!(store.claim(&short).await.unwrap().len(), 1);
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert!(
+        store.claim(&short).await.unwrap().is_empty(),
+        "no third attempt"
+    );
+    let run = store.run("run_1").await.unwrap().unwrap();
+    assert_eq!(
+        (run.status, run.attempts, run.history.len()),
+        (RunStatus::Failed, 2, 2)
     );
 }
 

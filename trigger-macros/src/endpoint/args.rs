@@ -35,16 +35,17 @@ pub(crate) struct EndpointArgs {
     pub(crate) prefix: Option<Arg<LitStr>>,
     pub(crate) secret: Option<Arg<LitStr>>,
     pub(crate) krate: Option<Arg<syn::Path>>,
-    /// Duplicate keys: reported together with the validation errors.
+    /// Unknown, malformed and duplicate arguments: reported with the validation errors.
     pub(crate) errors: Errors,
+    /// An argument could not be parsed, so missing arguments are not reported.
+    pub(crate) malformed: bool,
 }
 
 impl Parse for EndpointArgs {
     fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
         let mut args = Self::default();
-        parse_list(input, |input| {
+        let list = parse_list(input, |input, e| {
             let span = input.span();
-            let e = &mut args.errors;
             if input.peek(kw::id) {
                 input.parse::<kw::id>()?;
                 assign(input, &mut args.id, span, "id", e)
@@ -81,7 +82,9 @@ impl Parse for EndpointArgs {
             } else {
                 Err(unknown(input, EXPECTED))
             }
-        })?;
+        });
+        args.errors = list.errors;
+        args.malformed = list.malformed;
         Ok(args)
     }
 }

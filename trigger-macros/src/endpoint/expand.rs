@@ -1,11 +1,11 @@
 //! Code generation for `#[http_endpoint]`.
 
 use proc_macro2::TokenStream;
-use quote::{format_ident, quote, quote_spanned};
-use syn::spanned::Spanned;
+use quote::{format_ident, quote};
 use syn::{FnArg, ReturnType};
 
 use super::{EndpointItem, Plan, Verifier};
+use crate::diag::{first_last, respan};
 
 /// The endpoint static, its verify fn (when it has a body) and its registration.
 pub(super) fn endpoint(plan: &Plan, item: &EndpointItem) -> TokenStream {
@@ -90,31 +90,44 @@ fn verify_fn(private: &TokenStream, item: &EndpointItem, attrs: &[&syn::Attribut
     let EndpointItem { sig, body, .. } = item;
     let name = &sig.ident;
     let wrapper = format_ident!("__trigger_verify_{}", name);
-    let args: Vec<TokenStream> = sig
+    // Each argument and the verdict are spanned on the user's parameter and return types, so
+    // that a type error underlines exactly that type: `(x,).0` rather than `x`, because an
+    // expression of one token can only span one token on stable.
+    let args = sig
         .inputs
         .iter()
         .zip([quote!(request), quote!(secret)])
-        .map(|(input, arg)| match input {
-            FnArg::Typed(pat) => quote_spanned!(pat.ty.span()=> #arg),
-            FnArg::Receiver(r) => quote_spanned!(r.span()=> #arg),
-        })
-        .collect();
-    let output_span = match &sig.output {
-        ReturnType::Type(_, ty) => ty.span(),
-        ReturnType::Default => sig.ident.span(),
-    };
-    let call = quote_spanned! {output_span=>
-        ::std::boxed::Box::pin(#name(#(#args),*))
+        .map(|(input, arg)| {
+            let span = match input {
+                FnArg::Typed(pat) => first_last(&pat.ty),
+                FnArg::Receiver(r) => first_last(r),
+            };
+            respan(quote!((#arg,).0), span)
+        });
+    let verdict = match &sig.output {
+        ReturnType::Type(_, ty) => {
+            let span = first_last(ty);
+            let ty = respan(quote!(#private::Verification), span);
+            let value = respan(quote!((verdict,).0), span);
+            quote!(let verdict: #ty = #value;)
+        }
+        ReturnType::Default => quote!(),
     };
     quote! {{
         #(#attrs)*
+        // The macro requires `async`, even for a verify fn that awaits nothing.
+        #[allow(clippy::unused_async)]
         #sig #body
 
         fn #wrapper<'a>(
             request: &'a #private::Request,
             secret: &'a #private::Secret,
         ) -> #private::BoxFuture<'a, #private::Verification> {
-            #call
+            ::std::boxed::Box::pin(async move {
+                let verdict = #name(#(#args),*).await;
+                #verdict
+                verdict
+            })
         }
         #wrapper
     }}

@@ -6,8 +6,7 @@ mod expand;
 use proc_macro2::{Span, TokenStream};
 use quote::ToTokens;
 use syn::parse::{Parse, ParseStream};
-use syn::spanned::Spanned;
-use syn::{Attribute, Block, FnArg, Ident, LitStr, ReturnType, Signature, Token, Visibility};
+use syn::{Attribute, Block, FnArg, Ident, LitStr, ReturnType, Signature, Token, Type, Visibility};
 
 use self::args::EndpointArgs;
 use crate::diag::{self, Errors};
@@ -94,10 +93,13 @@ fn validate(mut args: EndpointArgs, item: &EndpointItem) -> syn::Result<Plan> {
             arg.value.clone()
         }
         None => {
-            errors.at(
-                Span::call_site(),
-                "missing argument `id`; write `#[http_endpoint(id = \"my-endpoint\", ...)]`",
-            );
+            if !args.malformed {
+                errors.at(
+                    Span::call_site(),
+                    "missing argument `id`, the URL segment of `/endpoints/{id}`; write \
+                     `#[http_endpoint(id = \"my-endpoint\", ...)]`",
+                );
+            }
             LitStr::new("", Span::call_site())
         }
     };
@@ -118,7 +120,7 @@ fn validate(mut args: EndpointArgs, item: &EndpointItem) -> syn::Result<Plan> {
         source: args.source.map(|a| a.value),
         icon: args.icon.map(|a| a.value),
         title: args.title.map(|a| a.value),
-        enabled: lit::boolean(&args.enabled, true),
+        enabled: lit::boolean(args.enabled.as_ref(), true),
         secret: args.secret.map(|a| a.value),
         verifier: verifier.unwrap_or(Verifier::Custom),
     })
@@ -192,35 +194,52 @@ fn hmac_verifier(
     errors: &mut Errors,
 ) -> Option<Verifier> {
     let sig = &item.sig;
+    // A verify fn's signature without its body is one mistake: report it once.
+    let mut extra: Vec<(TokenStream, &str)> = Vec::new();
     if let Some(token) = &sig.asyncness {
-        errors.spanned(
-            token,
-            "a bodiless endpoint is not async; write `fn name();`",
-        );
+        extra.push((token.to_token_stream(), "`async`"));
     }
     if !sig.inputs.is_empty() {
-        errors.spanned(
-            &sig.inputs,
-            "a bodiless endpoint takes no parameters; write `fn name();`, or give it a body to \
-             verify requests yourself",
-        );
+        extra.push((sig.inputs.to_token_stream(), "the parameters"));
     }
     if let ReturnType::Type(..) = &sig.output {
+        extra.push((sig.output.to_token_stream(), "the return type"));
+    }
+    if !extra.is_empty() {
+        let tokens = if extra.len() == 1 {
+            extra[0].0.clone()
+        } else {
+            sig.to_token_stream()
+        };
+        let what: Vec<&str> = extra.iter().map(|(_, what)| *what).collect();
+        let what = match what.split_last() {
+            Some((last, rest)) if !rest.is_empty() => format!("{} and {last}", rest.join(", ")),
+            _ => what.concat(),
+        };
         errors.spanned(
-            &sig.output,
-            "a bodiless endpoint has no return type; write `fn name();`",
+            tokens,
+            format_args!(
+                "a bodiless endpoint is declared as `fn {}();`; remove {what}, or add a body \
+                 that verifies requests",
+                sig.ident
+            ),
         );
     }
     if !sig.generics.params.is_empty() {
         errors.spanned(&sig.generics, "an endpoint cannot be generic");
     }
     let Some(header) = &args.header else {
-        errors.spanned(
-            sig,
-            "a bodiless endpoint needs a verification; add `header = \"X-Signature\"` to check an \
-             HMAC of the body, or give the fn a body: \
-             `async fn name(request: &Request, secret: &Secret) -> Verification { ... }`",
-        );
+        if !args.malformed {
+            errors.spanned(
+                sig,
+                format_args!(
+                    "endpoint `{name}` does not verify requests; add `header = \"X-Signature\"` to \
+                     check an HMAC of the body, or verify in a body: `async fn {name}(request: \
+                     &Request, secret: &Secret) -> Verification {{ ... }}`",
+                    name = sig.ident,
+                ),
+            );
+        }
         return None;
     };
     let value = header.value.value();
@@ -268,7 +287,8 @@ fn custom_verifier(
                 arg.key_span,
                 format_args!(
                     "`{key}` configures the built-in HMAC check, but this endpoint verifies \
-                     requests in its body; remove `{key}` or write `fn name();` without a body"
+                     requests in its body; remove `{key}`, or remove the body: `fn {}();`",
+                    item.sig.ident
                 ),
             );
         }
@@ -277,32 +297,45 @@ fn custom_verifier(
     if sig.asyncness.is_none() {
         errors.spanned(
             sig.fn_token,
-            "an endpoint with a body must be an `async fn(request: &Request, secret: &Secret) -> \
-             Verification`; add `async`",
+            "an endpoint with a body is its verify fn and must be an `async fn`; add `async`",
         );
     }
     if !sig.generics.params.is_empty() {
         errors.spanned(&sig.generics, "an endpoint cannot be generic");
     }
-    if sig.inputs.len() != 2 || sig.inputs.iter().any(|a| matches!(a, FnArg::Receiver(_))) {
-        let span = if sig.inputs.is_empty() {
-            sig.paren_token.span.join()
-        } else {
-            sig.inputs.span()
-        };
+    if sig.inputs.len() == 2 {
+        let expected = [
+            ("first", "request", "&Request"),
+            ("second", "secret", "&Secret"),
+        ];
+        for (input, (nth, name, ty)) in sig.inputs.iter().zip(expected) {
+            let (tokens, by_reference) = match input {
+                FnArg::Typed(t) => (t.ty.to_token_stream(), matches!(*t.ty, Type::Reference(_))),
+                FnArg::Receiver(r) => (r.to_token_stream(), false),
+            };
+            if !by_reference {
+                errors.spanned(
+                    tokens,
+                    format_args!(
+                        "the {nth} parameter of a verify fn must be `{ty}`; write `{name}: {ty}`"
+                    ),
+                );
+            }
+        }
+    } else {
         errors.at(
-            span,
+            sig.paren_token.span.join(),
             format_args!(
-                "an endpoint's verify fn takes two parameters, found {}; write \
+                "a verify fn takes two parameters, found {}; write \
                  `(request: &Request, secret: &Secret)`",
                 sig.inputs.len()
             ),
         );
     }
     if let ReturnType::Default = sig.output {
-        errors.spanned(
-            &sig.ident,
-            "an endpoint's verify fn returns the verdict; add `-> Verification`",
+        errors.at(
+            sig.paren_token.span.close(),
+            "a verify fn returns the verdict; add `-> Verification`",
         );
     }
     Some(Verifier::Custom)

@@ -18,16 +18,17 @@ pub(crate) struct JobArgs {
     pub(crate) enabled: Option<Arg<LitBool>>,
     pub(crate) trigger: Option<Arg<syn::Path>>,
     pub(crate) krate: Option<Arg<syn::Path>>,
-    /// Duplicate keys: reported together with the validation errors.
+    /// Unknown, malformed and duplicate arguments: reported with the validation errors.
     pub(crate) errors: Errors,
+    /// An argument could not be parsed, so missing arguments are not reported.
+    pub(crate) malformed: bool,
 }
 
 impl Parse for JobArgs {
     fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
         let mut args = Self::default();
-        parse_list(input, |input| {
+        let list = parse_list(input, |input, e| {
             let span = input.span();
-            let e = &mut args.errors;
             if input.peek(kw::id) {
                 input.parse::<kw::id>()?;
                 assign(input, &mut args.id, span, "id", e)
@@ -49,7 +50,9 @@ impl Parse for JobArgs {
             } else {
                 Err(unknown(input, EXPECTED))
             }
-        })?;
+        });
+        args.errors = list.errors;
+        args.malformed = list.malformed;
         Ok(args)
     }
 }

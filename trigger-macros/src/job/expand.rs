@@ -6,8 +6,10 @@ use syn::ItemFn;
 use syn::spanned::Spanned;
 
 use super::Plan;
+use crate::diag::{first_last, respan};
 
-/// The user's fn unchanged, plus a hidden runner and the job's registration.
+/// The user's fn (unchanged but for an `allow`), plus a hidden runner and the job's
+/// registration.
 pub(super) fn job(plan: &Plan, item: &ItemFn) -> TokenStream {
     let Plan {
         krate,
@@ -34,14 +36,19 @@ pub(super) fn job(plan: &Plan, item: &ItemFn) -> TokenStream {
     let args = params.iter().zip(traits.iter().zip(&values)).map(
         |(ty, (tr, value))| quote_spanned!(ty.span()=> <#ty as #private::#tr>::from_job(#value)),
     );
+    // The trait calls are spanned on the user's return type and trigger path, so that the
+    // trait's message underlines exactly those tokens.
     let into_result = quote_spanned! {output.span()=>
-        #private::IntoJobResult::into_job_result(#fn_name(#(#args),*).await)
+        <#output as #private::IntoJobResult>::into_job_result(output)
     };
-    let trigger_value = quote_spanned! {trigger.span()=>
-        #private::IntoTrigger::into_trigger(&#trigger)
-    };
+    let trigger_value = respan(
+        quote!(#private::IntoTrigger::into_trigger(&#trigger)),
+        first_last(trigger),
+    );
 
     quote! {
+        // The macro requires `async`, even for a job that awaits nothing.
+        #[allow(clippy::unused_async)]
         #item
 
         const _: () = {
@@ -51,7 +58,10 @@ pub(super) fn job(plan: &Plan, item: &ItemFn) -> TokenStream {
             io: #private::Io,
             ctx: #private::Context,
         ) -> #private::BoxFuture<'static, #private::JobOutput> {
-            ::std::boxed::Box::pin(async move { #into_result })
+            ::std::boxed::Box::pin(async move {
+                let output = #fn_name(#(#args),*).await;
+                #into_result
+            })
         }
 
         #private::inventory::submit! {

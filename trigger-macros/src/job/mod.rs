@@ -5,7 +5,6 @@ mod expand;
 
 use proc_macro2::{Span, TokenStream};
 use quote::ToTokens;
-use syn::spanned::Spanned;
 use syn::{FnArg, ItemFn, LitStr, ReturnType, Type};
 
 use self::args::JobArgs;
@@ -48,22 +47,24 @@ fn validate(mut args: JobArgs, item: &ItemFn) -> syn::Result<Plan> {
             arg.value.clone()
         }
         None => {
-            errors.at(
-                Span::call_site(),
-                "missing argument `id`; write `#[job(id = \"my-job\", trigger = my_endpoint)]`: \
-                 the id is the stable key of the job's runs",
-            );
+            if !args.malformed {
+                errors.at(
+                    Span::call_site(),
+                    "missing argument `id`, the stable key of the job's runs; write \
+                     `#[job(id = \"my-job\", trigger = my_endpoint)]`",
+                );
+            }
             LitStr::new("", Span::call_site())
         }
     };
     if let Some(version) = &args.version {
         check_version(&version.value, &mut errors);
     }
-    if args.trigger.is_none() {
+    if args.trigger.is_none() && !args.malformed {
         errors.at(
             Span::call_site(),
-            "missing argument `trigger`; name the endpoint whose requests run this job: \
-             `#[job(id = \"...\", trigger = my_endpoint)]`",
+            "missing argument `trigger`, the endpoint whose requests run this job; write \
+             `#[job(id = \"my-job\", trigger = my_endpoint)]`",
         );
     }
     let (params, output) = check_signature(item, &mut errors);
@@ -76,7 +77,7 @@ fn validate(mut args: JobArgs, item: &ItemFn) -> syn::Result<Plan> {
         name: args.name.map_or_else(|| id.clone(), |a| a.value),
         id,
         version: args.version.map(|a| a.value),
-        enabled: lit::boolean(&args.enabled, true),
+        enabled: lit::boolean(args.enabled.as_ref(), true),
         trigger: args
             .trigger
             .map(|a| a.value)
@@ -131,7 +132,7 @@ fn check_signature(item: &ItemFn, errors: &mut Errors) -> (Vec<Type>, Type) {
     if sig.asyncness.is_none() {
         errors.spanned(
             sig.fn_token,
-            format_args!("#[job] requires an async fn; write `{SIGNATURE}`"),
+            "a job must be an `async fn`; add `async` before `fn`",
         );
     }
     if !sig.generics.params.is_empty() {
@@ -147,13 +148,8 @@ fn check_signature(item: &ItemFn, errors: &mut Errors) -> (Vec<Type>, Type) {
         }
     }
     if sig.inputs.len() != 3 {
-        let span = if sig.inputs.is_empty() {
-            sig.paren_token.span.join()
-        } else {
-            sig.inputs.span()
-        };
         errors.at(
-            span,
+            sig.paren_token.span.join(),
             format_args!(
                 "a job takes three parameters, found {}; write `{SIGNATURE}`",
                 sig.inputs.len()
@@ -163,8 +159,8 @@ fn check_signature(item: &ItemFn, errors: &mut Errors) -> (Vec<Type>, Type) {
     let output = match &sig.output {
         ReturnType::Type(_, ty) => (**ty).clone(),
         ReturnType::Default => {
-            errors.spanned(
-                &sig.ident,
+            errors.at(
+                sig.paren_token.span.close(),
                 "a job returns `Result<T, E>`; add `-> Result<()>` and return `Ok(())`",
             );
             syn::parse_quote!(())

@@ -4,6 +4,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
+use super::LOST_LEASE;
 use super::{
     AttemptOutcome, AttemptRecord, ClaimRequest, ClaimedRun, EventRecord, Ingested, LogRecord,
     NewEvent, NewRun, Result, RunCounts, RunPage, RunQuery, RunRecord, RunRef, RunStatus,
@@ -145,12 +146,26 @@ impl StoreDriver for MemoryStore {
             .collect();
         for id in expired {
             state.running.remove(&id);
-            if let Some(run) = state.runs.get_mut(&id) {
+            let Some(run) = state.runs.get_mut(&id) else {
+                continue;
+            };
+            let started_at = run.started_at.unwrap_or(now);
+            run.history.push(AttemptRecord {
+                attempt: run.attempts,
+                started_at,
+                finished_at: now,
+                error: Some(LOST_LEASE.to_owned()),
+            });
+            run.lease_until = None;
+            run.error = Some(LOST_LEASE.to_owned());
+            if run.attempts >= run.max_attempts {
+                run.status = RunStatus::Failed;
+                run.finished_at = Some(now);
+            } else {
                 run.status = RunStatus::Queued;
-                run.lease_until = None;
-                run.error = Some(format!("attempt {} lost its lease", run.attempts));
+                run.run_at = now;
+                state.enqueue(&id, now);
             }
-            state.enqueue(&id, now);
         }
         let mut running: HashMap<String, usize> = HashMap::new();
         for id in &state.running {

@@ -25,6 +25,10 @@ pub use self::sqlite::SqliteStore;
 use crate::io::LogLine;
 use crate::time::Timestamp;
 
+/// The error recorded for an attempt whose worker stopped renewing its lease.
+pub const LOST_LEASE: &str =
+    "the attempt lost its lease: its worker stopped (crashed, was killed or hung)";
+
 /// A store failure.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

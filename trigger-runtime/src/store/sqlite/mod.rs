@@ -24,6 +24,8 @@ use super::{
 use crate::io::{LogLevel, LogLine};
 use crate::time::Timestamp;
 
+use super::LOST_LEASE;
+
 impl From<rusqlite::Error> for StoreError {
     fn from(error: rusqlite::Error) -> Self {
         Self::Backend(format!("SQLite: {error}"))
@@ -161,14 +163,23 @@ fn load_event(conn: &Connection, id: &str) -> Result<Option<NewEvent>> {
         .optional()?)
 }
 
-/// Requeues runs whose lease expired (their worker died) so they are claimed again.
+/// Runs whose lease expired lost their worker (it crashed or hung): the lost attempt is
+/// recorded and counts, so a job that kills its process cannot crash-loop the server; the run
+/// is queued again, or failed when it is out of attempts.
 fn requeue_expired(conn: &Connection, now: i64) -> Result<()> {
     conn.prepare_cached(
-        "UPDATE runs SET status = 'queued', lease_until = NULL, worker = NULL, run_at = ?1, \
-         error = 'attempt ' || attempts || ' lost its lease' \
+        "INSERT OR REPLACE INTO attempts (run_id, attempt, started_at, finished_at, error) \
+         SELECT id, attempts, COALESCE(started_at, ?1), ?1, ?2 FROM runs \
          WHERE status = 'running' AND lease_until < ?1",
     )?
-    .execute([now])?;
+    .execute(params![now, LOST_LEASE])?;
+    conn.prepare_cached(
+        "UPDATE runs SET status = CASE WHEN attempts >= max_attempts THEN 'failed' ELSE 'queued' END, \
+         finished_at = CASE WHEN attempts >= max_attempts THEN ?1 END, \
+         lease_until = NULL, worker = NULL, run_at = ?1, error = ?2 \
+         WHERE status = 'running' AND lease_until < ?1",
+    )?
+    .execute(params![now, LOST_LEASE])?;
     Ok(())
 }
 

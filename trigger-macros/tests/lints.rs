@@ -1,0 +1,100 @@
+//! Expansions of both macros must not trip lints in the user's crate: this file denies a strict
+//! set over them, so that `cargo clippy --all-targets -- -D warnings` fails on any warning in
+//! generated code (rustc ignores the clippy lints under plain `cargo test`).
+
+#![deny(
+    warnings,
+    rust_2018_idioms,
+    unused_qualifications,
+    unreachable_pub,
+    missing_docs,
+    single_use_lifetimes,
+    trivial_casts,
+    trivial_numeric_casts,
+    unused_results,
+    clippy::all,
+    clippy::pedantic
+)]
+
+use trigger_runtime::prelude::*;
+
+/// Verified from the arguments.
+#[http_endpoint(
+    id = "cal.com",
+    source = "cal.com",
+    icon = "caldotcom",
+    title = "Cal.com",
+    header = "X-Cal-Signature-256",
+    algorithm = "sha256",
+    encoding = "hex",
+    prefix = "sha256=",
+    secret = "CALDOTCOM_SECRET"
+)]
+pub fn caldotcom();
+
+/// Verified by its body.
+#[http_endpoint(id = "acme", secret = "ACME_SECRET", enabled = false)]
+pub async fn acme(request: &Request, secret: &Secret) -> Verification {
+    verify_request_signature(request, "X-Acme-Signature", secret, Algorithm::Sha256)
+}
+
+/// Logs the body.
+///
+/// # Errors
+///
+/// When the body is not UTF-8.
+#[job(id = "http-caldotcom", name = "HTTP Cal.com", version = "1.0.0", trigger = caldotcom)]
+pub async fn http_caldotcom(request: Request, io: Io, ctx: Context) -> Result<()> {
+    io.logger.info("Body", request.text()?);
+    io.logger.debug("Attempt", ctx.attempt());
+    Ok(())
+}
+
+/// Returns a value, with the package version.
+///
+/// # Errors
+///
+/// Never.
+#[job(id = "acme-length", enabled = false, trigger = acme)]
+pub async fn acme_length(request: Request, _io: Io, _ctx: Context) -> Result<usize> {
+    Ok(request.body().len())
+}
+
+/// Polls a future that never waits, such as these jobs and verify fns, to completion.
+fn ready<F: Future>(future: F) -> F::Output {
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    match std::pin::pin!(future).poll(&mut cx) {
+        std::task::Poll::Ready(output) => output,
+        std::task::Poll::Pending => panic!("the future waited"),
+    }
+}
+
+#[test]
+fn expansions_compile_without_warnings() {
+    use trigger_runtime::testing::{TestContext, TestRequest, test_io};
+
+    assert_eq!(caldotcom.id(), "cal.com");
+    assert_eq!(acme.id(), "acme");
+    assert!(!acme.is_enabled());
+
+    let request = TestRequest::post().body("hello").build();
+    let verdict = ready(acme.verify_with_secret(&request, &Secret::new("s")));
+    assert!(!verdict.is_verified());
+
+    let (io, logs) = test_io();
+    ready(http_caldotcom(
+        request.clone(),
+        io,
+        TestContext::new("http-caldotcom").build(),
+    ))
+    .unwrap();
+    assert!(logs.find("Body").is_some());
+
+    let (io, _) = test_io();
+    let length = ready(acme_length(
+        request,
+        io,
+        TestContext::new("acme-length").build(),
+    ));
+    assert_eq!(length.unwrap(), 5);
+}

@@ -1,0 +1,12 @@
+use trigger_runtime::prelude::*;
+
+#[http_endpoint(id = "acme", header = "X-Signature")]
+fn acme();
+
+#[job(id = "acme-job", trigger = acme)]
+async fn acme_job(_request: Request, io: String, _ctx: Context) -> Result<()> {
+    println!("{io}");
+    Ok(())
+}
+
+fn main() {}

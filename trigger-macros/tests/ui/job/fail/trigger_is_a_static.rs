@@ -1,0 +1,13 @@
+use trigger_runtime::prelude::*;
+
+#[http_endpoint(id = "acme", header = "X-Signature")]
+fn acme();
+
+#[job(id = "acme-job", trigger = PORT)]
+async fn acme_job(_request: Request, _io: Io, _ctx: Context) -> Result<()> {
+    Ok(())
+}
+
+static PORT: u32 = 8080;
+
+fn main() {}
