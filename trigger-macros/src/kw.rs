@@ -13,3 +13,7 @@ syn::custom_keyword!(algorithm);
 syn::custom_keyword!(encoding);
 syn::custom_keyword!(prefix);
 syn::custom_keyword!(secret);
+syn::custom_keyword!(retries);
+syn::custom_keyword!(backoff);
+syn::custom_keyword!(timeout);
+syn::custom_keyword!(concurrency);

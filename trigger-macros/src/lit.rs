@@ -94,3 +94,33 @@ pub(crate) fn parse_list(
     }
     list
 }
+
+/// Milliseconds in a duration literal: `"500ms"`, `"30s"`, `"5m"`, `"1h"`.
+pub(crate) fn duration_ms(text: &str) -> Option<u64> {
+    let text = text.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit())?;
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number.parse().ok()?;
+    let factor = match unit.trim() {
+        "ms" => 1,
+        "s" => 1000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        _ => return None,
+    };
+    number.checked_mul(factor)
+}
+
+/// A positive integer argument, or an error on it saying what it means.
+pub(crate) fn positive(arg: &Arg<syn::LitInt>, meaning: &str, errors: &mut Errors) -> Option<u32> {
+    match arg.value.base10_parse::<u32>() {
+        Ok(n) if n >= 1 => Some(n),
+        _ => {
+            errors.spanned(
+                &arg.value,
+                format_args!("{meaning}; write a whole number from 1, like `3`"),
+            );
+            None
+        }
+    }
+}

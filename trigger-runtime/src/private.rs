@@ -7,7 +7,7 @@ pub use crate::endpoint::{
 };
 pub use crate::io::Io;
 pub use crate::job::{
-    Context, IntoJobResult, JobContext, JobIo, JobOutput, JobRegistration, JobRequest,
+    Context, IntoJobResult, JobContext, JobIo, JobOptions, JobOutput, JobRegistration, JobRequest,
 };
 pub use crate::request::Request;
 pub use crate::verify::{Algorithm, Encoding, HmacScheme, Secret, Verification};

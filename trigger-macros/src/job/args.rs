@@ -1,13 +1,24 @@
 //! `#[job(...)]` arguments.
 
 use syn::parse::{Parse, ParseStream};
-use syn::{LitBool, LitStr, Token};
+use syn::{LitBool, LitInt, LitStr, Token};
 
 use crate::diag::Errors;
 use crate::kw;
 use crate::lit::{Arg, assign, parse_list, unknown};
 
-const EXPECTED: &[&str] = &["id", "name", "version", "enabled", "trigger", "crate"];
+const EXPECTED: &[&str] = &[
+    "id",
+    "name",
+    "version",
+    "enabled",
+    "trigger",
+    "retries",
+    "backoff",
+    "timeout",
+    "concurrency",
+    "crate",
+];
 
 /// Everything written inside `#[job(...)]`, each value with its key's span.
 #[derive(Default)]
@@ -17,6 +28,10 @@ pub(crate) struct JobArgs {
     pub(crate) version: Option<Arg<LitStr>>,
     pub(crate) enabled: Option<Arg<LitBool>>,
     pub(crate) trigger: Option<Arg<syn::Path>>,
+    pub(crate) retries: Option<Arg<LitInt>>,
+    pub(crate) backoff: Option<Arg<LitStr>>,
+    pub(crate) timeout: Option<Arg<LitStr>>,
+    pub(crate) concurrency: Option<Arg<LitInt>>,
     pub(crate) krate: Option<Arg<syn::Path>>,
     /// Unknown, malformed and duplicate arguments: reported with the validation errors.
     pub(crate) errors: Errors,
@@ -44,6 +59,18 @@ impl Parse for JobArgs {
             } else if input.peek(kw::trigger) {
                 input.parse::<kw::trigger>()?;
                 assign(input, &mut args.trigger, span, "trigger", e)
+            } else if input.peek(kw::retries) {
+                input.parse::<kw::retries>()?;
+                assign(input, &mut args.retries, span, "retries", e)
+            } else if input.peek(kw::backoff) {
+                input.parse::<kw::backoff>()?;
+                assign(input, &mut args.backoff, span, "backoff", e)
+            } else if input.peek(kw::timeout) {
+                input.parse::<kw::timeout>()?;
+                assign(input, &mut args.timeout, span, "timeout", e)
+            } else if input.peek(kw::concurrency) {
+                input.parse::<kw::concurrency>()?;
+                assign(input, &mut args.concurrency, span, "concurrency", e)
             } else if input.peek(Token![crate]) {
                 input.parse::<Token![crate]>()?;
                 assign(input, &mut args.krate, span, "crate", e)

@@ -41,6 +41,19 @@ pub(super) fn job(plan: &Plan, item: &ItemFn) -> TokenStream {
     let into_result = quote_spanned! {output.span()=>
         <#output as #private::IntoJobResult>::into_job_result(output)
     };
+    let mut options = quote!(#private::JobOptions::new());
+    if let Some(n) = plan.options.max_attempts {
+        options.extend(quote!(.max_attempts(#n)));
+    }
+    if let Some((min, max)) = plan.options.backoff_ms {
+        options.extend(quote!(.backoff_ms(#min, #max)));
+    }
+    if let Some(ms) = plan.options.timeout_ms {
+        options.extend(quote!(.timeout_ms(#ms)));
+    }
+    if let Some(n) = plan.options.concurrency {
+        options.extend(quote!(.concurrency(#n)));
+    }
     let trigger_value = respan(
         quote!(#private::IntoTrigger::into_trigger(&#trigger)),
         first_last(trigger),
@@ -72,6 +85,7 @@ pub(super) fn job(plan: &Plan, item: &ItemFn) -> TokenStream {
                 enabled: #enabled,
                 trigger: || #trigger_value,
                 run: #runner,
+                options: #options,
                 location: #private::Location::new(
                     ::core::file!(), ::core::line!(), ::core::column!(),
                 ),

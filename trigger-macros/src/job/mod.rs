@@ -34,9 +34,61 @@ pub(crate) struct Plan {
     pub(crate) version: Option<LitStr>,
     pub(crate) enabled: bool,
     pub(crate) trigger: syn::Path,
+    /// Maximum attempts, backoff bounds, per-attempt timeout (ms) and concurrency limit.
+    pub(crate) options: Options,
     /// The three parameter types, in order.
     pub(crate) params: Vec<Type>,
     pub(crate) output: Type,
+}
+
+/// The retry, timeout and concurrency arguments, checked.
+#[derive(Default)]
+pub(crate) struct Options {
+    pub(crate) max_attempts: Option<u32>,
+    pub(crate) backoff_ms: Option<(u64, u64)>,
+    pub(crate) timeout_ms: Option<u64>,
+    pub(crate) concurrency: Option<u32>,
+}
+
+fn check_options(args: &JobArgs, errors: &mut Errors) -> Options {
+    let mut options = Options::default();
+    if let Some(arg) = &args.retries {
+        options.max_attempts = lit::positive(
+            arg,
+            "`retries` is the maximum number of attempts, at least 1",
+            errors,
+        );
+    }
+    if let Some(arg) = &args.concurrency {
+        options.concurrency = lit::positive(
+            arg,
+            "`concurrency` is how many runs of this job may run at once, at least 1",
+            errors,
+        );
+    }
+    if let Some(arg) = &args.timeout {
+        match lit::duration_ms(&arg.value.value()) {
+            Some(ms) if ms > 0 => options.timeout_ms = Some(ms),
+            _ => errors.spanned(
+                &arg.value,
+                "invalid `timeout`; write a duration with a unit, like \"30s\", \"500ms\", \"5m\" or \"1h\"",
+            ),
+        }
+    }
+    if let Some(arg) = &args.backoff {
+        let value = arg.value.value();
+        let bounds = value
+            .split_once("..")
+            .and_then(|(min, max)| Some((lit::duration_ms(min)?, lit::duration_ms(max)?)));
+        match bounds {
+            Some((min, max)) if min <= max => options.backoff_ms = Some((min, max)),
+            _ => errors.spanned(
+                &arg.value,
+                "invalid `backoff`; write the first and the longest wait, like \"1s..5m\"",
+            ),
+        }
+    }
+    options
 }
 
 fn validate(mut args: JobArgs, item: &ItemFn) -> syn::Result<Plan> {
@@ -67,6 +119,7 @@ fn validate(mut args: JobArgs, item: &ItemFn) -> syn::Result<Plan> {
              `#[job(id = \"my-job\", trigger = my_endpoint)]`",
         );
     }
+    let options = check_options(&args, &mut errors);
     let (params, output) = check_signature(item, &mut errors);
     errors.finish()?;
     Ok(Plan {
@@ -78,6 +131,7 @@ fn validate(mut args: JobArgs, item: &ItemFn) -> syn::Result<Plan> {
         id,
         version: args.version.map(|a| a.value),
         enabled: lit::boolean(args.enabled.as_ref(), true),
+        options,
         trigger: args
             .trigger
             .map(|a| a.value)

@@ -64,8 +64,73 @@ pub struct JobRegistration {
     pub trigger: fn() -> Trigger,
     /// Runs one attempt.
     pub run: JobFn,
+    /// Retries, timeout and concurrency.
+    pub options: JobOptions,
     /// Where the job was declared.
     pub location: Location,
+}
+
+/// The `retries`, `backoff`, `timeout` and `concurrency` arguments of `#[job]`, as registered.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct JobOptions {
+    max_attempts: Option<u32>,
+    backoff_ms: Option<(u64, u64)>,
+    timeout_ms: Option<u64>,
+    concurrency: Option<u32>,
+}
+
+impl JobOptions {
+    /// No options: the defaults.
+    pub const fn new() -> Self {
+        Self {
+            max_attempts: None,
+            backoff_ms: None,
+            timeout_ms: None,
+            concurrency: None,
+        }
+    }
+
+    /// At most `n` attempts.
+    #[must_use]
+    pub const fn max_attempts(mut self, n: u32) -> Self {
+        self.max_attempts = Some(n);
+        self
+    }
+
+    /// Backoff from `min` to `max` milliseconds.
+    #[must_use]
+    pub const fn backoff_ms(mut self, min: u64, max: u64) -> Self {
+        self.backoff_ms = Some((min, max));
+        self
+    }
+
+    /// Each attempt may take at most `ms` milliseconds.
+    #[must_use]
+    pub const fn timeout_ms(mut self, ms: u64) -> Self {
+        self.timeout_ms = Some(ms);
+        self
+    }
+
+    /// At most `n` runs of the job at once.
+    #[must_use]
+    pub const fn concurrency(mut self, n: u32) -> Self {
+        self.concurrency = Some(n);
+        self
+    }
+
+    fn apply(self, mut job: Job) -> Job {
+        let mut retry = job.retry;
+        if let Some(n) = self.max_attempts {
+            retry = RetryPolicy::attempts(n).with_backoff(retry.min_backoff(), retry.max_backoff());
+        }
+        if let Some((min, max)) = self.backoff_ms {
+            retry = retry.with_backoff(Duration::from_millis(min), Duration::from_millis(max));
+        }
+        job.retry = retry;
+        job.timeout = self.timeout_ms.map(Duration::from_millis);
+        job.concurrency = self.concurrency.map(|n| n as usize);
+        job
+    }
 }
 
 inventory::collect!(JobRegistration);
@@ -116,7 +181,7 @@ impl Job {
     /// The job a `#[job]` registration describes.
     pub fn from_registration(registration: &'static JobRegistration) -> Self {
         let run = registration.run;
-        Self {
+        let job = Self {
             id: registration.id,
             name: registration.name,
             version: registration.version,
@@ -127,7 +192,8 @@ impl Job {
             timeout: None,
             concurrency: None,
             handler: Arc::new(run),
-        }
+        };
+        registration.options.apply(job)
     }
 
     /// Sets the display name.

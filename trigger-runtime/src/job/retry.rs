@@ -38,6 +38,16 @@ impl RetryPolicy {
         self
     }
 
+    /// The wait after the first failed attempt.
+    pub fn min_backoff(&self) -> Duration {
+        self.min_backoff
+    }
+
+    /// The longest wait between attempts.
+    pub fn max_backoff(&self) -> Duration {
+        self.max_backoff
+    }
+
     /// The maximum number of attempts.
     pub fn max_attempts(&self) -> u32 {
         self.max_attempts
