@@ -12,10 +12,11 @@ use http::StatusCode;
 use serde_json::{Value, json};
 
 use super::AppState;
+use super::new_run;
 use super::response::ErrorResponse;
-use crate::id::new_id;
-use crate::job::Job;
-use crate::store::{EventRecord, NewRun, RunQuery, RunStatus};
+use crate::store::{EventRecord, NewRun, RunQuery, RunRecord, RunStatus};
+
+type ApiResult = Result<Response, ErrorResponse>;
 
 /// Runs per page when `limit` is not given, and the most a page holds.
 const DEFAULT_PAGE: usize = 50;
@@ -73,24 +74,32 @@ async fn require_api_key(
     }
 }
 
-async fn run(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Response {
-    match state.store.run(&id).await {
-        Ok(Some(run)) => Json(run).into_response(),
-        Ok(None) => ErrorResponse::not_found(format!("no run {id:?}")).into_response(),
-        Err(e) => {
-            ErrorResponse::internal(format!("could not read run {id:?}: {e}")).into_response()
-        }
+async fn load_run(state: &AppState, id: &str) -> Result<RunRecord, ErrorResponse> {
+    match state.store.run(id).await {
+        Ok(Some(run)) => Ok(run),
+        Ok(None) => Err(ErrorResponse::not_found(format!("no run {id:?}"))),
+        Err(e) => Err(ErrorResponse::internal(format!(
+            "could not read run {id:?}: {e}"
+        ))),
     }
 }
 
-async fn event(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Response {
-    match state.store.event(&id).await {
-        Ok(Some(event)) => Json(event_json(&event)).into_response(),
-        Ok(None) => ErrorResponse::not_found(format!("no event {id:?}")).into_response(),
-        Err(e) => {
-            ErrorResponse::internal(format!("could not read event {id:?}: {e}")).into_response()
-        }
+async fn load_event(state: &AppState, id: &str) -> Result<EventRecord, ErrorResponse> {
+    match state.store.event(id).await {
+        Ok(Some(event)) => Ok(event),
+        Ok(None) => Err(ErrorResponse::not_found(format!("no event {id:?}"))),
+        Err(e) => Err(ErrorResponse::internal(format!(
+            "could not read event {id:?}: {e}"
+        ))),
     }
+}
+
+async fn run(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> ApiResult {
+    Ok(Json(load_run(&state, &id).await?).into_response())
+}
+
+async fn event(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> ApiResult {
+    Ok(Json(event_json(&load_event(&state, &id).await?)).into_response())
 }
 
 /// `GET /stats`: run counts by status.
@@ -147,48 +156,24 @@ async fn list_runs(
     }
 }
 
-fn new_run(job: &Job) -> NewRun {
-    NewRun {
-        id: new_id("run"),
-        job_id: job.id().to_owned(),
-        job_version: job.version().to_owned(),
-        max_attempts: job.retry().max_attempts(),
-    }
-}
-
 /// `POST /runs/{id}/replay`: a new run of the same job on the same event, filters skipped.
-async fn replay_run(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Response {
-    let run = match state.store.run(&id).await {
-        Ok(Some(run)) => run,
-        Ok(None) => return ErrorResponse::not_found(format!("no run {id:?}")).into_response(),
-        Err(e) => {
-            return ErrorResponse::internal(format!("could not read run {id:?}: {e}"))
-                .into_response();
-        }
-    };
+async fn replay_run(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> ApiResult {
+    let run = load_run(&state, &id).await?;
     let Some(job) = state.registry.job(&run.job) else {
-        return ErrorResponse::new(
+        return Err(ErrorResponse::new(
             StatusCode::CONFLICT,
             format!(
                 "job {:?} is not registered in this build, so it cannot run again",
                 run.job
             ),
-        )
-        .into_response();
+        ));
     };
     add_runs(&state, &run.event_id, vec![new_run(job)]).await
 }
 
 /// `POST /events/{id}/replay`: the event dispatched again to every enabled job of its endpoint.
-async fn replay_event(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Response {
-    let event = match state.store.event(&id).await {
-        Ok(Some(event)) => event,
-        Ok(None) => return ErrorResponse::not_found(format!("no event {id:?}")).into_response(),
-        Err(e) => {
-            return ErrorResponse::internal(format!("could not read event {id:?}: {e}"))
-                .into_response();
-        }
-    };
+async fn replay_event(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> ApiResult {
+    let event = load_event(&state, &id).await?;
     let runs = state
         .registry
         .jobs_for(&event.event.endpoint_id)
@@ -198,38 +183,33 @@ async fn replay_event(State(state): State<Arc<AppState>>, Path(id): Path<String>
     add_runs(&state, &id, runs).await
 }
 
-async fn add_runs(state: &AppState, event_id: &str, runs: Vec<NewRun>) -> Response {
+async fn add_runs(state: &AppState, event_id: &str, runs: Vec<NewRun>) -> ApiResult {
     match state.store.add_runs(event_id, runs).await {
         Ok(Some(runs)) => {
             state.worker.wake();
-            Json(json!({ "event_id": event_id, "runs": runs })).into_response()
+            Ok(Json(json!({ "event_id": event_id, "runs": runs })).into_response())
         }
-        Ok(None) => ErrorResponse::not_found(format!("no event {event_id:?}")).into_response(),
-        Err(e) => ErrorResponse::internal(format!("could not add runs: {e}")).into_response(),
+        Ok(None) => Err(ErrorResponse::not_found(format!("no event {event_id:?}"))),
+        Err(e) => Err(ErrorResponse::internal(format!("could not add runs: {e}"))),
     }
 }
 
 /// `POST /runs/{id}/cancel`: a queued run never starts; a running one stops at its next
 /// heartbeat. `409` if the run had already finished.
-async fn cancel_run(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Response {
-    let before = match state.store.run(&id).await {
-        Ok(Some(run)) => run.status,
-        Ok(None) => return ErrorResponse::not_found(format!("no run {id:?}")).into_response(),
-        Err(e) => {
-            return ErrorResponse::internal(format!("could not read run {id:?}: {e}"))
-                .into_response();
-        }
-    };
+async fn cancel_run(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> ApiResult {
+    let before = load_run(&state, &id).await?.status;
     if before.is_final() {
-        return ErrorResponse::new(StatusCode::CONFLICT, format!("run {id:?} already {before}"))
-            .into_response();
+        return Err(ErrorResponse::new(
+            StatusCode::CONFLICT,
+            format!("run {id:?} already {before}"),
+        ));
     }
     match state.store.cancel(&id).await {
-        Ok(Some(status)) => Json(json!({ "id": id, "status": status })).into_response(),
-        Ok(None) => ErrorResponse::not_found(format!("no run {id:?}")).into_response(),
-        Err(e) => {
-            ErrorResponse::internal(format!("could not cancel run {id:?}: {e}")).into_response()
-        }
+        Ok(Some(status)) => Ok(Json(json!({ "id": id, "status": status })).into_response()),
+        Ok(None) => Err(ErrorResponse::not_found(format!("no run {id:?}"))),
+        Err(e) => Err(ErrorResponse::internal(format!(
+            "could not cancel run {id:?}: {e}"
+        ))),
     }
 }
 

@@ -122,12 +122,7 @@ async fn accept(
         .registry
         .jobs_for(endpoint.id())
         .filter(|job| job.is_enabled())
-        .map(|job| NewRun {
-            id: new_id("run"),
-            job_id: job.id().to_owned(),
-            job_version: job.version().to_owned(),
-            max_attempts: job.retry().max_attempts(),
-        })
+        .map(super::new_run)
         .collect();
     let event = NewEvent {
         id: new_id("evt"),

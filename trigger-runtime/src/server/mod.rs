@@ -189,6 +189,16 @@ impl Server {
     }
 }
 
+/// A new queued run of `job`.
+pub(crate) fn new_run(job: &crate::job::Job) -> crate::store::NewRun {
+    crate::store::NewRun {
+        id: crate::id::new_id("run"),
+        job_id: job.id().to_owned(),
+        job_version: job.version().to_owned(),
+        max_attempts: job.retry().max_attempts(),
+    }
+}
+
 async fn resolve_secret(endpoint: &HttpEndpoint, store: &Store) -> Result<SecretState> {
     if let Some(var) = endpoint.secret_env() {
         return Ok(match std::env::var(var) {

@@ -33,6 +33,14 @@ impl State {
         self.queue.insert((at, self.sequence, run_id.to_owned()));
     }
 
+    fn new_runs(&mut self, runs: Vec<NewRun>, event: &NewEvent, now: Timestamp) -> Vec<RunRef> {
+        let refs = runs.iter().map(NewRun::to_ref).collect();
+        for run in runs {
+            self.new_run(run, event, now);
+        }
+        refs
+    }
+
     fn new_run(&mut self, run: NewRun, event: &NewEvent, now: Timestamp) {
         self.enqueue(&run.id, now);
         self.runs.insert(
@@ -109,16 +117,7 @@ impl StoreDriver for MemoryStore {
             state.dedup.insert(dedup_key, event.id.clone());
         }
         let now = Timestamp::now();
-        let refs: Vec<RunRef> = runs
-            .iter()
-            .map(|r| RunRef {
-                id: r.id.clone(),
-                job: r.job_id.clone(),
-            })
-            .collect();
-        for run in runs {
-            state.new_run(run, &event, now);
-        }
+        let refs = state.new_runs(runs, &event, now);
         let event_id = event.id.clone();
         state.events.insert(
             event_id.clone(),
@@ -375,16 +374,7 @@ impl StoreDriver for MemoryStore {
         };
         let event = record.event.clone();
         let now = Timestamp::now();
-        let refs: Vec<RunRef> = runs
-            .iter()
-            .map(|r| RunRef {
-                id: r.id.clone(),
-                job: r.job_id.clone(),
-            })
-            .collect();
-        for run in runs {
-            state.new_run(run, &event, now);
-        }
+        let refs = state.new_runs(runs, &event, now);
         if let Some(record) = state.events.get_mut(event_id) {
             record.runs.extend(refs.iter().cloned());
         }

@@ -107,6 +107,16 @@ pub struct NewRun {
     pub max_attempts: u32,
 }
 
+impl NewRun {
+    /// Its id and job.
+    pub fn to_ref(&self) -> RunRef {
+        RunRef {
+            id: self.id.clone(),
+            job: self.job_id.clone(),
+        }
+    }
+}
+
 /// A run's id and job.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct RunRef {

@@ -132,13 +132,7 @@ fn insert_runs(
             now
         ])?;
     }
-    Ok(runs
-        .iter()
-        .map(|r| RunRef {
-            id: r.id.clone(),
-            job: r.job_id.clone(),
-        })
-        .collect())
+    Ok(runs.iter().map(NewRun::to_ref).collect())
 }
 
 fn event_runs(conn: &Connection, event_id: &str) -> Result<Vec<RunRef>> {
