@@ -1,0 +1,203 @@
+//! `trigger-bench`: how many signed Cal.com webhooks per second the durable `example-caldotcom`
+//! server acknowledges, compared with a bare handler that only verifies the signature, how fast
+//! their runs then finish, at what latency and in how much memory.
+//!
+//! ```sh
+//! cargo run --release -p trigger-bench                # the full report
+//! cargo run --release -p trigger-bench -- --help      # options
+//! ```
+//!
+//! Phases: build the example (release) → bare server: warm-up, closed loop → durable server:
+//! warm-up, closed loop, wait until every run succeeded (end to end), open loop at a fraction of
+//! the durable peak → the bare server at the same open-loop rate (reference) → split server:
+//! ingest alone, then workers alone (diagnosis) → targets.
+//! Each server is a separate process, killed when the bench ends, fails or panics.
+
+mod client;
+mod phases;
+mod proc;
+mod report;
+mod servers;
+mod split;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::phases::Numbering;
+use crate::report::Measured;
+use crate::servers::ServerProcess;
+
+/// Any error, with a message for the user.
+pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The Cal.com secret every server verifies with.
+pub(crate) const SECRET: &str = "whsec_trigger_bench_0123456789abcdef";
+
+#[derive(Debug, Parser)]
+#[command(
+    about = "Benchmark: the durable Cal.com example server against a bare verifying handler",
+    version
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    options: Options,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the bare verifying handler (the bench starts itself with this).
+    #[command(hide = true)]
+    BareServer {
+        /// Port to listen on (0 picks a free one).
+        #[arg(long, default_value_t = 0)]
+        port: u16,
+    },
+    /// Serve the runtime's router and store with the workers off until `POST /bench/workers`.
+    #[command(hide = true)]
+    SplitServer {
+        /// Port to listen on (0 picks a free one).
+        #[arg(long, default_value_t = 0)]
+        port: u16,
+    },
+}
+
+/// The bench's options.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct Options {
+    /// Webhooks sent to each server in the closed-loop (peak) run.
+    #[arg(long, default_value_t = 20_000)]
+    pub(crate) requests: usize,
+    /// Concurrent keep-alive connections.
+    #[arg(long, default_value_t = 64)]
+    pub(crate) concurrency: usize,
+    /// The open-loop rate, as a fraction of the durable server's closed-loop peak.
+    #[arg(long, default_value_t = 0.5)]
+    pub(crate) rate_fraction: f64,
+    /// How long the open-loop run lasts, in seconds.
+    #[arg(long, default_value_t = 5.0)]
+    pub(crate) open_loop_secs: f64,
+    /// Skip the bare server (no ceiling and no ratio).
+    #[arg(long)]
+    pub(crate) skip_bare: bool,
+    /// Warm-up webhooks per server before measuring (not counted).
+    #[arg(long, default_value_t = 1000)]
+    pub(crate) warmup: usize,
+    /// Worker threads of the load generator's runtime (the servers get the other cores).
+    #[arg(long, default_value_t = 1)]
+    pub(crate) client_threads: usize,
+    /// Skip the split server (ingest alone, then workers alone).
+    #[arg(long)]
+    pub(crate) skip_split: bool,
+    /// How long to wait for every run to succeed, in seconds.
+    #[arg(long, default_value_t = 120)]
+    pub(crate) e2e_timeout_secs: u64,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Some(Command::BareServer { port }) => servers::run_bare_server(port),
+        Some(Command::SplitServer { port }) => split::run_split_server(port),
+        None => bench(&cli.options),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("\nerror: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn bench(options: &Options) -> Result<(), BoxError> {
+    if options.requests == 0 || options.concurrency == 0 {
+        return Err("--requests and --concurrency must be at least 1".into());
+    }
+    if !(options.rate_fraction > 0.0 && options.open_loop_secs > 0.0) {
+        return Err("--rate-fraction and --open-loop-secs must be positive".into());
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(options.client_threads.max(1))
+        .enable_all()
+        .build()?;
+    report::heading("trigger-bench");
+    let cores = std::thread::available_parallelism().map_or(0, std::num::NonZero::get);
+    println!(
+        "  {} webhooks per peak run (+{} warm-up), {} connections, client runtime {} thread(s), {cores} cores",
+        options.requests, options.warmup, options.concurrency, options.client_threads
+    );
+    println!(
+        "  sample body ({} bytes): {}",
+        client::booking_body(0).len(),
+        client::booking_body(0)
+    );
+    println!("  building example-caldotcom (release)...");
+    let executable = servers::build_example()?;
+    println!("  server binary: {}", executable.display());
+
+    let mut numbering = Numbering::default();
+    let mut measured = Measured::default();
+    let mut bare = None;
+    if !options.skip_bare {
+        report::heading("bare: axum + HMAC verification, nothing stored");
+        let mut server = ServerProcess::start_bare(SECRET)?;
+        println!("  pid {} at http://{}", server.pid(), server.addr());
+        phases::warm_up(&rt, &mut server, options, &mut numbering)?;
+        let (closed, _) = phases::peak(&rt, &mut server, options, &mut numbering)?;
+        measured.bare_rate = Some(closed.rate());
+        bare = Some(server);
+    }
+
+    report::heading("durable: example-caldotcom, SQLite store");
+    let mut durable = ServerProcess::start_durable(&executable, SECRET)?;
+    let fs = proc::filesystem(durable.dir()).map_or_else(
+        || "?".to_owned(),
+        |(kind, mount)| format!("{kind} on {mount}"),
+    );
+    println!(
+        "  pid {} at http://{}, store {}/.trigger/trigger.db ({fs})",
+        durable.pid(),
+        durable.addr(),
+        durable.dir().display()
+    );
+    let rate = phases::durable_phase(&rt, &mut durable, options, &mut numbering, &mut measured)?;
+
+    report::heading("memory");
+    let durable_memory = proc::memory(durable.pid())?;
+    measured.durable_peak_kib = durable_memory.peak_kib;
+    report::print_memory("durable", durable_memory);
+    if let Some(server) = &bare {
+        report::print_memory("bare", proc::memory(server.pid())?);
+    }
+    let stderr = durable.stderr_tail();
+    if !stderr.is_empty() {
+        println!("  note: the durable server wrote to stderr{stderr}");
+    }
+    // The durable server would go on executing the open loop's runs during the reference run.
+    drop(durable);
+
+    if let Some(server) = &mut bare {
+        report::heading("reference: bare server at the same open-loop rate");
+        phases::open(&rt, server, options, &mut numbering, rate)?;
+    }
+    if !options.skip_split {
+        report::heading("split: the runtime's router + SQLite store in the bench binary");
+        let (ingest, workers) = phases::split_phase(&rt, options, &mut numbering)?;
+        measured.split = Some((ingest, workers));
+    }
+    let missed = report::print_targets(&measured);
+    println!(
+        "\n  {missed} of 4 targets missed{}",
+        if missed > 0 {
+            "; see the cpu lines above for where the time goes"
+        } else {
+            ""
+        }
+    );
+    // The guard kills the bare server here (and both servers on every early return or panic).
+    drop(bare);
+    Ok(())
+}

@@ -1,0 +1,247 @@
+//! The measured phases: warm-up, closed loop (peak), open loop (fixed rate), waiting for every
+//! run to succeed (end to end), and the split server's ingest-alone and workers-alone runs.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use crate::client::{self, LoadResult};
+use crate::proc::{PhaseCpu, PhaseSampler};
+use crate::report::{self, EndToEnd, Measured, Percentiles};
+use crate::servers::ServerProcess;
+use crate::{BoxError, Options, SECRET};
+
+/// How often `/api/v1/stats` is polled while waiting for the runs (each poll counts every run,
+/// so polling much faster would itself load the server).
+pub(crate) const POLL: Duration = Duration::from_millis(50);
+
+/// The client runtime every phase drives its load from.
+pub(crate) type Rt = tokio::runtime::Runtime;
+
+/// Numbers the webhooks so that every body is unique across all phases.
+#[derive(Debug, Default)]
+pub(crate) struct Numbering(u64);
+
+impl Numbering {
+    fn take(&mut self, count: usize) -> u64 {
+        let first = self.0;
+        self.0 += count as u64;
+        first
+    }
+}
+
+/// Fails loudly unless every answer was `200`.
+fn all_ok(server: &mut ServerProcess, phase: &str, result: &LoadResult) -> Result<(), BoxError> {
+    server.check_alive()?;
+    if result.non_ok == 0 {
+        return Ok(());
+    }
+    Err(format!(
+        "{phase}: {} of {} answers were not 200; the first: {}{}",
+        result.non_ok,
+        result.non_ok + result.ok,
+        result.first_error.as_deref().unwrap_or("?"),
+        server.stderr_tail()
+    )
+    .into())
+}
+
+/// Sends `count` signed webhooks in a closed loop (no measurement) to warm the server up.
+pub(crate) fn warm_up(
+    rt: &Rt,
+    server: &mut ServerProcess,
+    options: &Options,
+    numbering: &mut Numbering,
+) -> Result<(), BoxError> {
+    if options.warmup == 0 {
+        return Ok(());
+    }
+    let requests = client::webhook_requests(
+        server.addr(),
+        SECRET,
+        numbering.take(options.warmup),
+        options.warmup,
+    );
+    let result = rt.block_on(client::closed_loop(
+        server.addr(),
+        requests,
+        options.concurrency,
+    ))?;
+    all_ok(server, "warm-up", &result)
+}
+
+/// Runs a closed loop of `--requests` webhooks and samples CPU around it.
+pub(crate) fn peak(
+    rt: &Rt,
+    server: &mut ServerProcess,
+    options: &Options,
+    numbering: &mut Numbering,
+) -> Result<(LoadResult, PhaseCpu), BoxError> {
+    let requests = client::webhook_requests(
+        server.addr(),
+        SECRET,
+        numbering.take(options.requests),
+        options.requests,
+    );
+    let sampler = PhaseSampler::start(server.pid())?;
+    let result = rt.block_on(client::closed_loop(
+        server.addr(),
+        requests,
+        options.concurrency,
+    ))?;
+    let cpu = sampler.finish()?;
+    report::print_closed(&result, options.concurrency);
+    report::print_cpu(&cpu);
+    all_ok(server, "closed loop", &result)?;
+    Ok((result, cpu))
+}
+
+/// Runs an open loop at `rate` for `--open-loop-secs` and samples CPU around it.
+pub(crate) fn open(
+    rt: &Rt,
+    server: &mut ServerProcess,
+    options: &Options,
+    numbering: &mut Numbering,
+    rate: f64,
+) -> Result<LoadResult, BoxError> {
+    let count = (rate * options.open_loop_secs).ceil().max(1.0) as usize;
+    let requests = client::webhook_requests(server.addr(), SECRET, numbering.take(count), count);
+    let sampler = PhaseSampler::start(server.pid())?;
+    let result = rt.block_on(client::open_loop(
+        server.addr(),
+        requests,
+        options.concurrency,
+        rate,
+    ))?;
+    let cpu = sampler.finish()?;
+    report::print_open(&result, rate);
+    report::print_cpu(&cpu);
+    all_ok(server, "open loop", &result)?;
+    Ok(result)
+}
+
+/// Run counts from `/api/v1/stats`.
+#[derive(Clone, Copy, Debug, Default)]
+struct Counts {
+    total: u64,
+    succeeded: u64,
+    unsuccessful: u64,
+}
+
+async fn counts(server: SocketAddr) -> Result<Counts, BoxError> {
+    let stats = client::call_json("GET", server, "/api/v1/stats").await?;
+    let get = |name: &str| stats["runs"][name].as_u64().unwrap_or(0);
+    Ok(Counts {
+        total: ["queued", "running", "succeeded", "failed", "canceled"]
+            .into_iter()
+            .map(get)
+            .sum(),
+        succeeded: get("succeeded"),
+        unsuccessful: get("failed") + get("canceled"),
+    })
+}
+
+/// Polls until `expected` runs exist and all of them succeeded; returns when that was seen.
+fn wait_for_runs(
+    rt: &Rt,
+    server: &mut ServerProcess,
+    expected: u64,
+    timeout: Duration,
+) -> Result<Instant, BoxError> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let seen = rt.block_on(counts(server.addr()))?;
+        let now = Instant::now();
+        if seen.unsuccessful > 0 {
+            return Err(format!("{} runs failed or were canceled", seen.unsuccessful).into());
+        }
+        if seen.total == expected && seen.succeeded == expected {
+            return Ok(now);
+        }
+        if now > deadline {
+            return Err(format!(
+                "after {timeout:?}: {} of {} runs succeeded, {expected} expected{}",
+                seen.succeeded,
+                seen.total,
+                server.stderr_tail()
+            )
+            .into());
+        }
+        server.check_alive()?;
+        std::thread::sleep(POLL);
+    }
+}
+
+/// The durable server: warm-up, peak, end to end, open loop. Returns the measurements and the
+/// open-loop rate it used.
+pub(crate) fn durable_phase(
+    rt: &Rt,
+    durable: &mut ServerProcess,
+    options: &Options,
+    numbering: &mut Numbering,
+    measured: &mut Measured,
+) -> Result<f64, BoxError> {
+    let timeout = Duration::from_secs(options.e2e_timeout_secs);
+    warm_up(rt, durable, options, numbering)?;
+    let baseline = rt.block_on(counts(durable.addr()))?.total;
+    wait_for_runs(rt, durable, baseline, timeout)?;
+
+    let (closed, _) = peak(rt, durable, options, numbering)?;
+    measured.durable_rate = closed.rate();
+    let acked = Instant::now();
+    let at_ack = rt.block_on(counts(durable.addr()))?;
+    let sampler = PhaseSampler::start(durable.pid())?;
+    let expected = baseline + closed.ok as u64;
+    let done = wait_for_runs(rt, durable, expected, timeout)?;
+    let drain_cpu = sampler.finish()?;
+    let started = closed.started.unwrap_or(acked);
+    let e2e = EndToEnd {
+        runs: closed.ok as u64,
+        total: done - started,
+        ingest: closed.elapsed,
+        backlog: expected.saturating_sub(at_ack.succeeded),
+        drain: done.saturating_duration_since(acked),
+    };
+    report::heading("durable: end to end");
+    report::print_end_to_end(&e2e, POLL);
+    println!("  while draining the backlog:");
+    report::print_cpu(&drain_cpu);
+    measured.e2e_rate = Some(e2e.rate());
+
+    let rate = measured.durable_rate * options.rate_fraction;
+    report::heading(&format!(
+        "durable: open loop at {:.0}% of its peak",
+        options.rate_fraction * 100.0
+    ));
+    let result = open(rt, durable, options, numbering, rate)?;
+    measured.open_p99 = Some((rate, Percentiles::of(&result.latencies).p99));
+    Ok(rate)
+}
+
+/// The split server: ingest alone (closed loop, workers off), then the workers alone on the
+/// backlog. Returns the ingest rate and the workers' runs per second.
+pub(crate) fn split_phase(
+    rt: &Rt,
+    options: &Options,
+    numbering: &mut Numbering,
+) -> Result<(f64, f64), BoxError> {
+    let mut server = ServerProcess::start_split(SECRET)?;
+    println!("  pid {} at http://{}", server.pid(), server.addr());
+    warm_up(rt, &mut server, options, numbering)?;
+    println!("  ingest alone (workers off):");
+    let (closed, _) = peak(rt, &mut server, options, numbering)?;
+    let queued = rt.block_on(counts(server.addr()))?.total;
+    let sampler = PhaseSampler::start(server.pid())?;
+    let started = Instant::now();
+    rt.block_on(client::call_json("POST", server.addr(), "/bench/workers"))?;
+    let timeout = Duration::from_secs(options.e2e_timeout_secs);
+    let done = wait_for_runs(rt, &mut server, queued, timeout)?;
+    let cpu = sampler.finish()?;
+    let took = done - started;
+    let rate = queued as f64 / took.as_secs_f64().max(1e-9);
+    println!(
+        "  workers alone: {queued} queued runs executed in {:.3} s = {rate:.0} runs/s",
+        took.as_secs_f64()
+    );
+    report::print_cpu(&cpu);
+    Ok((closed.rate(), rate))
+}

@@ -1,0 +1,263 @@
+//! Formatting: latency percentiles, per-phase results with their CPU evidence, the end-to-end
+//! numbers and the final table against the targets.
+
+use std::time::Duration;
+
+use crate::client::LoadResult;
+use crate::proc::{CpuUsage, Memory, PhaseCpu};
+
+/// Percentiles of a set of latencies, in nanoseconds.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Percentiles {
+    /// Median.
+    pub(crate) p50: u64,
+    /// 90th percentile.
+    pub(crate) p90: u64,
+    /// 99th percentile.
+    pub(crate) p99: u64,
+    /// Largest.
+    pub(crate) max: u64,
+}
+
+impl Percentiles {
+    /// Sorts a copy of `samples` and reads the percentiles (nearest rank).
+    pub(crate) fn of(samples: &[u64]) -> Self {
+        let mut sorted = samples.to_vec();
+        sorted.sort_unstable();
+        let at = |q: f64| -> u64 {
+            if sorted.is_empty() {
+                return 0;
+            }
+            let rank = (q * sorted.len() as f64).ceil() as usize;
+            sorted[rank.clamp(1, sorted.len()) - 1]
+        };
+        Self {
+            p50: at(0.50),
+            p90: at(0.90),
+            p99: at(0.99),
+            max: sorted.last().copied().unwrap_or(0),
+        }
+    }
+
+    fn line(&self) -> String {
+        format!(
+            "p50 {}  p90 {}  p99 {}  max {}",
+            ms(self.p50),
+            ms(self.p90),
+            ms(self.p99),
+            ms(self.max)
+        )
+    }
+}
+
+/// Nanoseconds as milliseconds with three decimals.
+pub(crate) fn ms(nanos: u64) -> String {
+    format!("{:.3} ms", nanos as f64 / 1e6)
+}
+
+/// KiB as MB (10^6 bytes) with one decimal.
+pub(crate) fn mb(kib: u64) -> String {
+    format!("{:.1} MB", kib as f64 * 1024.0 / 1e6)
+}
+
+/// A section heading.
+pub(crate) fn heading(title: &str) {
+    println!("\n== {title} ==");
+}
+
+fn cpu_line(who: &str, usage: &CpuUsage) {
+    let threads: Vec<String> = usage
+        .threads
+        .iter()
+        .take(5)
+        .map(|(name, cores, count)| format!("{name}×{count} {cores:.2}"))
+        .collect();
+    println!(
+        "    {who:<7} {:.2} cores  [{}]",
+        usage.cores,
+        threads.join(", ")
+    );
+}
+
+/// The CPU evidence of one phase.
+pub(crate) fn print_cpu(cpu: &PhaseCpu) {
+    let (busy, idle, iowait) = cpu.machine;
+    println!(
+        "  cpu over {:.2} s (machine: busy {:.0}%, idle {:.0}%, iowait {:.0}%):",
+        cpu.wall.as_secs_f64(),
+        busy * 100.0,
+        idle * 100.0,
+        iowait * 100.0
+    );
+    cpu_line("server", &cpu.server);
+    cpu_line("client", &cpu.client);
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    let others = busy.mul_add(cores as f64, -cpu.server.cores) - cpu.client.cores;
+    if others > 0.05 {
+        println!("    others  {others:.2} cores  (other processes on this machine: expect noise)");
+    }
+}
+
+/// A closed-loop (peak) run.
+pub(crate) fn print_closed(result: &LoadResult, concurrency: usize) {
+    println!(
+        "  closed loop, {concurrency} connections: {} acknowledged in {:.3} s = {:.0} webhooks/s",
+        result.ok,
+        result.elapsed.as_secs_f64(),
+        result.rate()
+    );
+    println!(
+        "  ack latency: {}",
+        Percentiles::of(&result.latencies).line()
+    );
+    println!("  non-200 answers: {}", result.non_ok);
+}
+
+/// An open-loop run at a fixed rate.
+pub(crate) fn print_open(result: &LoadResult, rate: f64) {
+    let sent = result.ok + result.non_ok;
+    println!(
+        "  open loop at {rate:.0}/s: {sent} sent, {} acknowledged in {:.3} s = {:.0}/s, non-200: {}",
+        result.ok,
+        result.elapsed.as_secs_f64(),
+        result.rate(),
+        result.non_ok
+    );
+    println!(
+        "  latency from scheduled send: {}  (the target's measure)",
+        Percentiles::of(&result.latencies).line()
+    );
+    println!(
+        "  latency from actual send:    {}",
+        Percentiles::of(&result.service).line()
+    );
+}
+
+/// The end-to-end numbers of the durable server.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct EndToEnd {
+    /// Runs created by the measured load.
+    pub(crate) runs: u64,
+    /// From the first request until every run had succeeded.
+    pub(crate) total: Duration,
+    /// How long the ingest itself took.
+    pub(crate) ingest: Duration,
+    /// Runs not yet succeeded when the last request was acknowledged.
+    pub(crate) backlog: u64,
+    /// From the last acknowledgement until every run had succeeded.
+    pub(crate) drain: Duration,
+}
+
+impl EndToEnd {
+    /// Runs per second from the first request until the last run succeeded.
+    pub(crate) fn rate(&self) -> f64 {
+        self.runs as f64 / self.total.as_secs_f64().max(1e-9)
+    }
+}
+
+/// Prints the end-to-end numbers.
+pub(crate) fn print_end_to_end(e2e: &EndToEnd, poll: Duration) {
+    println!(
+        "  {} runs: first request → all succeeded in {:.3} s = {:.0} runs/s end to end (stats polled every {} ms)",
+        e2e.runs,
+        e2e.total.as_secs_f64(),
+        e2e.rate(),
+        poll.as_millis()
+    );
+    let drained = e2e.backlog as f64 / e2e.drain.as_secs_f64().max(1e-9);
+    println!(
+        "  at the last ack {} runs were not yet succeeded ({:.0}%); they drained in {:.3} s = {drained:.0} runs/s (workers alone)",
+        e2e.backlog,
+        e2e.backlog as f64 * 100.0 / e2e.runs.max(1) as f64,
+        e2e.drain.as_secs_f64(),
+    );
+    println!(
+        "  so while ingesting, workers completed {:.0} runs/s",
+        (e2e.runs - e2e.backlog.min(e2e.runs)) as f64 / e2e.ingest.as_secs_f64().max(1e-9)
+    );
+}
+
+/// Prints a server's memory.
+pub(crate) fn print_memory(name: &str, memory: Memory) {
+    println!(
+        "  {name} server RSS: peak (VmHWM) {}, now (VmRSS) {}",
+        mb(memory.peak_kib),
+        mb(memory.current_kib)
+    );
+}
+
+/// Everything the target table compares.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Measured {
+    /// Bare server's closed-loop rate.
+    pub(crate) bare_rate: Option<f64>,
+    /// Durable server's closed-loop rate.
+    pub(crate) durable_rate: f64,
+    /// Runs per second end to end.
+    pub(crate) e2e_rate: Option<f64>,
+    /// The open-loop rate and its p99 from the scheduled send, durable server.
+    pub(crate) open_p99: Option<(f64, u64)>,
+    /// The durable server's peak RSS in KiB.
+    pub(crate) durable_peak_kib: u64,
+    /// The split server: ingest rate with the workers off, then runs/s of the workers alone.
+    pub(crate) split: Option<(f64, f64)>,
+}
+
+/// Prints the final table; returns how many targets were missed.
+pub(crate) fn print_targets(m: &Measured) -> usize {
+    heading("targets");
+    let verdict = |pass: Option<bool>| match pass {
+        Some(true) => "PASS",
+        Some(false) => "MISS",
+        None => "n/a ",
+    };
+    let ratio = m.bare_rate.map(|bare| m.durable_rate / bare.max(1e-9));
+    let rss_mb = m.durable_peak_kib as f64 * 1024.0 / 1e6;
+    let rows = [
+        (
+            "durable ingest >= 50% of bare rate",
+            ratio.map(|r| r >= 0.5),
+            match (m.bare_rate, ratio) {
+                (Some(bare), Some(r)) => {
+                    format!("{:.0}/s vs {bare:.0}/s = {:.0}%", m.durable_rate, r * 100.0)
+                }
+                _ => format!("{:.0}/s (bare skipped)", m.durable_rate),
+            },
+        ),
+        (
+            ">= 10,000 runs/s end to end",
+            m.e2e_rate.map(|r| r >= 10_000.0),
+            m.e2e_rate
+                .map_or_else(|| "not measured".to_owned(), |r| format!("{r:.0} runs/s")),
+        ),
+        (
+            "p99 ack < 10 ms at half peak rate",
+            m.open_p99.map(|(_, p99)| p99 < 10_000_000),
+            m.open_p99.map_or_else(
+                || "not measured".to_owned(),
+                |(rate, p99)| format!("p99 {} at {rate:.0}/s", ms(p99)),
+            ),
+        ),
+        (
+            "durable server RSS < 100 MB",
+            Some(rss_mb < 100.0),
+            format!("peak {}", mb(m.durable_peak_kib)),
+        ),
+    ];
+    let mut missed = 0;
+    for (target, pass, actual) in rows {
+        if pass == Some(false) {
+            missed += 1;
+        }
+        println!("  {}  {target:<36} {actual}", verdict(pass));
+    }
+    if let Some((ingest, workers)) = m.split {
+        let share = m.bare_rate.map_or_else(String::new, |bare| {
+            format!(" = {:.0}% of bare", ingest / bare * 100.0)
+        });
+        println!(
+            "  (split server: ingest alone {ingest:.0}/s{share}; workers alone {workers:.0} runs/s)"
+        );
+    }
+    missed
+}
