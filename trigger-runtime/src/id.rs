@@ -1,36 +1,49 @@
 //! Sortable random ids (`evt_…`, `run_…`) and random secrets.
 
+use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::time::Timestamp;
 
 const CROCKFORD: &[u8; 32] = b"0123456789abcdefghjkmnpqrstvwxyz";
 
-/// Fills `buf` from the operating system's random source, or from a process-local mix as a
-/// last resort (ids stay unique either way; secrets use [`secret_bytes`], which never falls back).
-fn fill_random(buf: &mut [u8]) {
-    if getrandom::fill(buf).is_err() {
-        static COUNTER: AtomicU64 = AtomicU64::new(0x9e37_79b9_7f4a_7c15);
-        for chunk in buf.chunks_mut(8) {
-            let mut x = COUNTER.fetch_add(0x9e37_79b9_7f4a_7c15, Ordering::Relaxed);
-            x ^= x >> 33;
-            x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
-            x ^= x >> 33;
-            chunk.copy_from_slice(&x.to_le_bytes()[..chunk.len()]);
+thread_local! {
+    /// Per-thread generator state, seeded once from the operating system's random source.
+    static STATE: Cell<u64> = Cell::new(seed());
+}
+
+fn seed() -> u64 {
+    static FALLBACK: AtomicU64 = AtomicU64::new(0x9e37_79b9_7f4a_7c15);
+    let mut bytes = [0u8; 8];
+    match getrandom::fill(&mut bytes) {
+        Ok(()) => u64::from_le_bytes(bytes),
+        // No OS randomness: ids only need to be unique, so mix time and a counter.
+        Err(_) => {
+            let time = Timestamp::now().as_unix_millis().unsigned_abs();
+            time ^ FALLBACK.fetch_add(0x9e37_79b9_7f4a_7c15, Ordering::Relaxed)
         }
     }
+}
+
+/// wyrand: fast, well-distributed, not cryptographic. Ids need uniqueness, not secrecy, and a
+/// syscall per id showed in ingest profiles; secrets use [`secret_hex`], which asks the OS.
+fn next_u64() -> u64 {
+    STATE.with(|state| {
+        let s = state.get().wrapping_add(0xa076_1d64_78bd_642f);
+        state.set(s);
+        let t = u128::from(s) * u128::from(s ^ 0xe703_7ed1_a0b4_28db);
+        #[allow(clippy::cast_possible_truncation)]
+        let folded = (t >> 64) as u64 ^ t as u64;
+        folded
+    })
 }
 
 /// A new id: `prefix_` then 26 Crockford base32 characters (48 bits of milliseconds, then 80
 /// random bits), so ids sort by creation time like ULIDs.
 pub(crate) fn new_id(prefix: &str) -> String {
     let millis = u128::try_from(Timestamp::now().as_unix_millis()).unwrap_or(0) & ((1 << 48) - 1);
-    let mut random = [0u8; 10];
-    fill_random(&mut random);
-    let mut value = millis << 80;
-    for (i, byte) in random.iter().enumerate() {
-        value |= u128::from(*byte) << (8 * (9 - i));
-    }
+    let random = (u128::from(next_u64()) << 16 | u128::from(next_u64() & 0xffff)) & ((1 << 80) - 1);
+    let value = millis << 80 | random;
     let mut out = String::with_capacity(prefix.len() + 27);
     out.push_str(prefix);
     out.push('_');

@@ -84,7 +84,7 @@ impl Worker {
         let mut tasks = JoinSet::new();
         let mut executed = 0;
         loop {
-            executed += self.fill(&semaphore, &mut tasks).await;
+            executed += self.fill(&semaphore, &mut tasks, true).await;
             if tasks.join_next().await.is_none() {
                 break;
             }
@@ -99,24 +99,37 @@ impl Worker {
         let mut tick = tokio::time::interval(self.config.poll_interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            tokio::select! {
+            // A tick claims whatever is free; other wake-ups claim in batches (see `fill`).
+            let force = tokio::select! {
                 biased;
                 () = shutdown.cancelled() => break,
-                () = self.wake.notified() => {}
-                Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
-                _ = tick.tick() => {}
-            }
-            self.fill(&semaphore, &mut tasks).await;
+                () = self.wake.notified() => false,
+                _ = tick.tick() => true,
+                Some(_) = tasks.join_next(), if !tasks.is_empty() => false,
+            };
+            self.fill(&semaphore, &mut tasks, force).await;
         }
         self.drain(tasks).await;
     }
 
     /// Claims as many due runs as there are free permits and spawns them; returns how many.
-    async fn fill(&self, semaphore: &Arc<Semaphore>, tasks: &mut JoinSet<()>) -> usize {
+    ///
+    /// While runs are in flight and `force` is false, it waits until half the permits are free,
+    /// so that a busy worker claims many runs per store write rather than one per finished run;
+    /// the poll tick forces a claim, so a free permit waits at most one tick.
+    async fn fill(
+        &self,
+        semaphore: &Arc<Semaphore>,
+        tasks: &mut JoinSet<()>,
+        force: bool,
+    ) -> usize {
+        let concurrency = self.config.concurrency.max(1);
+        let batch = (concurrency / 2).max(1);
         let mut spawned = 0;
         loop {
             let available = semaphore.available_permits();
-            if available == 0 {
+            let busy = concurrency.saturating_sub(available);
+            if available == 0 || (!force && busy > 0 && available < batch) {
                 break;
             }
             let claimed = match self.store.claim(&self.claim_request(available)).await {

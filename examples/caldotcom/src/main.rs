@@ -18,17 +18,9 @@ fn caldotcom();
 
 /// Logs every booking event's body.
 #[job(id = "http-caldotcom", name = "HTTP Cal.com", version = "1.0.0", trigger = caldotcom)]
-async fn http_caldotcom(request: Request, io: Io, ctx: Context) -> Result<()> {
+async fn http_caldotcom(request: Request, io: Io, _ctx: Context) -> Result<()> {
     let body: serde_json::Value = request.json()?;
     io.logger.info("Body", &body);
-    io.logger.debug(
-        "Context",
-        serde_json::json!({
-            "run": ctx.run_id(),
-            "attempt": ctx.attempt(),
-            "event": ctx.event_id(),
-        }),
-    );
     Ok(())
 }
 

@@ -52,6 +52,9 @@ fn connect(path: &Path) -> rusqlite::Result<Connection> {
     conn.busy_timeout(Duration::from_secs(10))?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
+    // Savepoints' statement journals and sorts stay in memory; 16 MiB of page cache.
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
+    conn.pragma_update(None, "cache_size", -16_384)?;
     conn.set_prepared_statement_cache_capacity(64);
     Ok(conn)
 }
@@ -195,8 +198,8 @@ fn claim(conn: &Connection, claim: &ClaimRequest) -> Result<Vec<ClaimedRun>> {
     };
     let candidates: Vec<(String, String)> = conn
         .prepare_cached(
-            "SELECT id, job FROM runs WHERE status = 'queued' AND run_at <= ?1 \
-             ORDER BY run_at, id LIMIT ?2",
+            "SELECT id, job FROM runs INDEXED BY runs_due \
+             WHERE status = 'queued' AND run_at <= ?1 ORDER BY run_at, id LIMIT ?2",
         )?
         .query_map(
             params![now, i64::try_from(window).unwrap_or(i64::MAX)],
@@ -244,62 +247,60 @@ fn claim(conn: &Connection, claim: &ClaimRequest) -> Result<Vec<ClaimedRun>> {
     Ok(claimed)
 }
 
+const SUCCEED: &str = "UPDATE runs SET status = 'succeeded', output = ?3, error = NULL, \
+     finished_at = ?4, lease_until = NULL, worker = NULL \
+     WHERE id = ?1 AND status = 'running' AND attempts = ?2 RETURNING started_at";
+const RETRY: &str = "UPDATE runs SET status = 'queued', error = ?3, run_at = ?4, \
+     lease_until = NULL, worker = NULL \
+     WHERE id = ?1 AND status = 'running' AND attempts = ?2 RETURNING started_at";
+const FAIL: &str = "UPDATE runs SET status = 'failed', error = ?3, finished_at = ?4, \
+     lease_until = NULL, worker = NULL \
+     WHERE id = ?1 AND status = 'running' AND attempts = ?2 RETURNING started_at";
+
+/// Records how attempt `attempt` ended, if it still holds the run. A successful attempt gets
+/// no row in `attempts`: the run row has its times, and reads add it to the history.
 fn finish(conn: &Connection, run_id: &str, attempt: u32, outcome: AttemptOutcome) -> Result<bool> {
     let now = Timestamp::now().as_unix_millis();
-    let started_at: Option<Option<i64>> = conn
-        .prepare_cached(
-            "SELECT started_at FROM runs WHERE id = ?1 AND status = 'running' AND attempts = ?2",
-        )?
-        .query_row(params![run_id, attempt], |row| row.get(0))
-        .optional()?;
+    let held = |sql: &str, value: String, at: i64| -> Result<Option<Option<i64>>> {
+        Ok(conn
+            .prepare_cached(sql)?
+            .query_row(params![run_id, attempt, value, at], |row| row.get(0))
+            .optional()?)
+    };
+    let (started_at, error) = match outcome {
+        AttemptOutcome::Succeeded(output) => (held(SUCCEED, output.to_string(), now)?, None),
+        AttemptOutcome::Retry { error, at } => (
+            held(RETRY, error.clone(), at.as_unix_millis())?,
+            Some(error),
+        ),
+        AttemptOutcome::Failed { error } => (held(FAIL, error.clone(), now)?, Some(error)),
+        AttemptOutcome::Suspended { until } => {
+            let changed = conn
+                .prepare_cached(
+                    "UPDATE runs SET status = 'queued', run_at = ?3, attempts = attempts - 1, \
+                     lease_until = NULL, worker = NULL \
+                     WHERE id = ?1 AND status = 'running' AND attempts = ?2",
+                )?
+                .execute(params![run_id, attempt, until.as_unix_millis()])?;
+            return Ok(changed == 1);
+        }
+    };
     let Some(started_at) = started_at else {
         return Ok(false);
     };
-    let error = match outcome {
-        AttemptOutcome::Succeeded(output) => {
-            conn.prepare_cached(
-                "UPDATE runs SET status = 'succeeded', output = ?2, error = NULL, finished_at = ?3, \
-                 lease_until = NULL, worker = NULL WHERE id = ?1",
-            )?
-            .execute(params![run_id, output.to_string(), now])?;
-            None
-        }
-        AttemptOutcome::Retry { error, at } => {
-            conn.prepare_cached(
-                "UPDATE runs SET status = 'queued', run_at = ?2, error = ?3, lease_until = NULL, \
-                 worker = NULL WHERE id = ?1",
-            )?
-            .execute(params![run_id, at.as_unix_millis(), error])?;
-            Some(error)
-        }
-        AttemptOutcome::Failed { error } => {
-            conn.prepare_cached(
-                "UPDATE runs SET status = 'failed', error = ?2, finished_at = ?3, lease_until = NULL, \
-                 worker = NULL WHERE id = ?1",
-            )?
-            .execute(params![run_id, error, now])?;
-            Some(error)
-        }
-        AttemptOutcome::Suspended { until } => {
-            conn.prepare_cached(
-                "UPDATE runs SET status = 'queued', run_at = ?2, attempts = attempts - 1, \
-                 lease_until = NULL, worker = NULL WHERE id = ?1",
-            )?
-            .execute(params![run_id, until.as_unix_millis()])?;
-            return Ok(true);
-        }
-    };
-    conn.prepare_cached(
-        "INSERT OR REPLACE INTO attempts (run_id, attempt, started_at, finished_at, error) \
-         VALUES (?1, ?2, ?3, ?4, ?5)",
-    )?
-    .execute(params![
-        run_id,
-        attempt,
-        started_at.unwrap_or(now),
-        now,
-        error
-    ])?;
+    if let Some(error) = error {
+        conn.prepare_cached(
+            "INSERT OR REPLACE INTO attempts (run_id, attempt, started_at, finished_at, error) \
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+        )?
+        .execute(params![
+            run_id,
+            attempt,
+            started_at.unwrap_or(now),
+            now,
+            error
+        ])?;
+    }
     Ok(true)
 }
 
@@ -461,6 +462,16 @@ impl StoreDriver for SqliteStore {
                     })
                 })?
                 .collect::<rusqlite::Result<_>>()?;
+            if let (RunStatus::Succeeded, Some(started_at), Some(finished_at)) =
+                (run.status, run.started_at, run.finished_at)
+            {
+                run.history.push(AttemptRecord {
+                    attempt: run.attempts,
+                    started_at,
+                    finished_at,
+                    error: None,
+                });
+            }
             run.logs = conn
                 .prepare_cached(
                     "SELECT attempt, level, message, data, at FROM logs WHERE run_id = ?1 ORDER BY id",
