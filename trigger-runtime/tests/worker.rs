@@ -410,3 +410,84 @@ async fn a_wait_survives_a_restart_on_sqlite() {
     );
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[tokio::test]
+async fn retries_wait_for_the_backoff() {
+    let job = Job::new(
+        "backoff",
+        HOOK.on_request(),
+        |_req, _io, ctx: trigger_runtime::job::Context| async move {
+            if ctx.attempt() < 3 {
+                return Err("not yet".into());
+            }
+            Ok::<_, trigger_runtime::job::BoxError>(())
+        },
+    )
+    .with_retry(
+        RetryPolicy::attempts(3).with_backoff(Duration::from_millis(200), Duration::from_secs(5)),
+    );
+    let app = app(job).await;
+    let id = deliver(&app).await;
+    let started = std::time::Instant::now();
+    drain(&app).await;
+    let run = run_json(&app, &id).await;
+    assert_eq!(run["status"], "succeeded", "{run}");
+    // Waits of 200 ms then 400 ms, each scaled by jitter into [50 %, 100 %].
+    let gap = |a: usize, b: usize| {
+        let history = run["history"].as_array().unwrap();
+        let end = history[a]["finished_at"].as_str().unwrap();
+        let start = history[b]["started_at"].as_str().unwrap();
+        millis(start) - millis(end)
+    };
+    assert!(
+        (100..=400).contains(&gap(0, 1)),
+        "first wait {} ms",
+        gap(0, 1)
+    );
+    assert!(
+        (200..=700).contains(&gap(1, 2)),
+        "second wait {} ms",
+        gap(1, 2)
+    );
+    assert!(started.elapsed() >= Duration::from_millis(300));
+}
+
+/// Milliseconds of the day from an RFC 3339 timestamp (the test runs well within a day).
+fn millis(rfc3339: &str) -> i64 {
+    let time = &rfc3339[11..23];
+    let (h, m, s, ms) = (&time[0..2], &time[3..5], &time[6..8], &time[9..12]);
+    let n = |t: &str| t.parse::<i64>().unwrap();
+    ((n(h) * 60 + n(m)) * 60 + n(s)) * 1000 + n(ms)
+}
+
+#[tokio::test]
+async fn a_job_concurrency_limit_holds_across_the_worker_pool() {
+    let running = Arc::new(AtomicU32::new(0));
+    let peak = Arc::new(AtomicU32::new(0));
+    let (now, max) = (Arc::clone(&running), Arc::clone(&peak));
+    let job = Job::new(
+        "one-at-a-time",
+        HOOK.on_request(),
+        move |_req, _io, _ctx| {
+            let (now, max) = (Arc::clone(&now), Arc::clone(&max));
+            async move {
+                let current = now.fetch_add(1, Ordering::SeqCst) + 1;
+                max.fetch_max(current, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(30)).await;
+                now.fetch_sub(1, Ordering::SeqCst);
+                Ok::<_, trigger_runtime::job::BoxError>(())
+            }
+        },
+    )
+    .with_concurrency(1);
+    let app = app(job).await;
+    let mut ids = Vec::new();
+    for _ in 0..4 {
+        ids.push(deliver(&app).await);
+    }
+    drain(&app).await;
+    for id in &ids {
+        assert_eq!(run_json(&app, id).await["status"], "succeeded");
+    }
+    assert_eq!(peak.load(Ordering::SeqCst), 1, "never two at once");
+}
