@@ -39,7 +39,7 @@ pub struct WorkerConfig {
 impl Default for WorkerConfig {
     fn default() -> Self {
         Self {
-            concurrency: 16,
+            concurrency: 64,
             poll_interval: Duration::from_millis(500),
             lease: Duration::from_secs(30),
             shutdown_grace: Duration::from_secs(30),

@@ -38,8 +38,6 @@ CREATE INDEX runs_event ON runs (event_id);
 -- The claim query names this index (INDEXED BY): due runs in order, without a sort.
 CREATE INDEX runs_due ON runs (run_at, id) WHERE status = 'queued';
 CREATE INDEX runs_leased ON runs (lease_until) WHERE status = 'running';
-CREATE INDEX runs_job ON runs (job, id);
-CREATE INDEX runs_status ON runs (status, id);
 
 CREATE TABLE attempts (
     run_id      TEXT NOT NULL,
