@@ -50,7 +50,9 @@ where
             (_, Some(Err(error))) => Err(error),
             (Ok(()), Some(Ok(value))) => Ok(value),
             (Err(error), _) => Err(StoreError::Backend(format!("commit failed: {error}"))),
-            (Ok(()), None) => Err(StoreError::Backend("write was not applied".to_owned())),
+            (Ok(()), None) => Err(StoreError::Backend(
+                "the write panicked and was rolled back".to_owned(),
+            )),
         };
         let _ = self.reply.send(result);
     }
@@ -134,7 +136,9 @@ fn apply(conn: &Connection, batch: &mut [Box<dyn Op>]) -> rusqlite::Result<()> {
     let result = (|| {
         for op in batch.iter_mut() {
             run("SAVEPOINT op")?;
-            if op.apply(conn) {
+            // A panicking write fails alone instead of stopping the writer thread.
+            let applied = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| op.apply(conn)));
+            if applied.unwrap_or(false) {
                 run("RELEASE op")?;
             } else {
                 run("ROLLBACK TO op")?;
