@@ -259,7 +259,7 @@ const FAIL: &str = "UPDATE runs SET status = 'failed', error = ?3, finished_at =
 
 /// Records how attempt `attempt` ended, if it still holds the run. A successful attempt gets
 /// no row in `attempts`: the run row has its times, and reads add it to the history.
-fn finish(conn: &Connection, run_id: &str, attempt: u32, outcome: AttemptOutcome) -> Result<bool> {
+fn finish(conn: &Connection, run_id: &str, attempt: u32, outcome: &AttemptOutcome) -> Result<bool> {
     let now = Timestamp::now().as_unix_millis();
     let held = |sql: &str, value: String, at: i64| -> Result<Option<Option<i64>>> {
         Ok(conn
@@ -304,7 +304,7 @@ fn finish(conn: &Connection, run_id: &str, attempt: u32, outcome: AttemptOutcome
     Ok(true)
 }
 
-fn insert_logs(conn: &Connection, run_id: &str, attempt: u32, lines: Vec<LogLine>) -> Result<()> {
+fn insert_logs(conn: &Connection, run_id: &str, attempt: u32, lines: &[LogLine]) -> Result<()> {
     let mut insert = conn.prepare_cached(
         "INSERT INTO logs (run_id, attempt, level, message, data, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?;
@@ -363,7 +363,7 @@ impl StoreDriver for SqliteStore {
                 ])?;
                 let refs = insert_runs(conn, &event, &runs, Timestamp::now().as_unix_millis())?;
                 Ok(Ingested {
-                    event_id: event.id,
+                    event_id: event.id.clone(),
                     runs: refs,
                     duplicate: false,
                 })
@@ -395,7 +395,7 @@ impl StoreDriver for SqliteStore {
     async fn finish(&self, run_id: &str, attempt: u32, outcome: AttemptOutcome) -> Result<bool> {
         let run_id = run_id.to_owned();
         self.writer
-            .write(move |conn| finish(conn, &run_id, attempt, outcome))
+            .write(move |conn| finish(conn, &run_id, attempt, &outcome))
             .await
     }
 
@@ -421,7 +421,7 @@ impl StoreDriver for SqliteStore {
     async fn append_logs(&self, run_id: &str, attempt: u32, lines: Vec<LogLine>) -> Result<()> {
         let run_id = run_id.to_owned();
         self.writer
-            .write(move |conn| insert_logs(conn, &run_id, attempt, lines))
+            .write(move |conn| insert_logs(conn, &run_id, attempt, &lines))
             .await
     }
 
@@ -435,8 +435,8 @@ impl StoreDriver for SqliteStore {
         let run_id = run_id.to_owned();
         self.writer
             .write(move |conn| {
-                insert_logs(conn, &run_id, attempt, lines)?;
-                finish(conn, &run_id, attempt, outcome)
+                insert_logs(conn, &run_id, attempt, &lines)?;
+                finish(conn, &run_id, attempt, &outcome)
             })
             .await
     }

@@ -1,12 +1,18 @@
 //! The single writer thread and its group commit.
 //!
 //! Every write is a closure sent to one thread that owns the write connection. The thread
-//! takes everything waiting in its queue (up to [`MAX_BATCH`]), applies each closure inside its
-//! own savepoint, commits once (one fsync for the whole batch) and only then answers each
+//! takes everything waiting in its queue (up to [`MAX_BATCH`]), applies the closures in one
+//! transaction, commits once (one fsync for the whole batch) and only then answers each
 //! caller. While it syncs, new writes queue up and form the next batch, so concurrent ingests
 //! share commits instead of paying one fsync each, and nobody hears "done" before the data is
 //! on disk.
+//!
+//! Writes fail only when SQLite does (a full disk, an I/O error) or on a bug, so the fast path
+//! has no per-write savepoint. If any write of a batch fails or panics, the whole transaction
+//! is rolled back and every write of the batch runs again in a transaction of its own: the
+//! failing one fails alone, the others commit, and nothing is ever half written.
 
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -18,16 +24,17 @@ use crate::store::{Result, StoreError};
 /// The most writes committed together.
 const MAX_BATCH: usize = 512;
 
-/// A queued write: applied inside the batch's transaction, answered after the commit.
+/// A queued write. It may be applied twice (see the module docs), so it must not consume what
+/// it writes.
 trait Op: Send {
-    /// Applies the write; `false` if it failed (its savepoint is then rolled back).
+    /// Applies the write; `false` if it failed or panicked.
     fn apply(&mut self, conn: &Connection) -> bool;
-    /// Answers the caller once the batch's commit has succeeded or failed.
+    /// Answers the caller once its transaction has committed or failed.
     fn answer(self: Box<Self>, commit: Result<(), String>);
 }
 
 struct Pending<T, F> {
-    f: Option<F>,
+    f: F,
     result: Option<Result<T>>,
     reply: oneshot::Sender<Result<T>>,
 }
@@ -35,24 +42,23 @@ struct Pending<T, F> {
 impl<T, F> Op for Pending<T, F>
 where
     T: Send,
-    F: FnOnce(&Connection) -> Result<T> + Send,
+    F: FnMut(&Connection) -> Result<T> + Send,
 {
     fn apply(&mut self, conn: &Connection) -> bool {
-        let Some(f) = self.f.take() else { return false };
-        let result = f(conn);
-        let ok = result.is_ok();
-        self.result = Some(result);
-        ok
+        self.result = catch_unwind(AssertUnwindSafe(|| (self.f)(conn))).ok();
+        matches!(self.result, Some(Ok(_)))
     }
 
     fn answer(self: Box<Self>, commit: Result<(), String>) {
         let result = match (commit, self.result) {
             (_, Some(Err(error))) => Err(error),
-            (Ok(()), Some(Ok(value))) => Ok(value),
-            (Err(error), _) => Err(StoreError::Backend(format!("commit failed: {error}"))),
-            (Ok(()), None) => Err(StoreError::Backend(
+            (_, None) => Err(StoreError::Backend(
                 "the write panicked and was rolled back".to_owned(),
             )),
+            (Ok(()), Some(Ok(value))) => Ok(value),
+            (Err(error), Some(Ok(_))) => {
+                Err(StoreError::Backend(format!("commit failed: {error}")))
+            }
         };
         let _ = self.reply.send(result);
     }
@@ -87,11 +93,11 @@ impl Writer {
     pub(super) async fn write<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+        F: FnMut(&Connection) -> Result<T> + Send + 'static,
     {
         let (reply, answer) = oneshot::channel();
         let op = Box::new(Pending {
-            f: Some(f),
+            f,
             result: None,
             reply,
         });
@@ -115,40 +121,98 @@ fn run(conn: &Connection, mut rx: mpsc::Receiver<Box<dyn Op>>, counters: &Counte
                 Err(_) => break,
             }
         }
-        let commit = apply(conn, &mut batch).map_err(|e| e.to_string());
-        counters.commits.fetch_add(1, Ordering::Relaxed);
         counters
             .writes
             .fetch_add(batch.len() as u64, Ordering::Relaxed);
-        if let Err(error) = &commit {
-            tracing::error!(%error, writes = batch.len(), "SQLite commit failed; the writes are refused");
-        }
-        for op in batch.drain(..) {
-            op.answer(commit.clone());
+        counters.commits.fetch_add(1, Ordering::Relaxed);
+        match transaction(conn, &mut batch) {
+            Ok(()) => {
+                for op in batch.drain(..) {
+                    op.answer(Ok(()));
+                }
+            }
+            Err(error) => {
+                if batch.len() > 1 {
+                    tracing::warn!(%error, writes = batch.len(), "a SQLite batch failed; retrying its writes one by one");
+                }
+                for mut op in batch.drain(..) {
+                    counters.commits.fetch_add(1, Ordering::Relaxed);
+                    let commit = transaction(conn, std::slice::from_mut(&mut op));
+                    if let Err(error) = &commit {
+                        tracing::error!(%error, "a SQLite write failed and was refused");
+                    }
+                    op.answer(commit);
+                }
+            }
         }
     }
 }
 
-fn apply(conn: &Connection, batch: &mut [Box<dyn Op>]) -> rusqlite::Result<()> {
-    // Cached statements: these run several times per batch and parsing them showed in profiles.
+/// Applies `ops` in one transaction and commits; on any failure rolls everything back.
+fn transaction(conn: &Connection, ops: &mut [Box<dyn Op>]) -> Result<(), String> {
+    // Cached statements: parsing them for every batch showed in profiles.
     let run = |sql: &str| conn.prepare_cached(sql)?.execute([]).map(drop);
-    run("BEGIN IMMEDIATE")?;
-    let result = (|| {
-        for op in batch.iter_mut() {
-            run("SAVEPOINT op")?;
-            // A panicking write fails alone instead of stopping the writer thread.
-            let applied = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| op.apply(conn)));
-            if applied.unwrap_or(false) {
-                run("RELEASE op")?;
-            } else {
-                run("ROLLBACK TO op")?;
-                run("RELEASE op")?;
-            }
+    run("BEGIN IMMEDIATE").map_err(|e| e.to_string())?;
+    let mut failed = None;
+    for op in ops.iter_mut() {
+        if !op.apply(conn) {
+            failed = Some("a write in the transaction failed".to_owned());
+            break;
         }
-        run("COMMIT")
-    })();
+    }
+    let result = match failed {
+        Some(error) => Err(error),
+        None => run("COMMIT").map_err(|e| e.to_string()),
+    };
     if result.is_err() {
         let _ = conn.execute_batch("ROLLBACK");
     }
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use rusqlite::Connection;
+
+    use super::Writer;
+    use crate::store::StoreError;
+
+    #[tokio::test]
+    async fn a_failing_or_panicking_write_fails_alone() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch("CREATE TABLE t (n INTEGER PRIMARY KEY)")
+            .unwrap();
+        let writer = Writer::spawn(conn).unwrap();
+        let insert = |n: i64| {
+            let writer = writer.clone();
+            async move {
+                writer
+                    .write(move |c| Ok(c.execute("INSERT INTO t VALUES (?1)", [n])?))
+                    .await
+            }
+        };
+        let fail = writer.write(|c| {
+            c.execute("INSERT INTO t VALUES (100)", [])?;
+            Err::<(), _>(StoreError::Backend("refused".to_owned()))
+        });
+        let panics = writer.write(|c| -> crate::store::Result<()> {
+            c.execute("INSERT INTO t VALUES (200)", [])?;
+            panic!("bug in a write")
+        });
+        let (a, b, c, d) = tokio::join!(insert(1), fail, insert(2), panics);
+        assert_eq!((a.unwrap(), c.unwrap()), (1, 1));
+        assert!(matches!(b, Err(StoreError::Backend(m)) if m == "refused"));
+        assert!(matches!(d, Err(StoreError::Backend(m)) if m.contains("panicked")));
+        let rows: Vec<i64> = writer
+            .write(|c| {
+                let mut stmt = c.prepare("SELECT n FROM t ORDER BY n")?;
+                let rows = stmt
+                    .query_map([], |r| r.get(0))?
+                    .collect::<rusqlite::Result<_>>()?;
+                Ok(rows)
+            })
+            .await
+            .unwrap();
+        assert_eq!(rows, [1, 2], "nothing of the failed writes was committed");
+    }
 }
