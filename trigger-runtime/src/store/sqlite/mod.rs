@@ -9,6 +9,7 @@ mod rows;
 mod writer;
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -37,8 +38,15 @@ pub struct SqliteStore {
     path: PathBuf,
     writer: Writer,
     reader: Arc<Mutex<Connection>>,
+    expiry: Arc<ExpiryScan>,
     /// The checkpointer thread stops when this is dropped.
     _alive: Arc<()>,
+}
+
+/// When expired leases were last looked for, and the shortest lease claimed (both in ms).
+struct ExpiryScan {
+    last: AtomicI64,
+    shortest_lease: AtomicI64,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -89,6 +97,10 @@ impl SqliteStore {
             path,
             writer,
             reader: Arc::new(Mutex::new(reader)),
+            expiry: Arc::new(ExpiryScan {
+                last: AtomicI64::new(0),
+                shortest_lease: AtomicI64::new(i64::MAX),
+            }),
             _alive: alive,
         })
     }
@@ -209,9 +221,20 @@ fn requeue_expired(conn: &Connection, now: i64) -> Result<()> {
     Ok(())
 }
 
-fn claim(conn: &Connection, claim: &ClaimRequest) -> Result<Vec<ClaimedRun>> {
+/// Claims due runs. Expired leases are looked for at most every tenth of the shortest lease
+/// claimed so far (and at least every second), not on every claim: a busy worker claims
+/// hundreds of times a second.
+fn claim(conn: &Connection, claim: &ClaimRequest, expiry: &ExpiryScan) -> Result<Vec<ClaimedRun>> {
     let now = Timestamp::now().as_unix_millis();
-    requeue_expired(conn, now)?;
+    let lease = i64::try_from(claim.lease.as_millis()).unwrap_or(i64::MAX);
+    let shortest = expiry
+        .shortest_lease
+        .fetch_min(lease, Ordering::Relaxed)
+        .min(lease);
+    if now - expiry.last.load(Ordering::Relaxed) >= (shortest / 10).min(1000) {
+        requeue_expired(conn, now)?;
+        expiry.last.store(now, Ordering::Relaxed);
+    }
     let mut running = std::collections::HashMap::new();
     for (job, _) in &claim.job_limits {
         let count: usize = conn
@@ -402,7 +425,10 @@ impl StoreDriver for SqliteStore {
 
     async fn claim(&self, request: &ClaimRequest) -> Result<Vec<ClaimedRun>> {
         let request = request.clone();
-        self.writer.write(move |conn| claim(conn, &request)).await
+        let expiry = Arc::clone(&self.expiry);
+        self.writer
+            .write(move |conn| claim(conn, &request, &expiry))
+            .await
     }
 
     async fn heartbeat(&self, run_id: &str, attempt: u32, lease: Duration) -> Result<bool> {
