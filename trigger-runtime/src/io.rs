@@ -197,7 +197,6 @@ struct RunState {
     store: Option<Store>,
     run_id: String,
     keys: Mutex<HashSet<String>>,
-    suspended: Mutex<Option<Timestamp>>,
 }
 
 /// The runtime's services for one run of a job.
@@ -230,21 +229,11 @@ impl Io {
             store,
             run_id: run_id.to_owned(),
             keys: Mutex::default(),
-            suspended: Mutex::default(),
         };
         Self {
             logger,
             state: Arc::new(state),
         }
-    }
-
-    /// When the run asked to resume, if it called [`wait`](Self::wait) in this attempt.
-    pub fn suspended_until(&self) -> Option<Timestamp> {
-        *self
-            .state
-            .suspended
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn claim_key(&self, key: &str) -> Result<(), TaskError> {
@@ -290,11 +279,17 @@ impl Io {
             key: key.to_owned(),
             source: e.into(),
         })?;
-        if let Some(store) = store {
-            let json = serde_json::to_value(&value).map_err(output)?;
-            store.save_task(&self.state.run_id, key, json).await?;
+        let Some(store) = store else { return Ok(value) };
+        let json = serde_json::to_value(&value).map_err(output)?;
+        let stored = store
+            .save_task(&self.state.run_id, key, json.clone())
+            .await?;
+        if stored == json {
+            return Ok(value);
         }
-        Ok(value)
+        // Another attempt of this run (one that lost its lease) stored its output first: every
+        // attempt from now on sees that one, so this one returns it too.
+        serde_json::from_value(stored).map_err(output)
     }
 
     /// Suspends the run for `duration` without holding a worker: the first time, it records
@@ -313,20 +308,16 @@ impl Io {
             None => {
                 let until = now.saturating_add(duration);
                 let record = serde_json::json!({ "resume_at": until.as_unix_millis() });
-                store
+                // A stale attempt may have recorded this wait first: its time wins.
+                let stored = store
                     .save_task(&self.state.run_id, &task_key, record)
                     .await?;
-                until
+                Timestamp::from_unix_millis(stored["resume_at"].as_i64().unwrap_or(0))
             }
         };
         if until <= now {
             return Ok(());
         }
-        *self
-            .state
-            .suspended
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(until);
         Err(TaskError::Suspended {
             key: key.to_owned(),
             until,

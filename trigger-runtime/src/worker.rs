@@ -14,7 +14,7 @@ use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::io::{Io, LogLine, LogSink, Logger};
+use crate::io::{Io, LogLine, LogSink, Logger, TaskError};
 use crate::job::{Context, Job};
 use crate::registry::Registry;
 use crate::request::Request;
@@ -205,7 +205,13 @@ impl Worker {
         if let Some(outcome) = outcome {
             self.record(&run_id, attempt, logs.take(), outcome).await;
         }
-        self.lock_in_flight().remove(&run_id);
+        let mut in_flight = self.lock_in_flight();
+        // The same worker may have claimed the run again (this attempt lost its lease): leave
+        // the newer attempt's entry alone.
+        if in_flight.get(&run_id) == Some(&attempt) {
+            in_flight.remove(&run_id);
+        }
+        drop(in_flight);
         drop(permit);
     }
 
@@ -266,10 +272,11 @@ impl Worker {
             claim.event.received_at,
         );
         tracing::debug!(run = %run.id, job = job.id(), attempt = run.attempts, "attempt started");
-        let mut task = AbortOnDrop(tokio::spawn(job.call(request, io.clone(), ctx)));
+        let mut task = AbortOnDrop(tokio::spawn(job.call(request, io, ctx)));
         let deadline = job.timeout().map(|t| tokio::time::Instant::now() + t);
         let every = (self.config.lease / 3).max(std::time::Duration::from_millis(10));
         let mut heartbeat = tokio::time::interval(every);
+        let mut renewed = tokio::time::Instant::now();
         heartbeat.tick().await;
         let result = loop {
             tokio::select! {
@@ -280,24 +287,34 @@ impl Worker {
                 _ = heartbeat.tick() => {
                     self.flush(&run.id, run.attempts, logs).await;
                     match self.store.heartbeat(&run.id, run.attempts, self.config.lease).await {
-                        Ok(true) => {}
+                        Ok(true) => renewed = tokio::time::Instant::now(),
                         Ok(false) => {
                             tracing::warn!(run = %run.id, "lost the lease; abandoning the attempt");
                             return None;
                         }
-                        Err(error) => tracing::warn!(run = %run.id, %error, "heartbeat failed"),
+                        Err(error) => {
+                            tracing::warn!(run = %run.id, %error, "heartbeat failed");
+                            if renewed.elapsed() >= self.config.lease {
+                                tracing::warn!(run = %run.id, "lease expired without a heartbeat; abandoning the attempt");
+                                return None;
+                            }
+                        }
                     }
                 }
             }
         };
         drop(task);
-        if let Some(until) = io.suspended_until() {
-            tracing::debug!(run = %run.id, %until, "run waits");
-            return Some(AttemptOutcome::Suspended { until });
-        }
         let error = match result {
             Ok(Ok(Ok(output))) => return Some(AttemptOutcome::Succeeded(output)),
-            Ok(Ok(Err(error))) => error_chain(&*error),
+            Ok(Ok(Err(error))) => {
+                // A job that returns the error of `io.wait` (with `?`) waits; one that handled
+                // it and went on is judged by what it returned.
+                if let Some(until) = suspension(&*error) {
+                    tracing::debug!(run = %run.id, %until, "run waits");
+                    return Some(AttemptOutcome::Suspended { until });
+                }
+                error_chain(&*error)
+            }
             Ok(Err(join)) if join.is_panic() => {
                 format!("job panicked: {}", panic_message(join.into_panic()))
             }
@@ -379,6 +396,18 @@ pub(crate) fn event_request(event: &NewEvent) -> Result<Request, String> {
         headers.append(name, value);
     }
     Request::new(method, &event.url, headers, event.body.clone()).map_err(|e| e.to_string())
+}
+
+/// When the run asked to resume, if `error` is (or wraps) [`TaskError::Suspended`].
+fn suspension(error: &(dyn std::error::Error + 'static)) -> Option<Timestamp> {
+    let mut current = Some(error);
+    while let Some(error) = current {
+        if let Some(TaskError::Suspended { until, .. }) = error.downcast_ref::<TaskError>() {
+            return Some(*until);
+        }
+        current = error.source();
+    }
+    None
 }
 
 /// `outer: cause: root cause`.

@@ -81,6 +81,7 @@ for_each_driver!(
     fencing_refuses_stale_attempts,
     a_run_that_keeps_losing_its_lease_fails,
     per_job_limits,
+    a_limited_backlog_never_hides_other_jobs,
     release_and_suspend_do_not_count_attempts,
     list_cancel_replay_tasks_and_secrets,
 );
@@ -428,7 +429,12 @@ async fn list_cancel_replay_tasks_and_secrets(store: Store) {
     );
 
     assert_eq!(store.task("run_1", "k").await.unwrap(), None);
-    store.save_task("run_1", "k", json!([1, 2])).await.unwrap();
+    assert_eq!(
+        store.save_task("run_1", "k", json!([1, 2])).await.unwrap(),
+        json!([1, 2])
+    );
+    let second = store.save_task("run_1", "k", json!("late")).await.unwrap();
+    assert_eq!(second, json!([1, 2]), "the first output stored wins");
     assert_eq!(store.task("run_1", "k").await.unwrap(), Some(json!([1, 2])));
 
     let counts = store.run_counts().await.unwrap();
@@ -476,4 +482,21 @@ async fn concurrent_sqlite_ingests_share_commits() {
         commits < writes / 2,
         "{commits} commits for {writes} writes: ingests did not share commits"
     );
+}
+
+async fn a_limited_backlog_never_hides_other_jobs(store: Store) {
+    let mut runs: Vec<NewRun> = (0..300)
+        .map(|i| run(&format!("run_l{i:03}"), "limited"))
+        .collect();
+    runs.push(run("run_free", "free"));
+    store
+        .ingest(event("evt_1", None, b"{}"), runs)
+        .await
+        .unwrap();
+    let mut request = claim(32);
+    request.job_limits = vec![("limited".to_owned(), 1)];
+    let claimed = store.claim(&request).await.unwrap();
+    let mut jobs: Vec<&str> = claimed.iter().map(|c| c.run.job.as_str()).collect();
+    jobs.sort_unstable();
+    assert_eq!(jobs, ["free", "limited"]);
 }

@@ -491,3 +491,72 @@ async fn a_job_concurrency_limit_holds_across_the_worker_pool() {
     }
     assert_eq!(peak.load(Ordering::SeqCst), 1, "never two at once");
 }
+
+#[tokio::test]
+async fn a_job_that_handles_the_wait_error_is_judged_by_what_it_returns() {
+    let job = Job::new(
+        "handles-wait",
+        HOOK.on_request(),
+        |_req, io: trigger_runtime::io::Io, _ctx| async move {
+            let waited = io.wait("pause", Duration::from_secs(3600)).await;
+            assert!(waited.is_err());
+            Ok::<_, trigger_runtime::job::BoxError>(42)
+        },
+    );
+    let app = app(job).await;
+    let id = deliver(&app).await;
+    drain(&app).await;
+    let run = run_json(&app, &id).await;
+    assert_eq!(
+        (run["status"].as_str(), run["output"].as_i64()),
+        (Some("succeeded"), Some(42)),
+        "{run}"
+    );
+}
+
+#[tokio::test]
+async fn canceling_a_running_run_stops_it_at_the_next_heartbeat() {
+    let finished = Arc::new(AtomicU32::new(0));
+    let done = Arc::clone(&finished);
+    let job = Job::new("long", HOOK.on_request(), move |_req, _io, _ctx| {
+        let done = Arc::clone(&done);
+        async move {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            done.fetch_add(1, Ordering::SeqCst);
+            Ok::<_, trigger_runtime::job::BoxError>(())
+        }
+    });
+    let mut config = common::config();
+    config.worker.lease = Duration::from_millis(300);
+    let app = server(Registry::from_parts([&HOOK], [job]).unwrap(), config).await;
+    let id = deliver(&app).await;
+    let worker = app.worker().clone();
+    let running = tokio::spawn(async move { worker.run_once().await });
+    let mut seen_running = false;
+    for _ in 0..300 {
+        if run_json(&app, &id).await["status"] == "running" {
+            seen_running = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(seen_running, "the run never started");
+    let reply = send(
+        &app,
+        http::Request::post(format!("/api/v1/runs/{id}/cancel"))
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(reply.json["status"], "canceled");
+    tokio::time::timeout(Duration::from_secs(3), running)
+        .await
+        .expect("the attempt stopped")
+        .unwrap();
+    assert_eq!(run_json(&app, &id).await["status"], "canceled");
+    assert_eq!(
+        finished.load(Ordering::SeqCst),
+        0,
+        "the job was stopped, not run to the end"
+    );
+}

@@ -35,8 +35,9 @@ CREATE TABLE runs (
 ) STRICT;
 
 CREATE INDEX runs_event ON runs (event_id);
--- The claim query names this index (INDEXED BY): due runs in order, without a sort.
-CREATE INDEX runs_due ON runs (run_at, id) WHERE status = 'queued';
+-- The claim query names this index (INDEXED BY): due runs in order, without a sort, with the
+-- job at hand to leave out jobs at their concurrency limit.
+CREATE INDEX runs_due ON runs (run_at, id, job) WHERE status = 'queued';
 CREATE INDEX runs_leased ON runs (lease_until) WHERE status = 'running';
 
 CREATE TABLE attempts (

@@ -389,10 +389,17 @@ impl StoreDriver for MemoryStore {
             .cloned())
     }
 
-    async fn save_task(&self, run_id: &str, key: &str, output: serde_json::Value) -> Result<()> {
-        self.lock()
+    async fn save_task(
+        &self,
+        run_id: &str,
+        key: &str,
+        output: serde_json::Value,
+    ) -> Result<serde_json::Value> {
+        let mut state = self.lock();
+        let stored = state
             .tasks
-            .insert((run_id.to_owned(), key.to_owned()), output);
-        Ok(())
+            .entry((run_id.to_owned(), key.to_owned()))
+            .or_insert(output);
+        Ok(stored.clone())
     }
 }

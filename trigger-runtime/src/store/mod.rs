@@ -120,8 +120,14 @@ pub trait StoreDriver: Send + Sync + 'static {
     /// The stored output of task `key` of a run.
     async fn task(&self, run_id: &str, key: &str) -> Result<Option<serde_json::Value>>;
 
-    /// Stores the output of task `key` of a run, durably, before the task's caller goes on.
-    async fn save_task(&self, run_id: &str, key: &str, output: serde_json::Value) -> Result<()>;
+    /// Stores the output of task `key` of a run, durably, before the task's caller goes on,
+    /// unless one is stored already; returns the stored output (the first one wins).
+    async fn save_task(
+        &self,
+        run_id: &str,
+        key: &str,
+        output: serde_json::Value,
+    ) -> Result<serde_json::Value>;
 }
 
 /// The store handle: cheap to clone, shared by ingest, workers and the API.

@@ -242,22 +242,6 @@ fn claim(conn: &Connection, claim: &ClaimRequest, expiry: &ExpiryScan) -> Result
             .query_row([job], |row| row.get(0))?;
         running.insert(job.clone(), count);
     }
-    // With per-job limits some candidates may be skipped, so look a little further.
-    let window = if claim.job_limits.is_empty() {
-        claim.limit
-    } else {
-        claim.limit * 4 + 64
-    };
-    let candidates: Vec<(String, String)> = conn
-        .prepare_cached(
-            "SELECT id, job FROM runs INDEXED BY runs_due \
-             WHERE status = 'queued' AND run_at <= ?1 ORDER BY run_at, id LIMIT ?2",
-        )?
-        .query_map(
-            params![now, i64::try_from(window).unwrap_or(i64::MAX)],
-            |row| Ok((row.get(0)?, row.get(1)?)),
-        )?
-        .collect::<rusqlite::Result<_>>()?;
     let lease_until = Timestamp::now()
         .saturating_add(claim.lease)
         .as_unix_millis();
@@ -267,34 +251,59 @@ fn claim(conn: &Connection, claim: &ClaimRequest, expiry: &ExpiryScan) -> Result
     );
     let mut update = conn.prepare_cached(&sql)?;
     let mut events: std::collections::HashMap<String, NewEvent> = std::collections::HashMap::new();
+    // Due runs in order, leaving out jobs at their limit; a job that reaches its limit during
+    // a pass is left out of the next one, so a backlog of one limited job never hides others.
+    let mut candidates = conn.prepare_cached(
+        "SELECT id, job FROM runs INDEXED BY runs_due \
+         WHERE status = 'queued' AND run_at <= ?1 \
+         AND job NOT IN (SELECT value FROM json_each(?2)) ORDER BY run_at, id LIMIT ?3",
+    )?;
     let mut claimed = Vec::new();
-    for (id, job) in candidates {
-        if claimed.len() >= claim.limit {
+    loop {
+        let capped: Vec<&String> = running
+            .iter()
+            .filter(|(job, count)| claim.job_limit(job).is_some_and(|limit| **count >= limit))
+            .map(|(job, _)| job)
+            .collect();
+        let capped = serde_json::to_string(&capped).unwrap_or_else(|_| "[]".to_owned());
+        let wanted = claim.limit - claimed.len();
+        let page: Vec<(String, String)> = candidates
+            .query_map(
+                params![now, capped, i64::try_from(wanted).unwrap_or(i64::MAX)],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )?
+            .collect::<rusqlite::Result<_>>()?;
+        let mut skipped = false;
+        for (id, job) in &page {
+            if let (Some(limit), Some(count)) = (claim.job_limit(job), running.get_mut(job)) {
+                if *count >= limit {
+                    skipped = true;
+                    continue;
+                }
+                *count += 1;
+            }
+            let Some(run) = update
+                .query_row(params![now, lease_until, claim.worker, id], rows::run)
+                .optional()?
+            else {
+                continue;
+            };
+            let event = match events.get(&run.event_id) {
+                Some(event) => event.clone(),
+                None => {
+                    let event = load_event(conn, &run.event_id)?.ok_or_else(|| {
+                        StoreError::Backend(format!("run {} has no event {}", run.id, run.event_id))
+                    })?;
+                    events.insert(run.event_id.clone(), event.clone());
+                    event
+                }
+            };
+            claimed.push(ClaimedRun { run, event });
+        }
+        // Done when full, or when this pass saw every due run there is.
+        if claimed.len() >= claim.limit || page.is_empty() || (page.len() < wanted && !skipped) {
             break;
         }
-        if let (Some(limit), Some(count)) = (claim.job_limit(&job), running.get_mut(&job)) {
-            if *count >= limit {
-                continue;
-            }
-            *count += 1;
-        }
-        let Some(run) = update
-            .query_row(params![now, lease_until, claim.worker, id], rows::run)
-            .optional()?
-        else {
-            continue;
-        };
-        let event = match events.get(&run.event_id) {
-            Some(event) => event.clone(),
-            None => {
-                let event = load_event(conn, &run.event_id)?.ok_or_else(|| {
-                    StoreError::Backend(format!("run {} has no event {}", run.id, run.event_id))
-                })?;
-                events.insert(run.event_id.clone(), event.clone());
-                event
-            }
-        };
-        claimed.push(ClaimedRun { run, event });
     }
     Ok(claimed)
 }
@@ -690,15 +699,26 @@ impl StoreDriver for SqliteStore {
         .await
     }
 
-    async fn save_task(&self, run_id: &str, key: &str, output: serde_json::Value) -> Result<()> {
-        let (run_id, key) = (run_id.to_owned(), key.to_owned());
+    async fn save_task(
+        &self,
+        run_id: &str,
+        key: &str,
+        output: serde_json::Value,
+    ) -> Result<serde_json::Value> {
+        let (run_id, key, output) = (run_id.to_owned(), key.to_owned(), output.to_string());
         self.writer
             .write(move |conn| {
                 conn.prepare_cached(
-                    "INSERT OR REPLACE INTO tasks (run_id, key, output) VALUES (?1, ?2, ?3)",
+                    "INSERT INTO tasks (run_id, key, output) VALUES (?1, ?2, ?3) \
+                     ON CONFLICT (run_id, key) DO NOTHING",
                 )?
-                .execute(params![run_id, key, output.to_string()])?;
-                Ok(())
+                .execute(params![run_id, key, output])?;
+                let stored: String = conn
+                    .prepare_cached("SELECT output FROM tasks WHERE run_id = ?1 AND key = ?2")?
+                    .query_row([&run_id, &key], |row| row.get(0))?;
+                serde_json::from_str(&stored).map_err(|e| {
+                    StoreError::Backend(format!("stored task output is not JSON: {e}"))
+                })
             })
             .await
     }
