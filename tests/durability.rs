@@ -254,7 +254,7 @@ fn a_wait_resumes_after_a_restart() {
     let fixture = Fixture::new();
     let mut first = fixture.server().start();
     let sent = Instant::now();
-    let body = br#"{"wait_ms":1500}"#;
+    let body = br#"{"wait_ms":4000}"#;
     let response = post(first.port(), WAITS, body, &[]).expect("POST the webhook");
     let (_, runs) = accepted(&response);
     let [run] = runs.as_slice() else {
@@ -280,7 +280,7 @@ fn a_wait_resumes_after_a_restart() {
     let done = second.wait_for_run_status(run, "succeeded", WAIT);
     let waited = sent.elapsed();
     assert!(
-        waited >= Duration::from_millis(1500),
+        waited >= Duration::from_millis(4000),
         "resumed after {waited:?}: {done}"
     );
     let log = fixture.log();

@@ -381,3 +381,85 @@ async fn job_arguments_set_retries_backoff_timeout_and_concurrency() {
         (3, None, None)
     );
 }
+
+#[tokio::test]
+async fn bad_paths_and_methods_answer_json_errors() {
+    let app = app().await;
+    let reply = send(
+        &app,
+        http::Request::post("/endpoints/%FF")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+    assert!(!reply.error().is_empty(), "{}", reply.json);
+    let reply = send(
+        &app,
+        http::Request::delete("/api/v1/runs/run_x")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (reply.status, reply.error()),
+        (
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method not allowed on this route"
+        )
+    );
+    let reply = send(
+        &app,
+        http::Request::post("/healthz").body(Body::empty()).unwrap(),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert!(!reply.error().is_empty());
+}
+
+#[tokio::test]
+async fn credentials_in_headers_are_stored_but_never_shown() {
+    let app = app().await;
+    let secret = secret(&app, "token");
+    let request = http::Request::post("/endpoints/token")
+        .header("Authorization", format!("Bearer {}", secret.expose()))
+        .header("X-Gitlab-Token", "glpat-secret")
+        .header("X-Plain", "visible")
+        .body(Body::from("{}"))
+        .unwrap();
+    let reply = send(&app, request).await;
+    let event = get(
+        &app,
+        &format!(
+            "/api/v1/events/{}",
+            reply.json["event_id"].as_str().unwrap()
+        ),
+    )
+    .await;
+    let headers = event.json["headers"].as_array().unwrap();
+    assert!(headers.contains(&json!(["authorization", "[redacted]"])));
+    assert!(headers.contains(&json!(["x-gitlab-token", "[redacted]"])));
+    assert!(headers.contains(&json!(["x-plain", "visible"])));
+    assert!(!event.json.to_string().contains(secret.expose()));
+}
+
+#[tokio::test]
+async fn the_api_key_scheme_is_case_insensitive() {
+    let config = ServerConfig {
+        api_key: Some(Secret::new("k3y")),
+        ..common::config()
+    };
+    let app = server(Registry::from_inventory().unwrap(), config).await;
+    for header in ["bearer k3y", "BEARER k3y", "Bearer k3y"] {
+        let request = http::Request::get("/api/v1/stats")
+            .header("Authorization", header)
+            .body(Body::empty())
+            .unwrap();
+        assert_eq!(send(&app, request).await.status, StatusCode::OK, "{header}");
+    }
+    let wrong = http::Request::get("/api/v1/stats")
+        .header("Authorization", "Basic k3y")
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(send(&app, wrong).await.status, StatusCode::UNAUTHORIZED);
+}

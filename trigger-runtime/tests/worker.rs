@@ -206,12 +206,15 @@ async fn a_run_unfinished_at_the_end_of_the_grace_period_is_released() {
         async move { worker.run(stop).await }
     });
     let id = deliver(&app).await;
-    for _ in 0..200 {
+    let mut started = false;
+    for _ in 0..500 {
         if run_json(&app, &id).await["status"] == "running" {
+            started = true;
             break;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+    assert!(started, "the run never started");
     stop.cancel();
     tokio::time::timeout(Duration::from_secs(5), handle)
         .await
@@ -338,7 +341,7 @@ fn waiting_job(before: Arc<AtomicU32>, after: Arc<AtomicU32>) -> Job {
                     Ok::<_, std::io::Error>(before.fetch_add(1, Ordering::SeqCst))
                 })
                 .await?;
-                io.wait("pause", Duration::from_millis(300)).await?;
+                io.wait("pause", Duration::from_millis(1000)).await?;
                 after.fetch_add(1, Ordering::SeqCst);
                 Ok::<_, trigger_runtime::job::BoxError>(())
             }
@@ -363,7 +366,7 @@ async fn a_wait_suspends_the_run_without_holding_a_worker_then_resumes() {
         0,
         "not due before the wait ends"
     );
-    tokio::time::sleep(Duration::from_millis(350)).await;
+    tokio::time::sleep(Duration::from_millis(1050)).await;
     drain(&app).await;
     assert_eq!(run_json(&app, &id).await["status"], "succeeded");
     assert_eq!(
@@ -398,7 +401,7 @@ async fn a_wait_survives_a_restart_on_sqlite() {
         assert_eq!(run_json(&first, &id).await["status"], "queued");
         id
     };
-    tokio::time::sleep(Duration::from_millis(350)).await;
+    tokio::time::sleep(Duration::from_millis(1050)).await;
     let second = Server::new(registry(), open(), common::config())
         .await
         .unwrap();

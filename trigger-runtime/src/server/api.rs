@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, Query, Request, State};
+use axum::extract::{Query, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 
 use super::AppState;
 use super::new_run;
-use super::response::ErrorResponse;
+use super::response::{ErrorResponse, PathId};
 use crate::store::{EventRecord, NewRun, RunQuery, RunRecord, RunStatus};
 
 type ApiResult = Result<Response, ErrorResponse>;
@@ -42,17 +42,14 @@ async fn require_api_key(
     let Some(key) = &state.config.api_key else {
         return next.run(request).await;
     };
-    let given = request
-        .headers()
+    let headers = request.headers();
+    let given = headers
         .get(http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .or_else(|| {
-            request
-                .headers()
-                .get("x-api-key")
-                .and_then(|v| v.to_str().ok())
-        });
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, key)| key.trim())
+        .or_else(|| headers.get("x-api-key").and_then(|v| v.to_str().ok()));
     let matches = given.is_some_and(|given| {
         // Compare digests so the time taken does not depend on how much of the key matched.
         let digest =
@@ -94,11 +91,11 @@ async fn load_event(state: &AppState, id: &str) -> Result<EventRecord, ErrorResp
     }
 }
 
-async fn run(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> ApiResult {
+async fn run(State(state): State<Arc<AppState>>, PathId(id): PathId) -> ApiResult {
     Ok(Json(load_run(&state, &id).await?).into_response())
 }
 
-async fn event(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> ApiResult {
+async fn event(State(state): State<Arc<AppState>>, PathId(id): PathId) -> ApiResult {
     Ok(Json(event_json(&load_event(&state, &id).await?)).into_response())
 }
 
@@ -157,7 +154,7 @@ async fn list_runs(
 }
 
 /// `POST /runs/{id}/replay`: a new run of the same job on the same event, filters skipped.
-async fn replay_run(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> ApiResult {
+async fn replay_run(State(state): State<Arc<AppState>>, PathId(id): PathId) -> ApiResult {
     let run = load_run(&state, &id).await?;
     let Some(job) = state.registry.job(&run.job) else {
         return Err(ErrorResponse::new(
@@ -172,7 +169,7 @@ async fn replay_run(State(state): State<Arc<AppState>>, Path(id): Path<String>) 
 }
 
 /// `POST /events/{id}/replay`: the event dispatched again to every enabled job of its endpoint.
-async fn replay_event(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> ApiResult {
+async fn replay_event(State(state): State<Arc<AppState>>, PathId(id): PathId) -> ApiResult {
     let event = load_event(&state, &id).await?;
     let runs = state
         .registry
@@ -196,21 +193,31 @@ async fn add_runs(state: &AppState, event_id: &str, runs: Vec<NewRun>) -> ApiRes
 
 /// `POST /runs/{id}/cancel`: a queued run never starts; a running one stops at its next
 /// heartbeat. `409` if the run had already finished.
-async fn cancel_run(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> ApiResult {
-    let before = load_run(&state, &id).await?.status;
-    if before.is_final() {
-        return Err(ErrorResponse::new(
-            StatusCode::CONFLICT,
-            format!("run {id:?} already {before}"),
-        ));
-    }
+async fn cancel_run(State(state): State<Arc<AppState>>, PathId(id): PathId) -> ApiResult {
     match state.store.cancel(&id).await {
-        Ok(Some(status)) => Ok(Json(json!({ "id": id, "status": status })).into_response()),
+        Ok(Some(RunStatus::Canceled)) => {
+            Ok(Json(json!({ "id": id, "status": RunStatus::Canceled })).into_response())
+        }
+        Ok(Some(status)) => Err(ErrorResponse::new(
+            StatusCode::CONFLICT,
+            format!("run {id:?} already {status}"),
+        )),
         Ok(None) => Err(ErrorResponse::not_found(format!("no run {id:?}"))),
         Err(e) => Err(ErrorResponse::internal(format!(
             "could not cancel run {id:?}: {e}"
         ))),
     }
+}
+
+/// Headers that carry credentials: stored as received (a replay may need them), never shown.
+fn is_credential(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    matches!(
+        name.as_str(),
+        "authorization" | "proxy-authorization" | "cookie" | "set-cookie"
+    ) || ["token", "secret", "password", "api-key", "apikey"]
+        .iter()
+        .any(|part| name.contains(part))
 }
 
 /// An event as JSON: the body as text when it is UTF-8, else base64 (`body_encoding` says which).
@@ -226,7 +233,13 @@ pub(crate) fn event_json(record: &EventRecord) -> Value {
     let headers: Vec<Value> = event
         .headers
         .iter()
-        .map(|(name, value)| json!([name, String::from_utf8_lossy(value)]))
+        .map(|(name, value)| {
+            if is_credential(name) {
+                json!([name, "[redacted]"])
+            } else {
+                json!([name, String::from_utf8_lossy(value)])
+            }
+        })
         .collect();
     json!({
         "id": event.id,

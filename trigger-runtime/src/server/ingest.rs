@@ -4,16 +4,19 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, Method, StatusCode, Uri, header};
 
-use super::response::ErrorResponse;
+use super::response::{ErrorResponse, PathId};
 use super::{AppState, SecretState};
 use crate::id::new_id;
 use crate::request::Request;
 use crate::store::{NewEvent, NewRun};
 use crate::time::Timestamp;
+
+/// How long a sender may take to send the body.
+const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Headers whose value identifies a delivery, checked in this order for deduplication.
 pub(crate) const IDEMPOTENCY_HEADERS: &[&str] = &[
@@ -26,7 +29,7 @@ pub(crate) const IDEMPOTENCY_HEADERS: &[&str] = &[
 
 pub(crate) async fn ingest(
     State(state): State<Arc<AppState>>,
-    Path(id): Path<String>,
+    PathId(id): PathId,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
@@ -71,7 +74,17 @@ async fn accept(
     if declared.is_some_and(|len| len > limit as u64) {
         return Err(too_large());
     }
-    let body = axum::body::to_bytes(body, limit).await.map_err(|error| {
+    let read = tokio::time::timeout(BODY_TIMEOUT, axum::body::to_bytes(body, limit));
+    let read = read.await.map_err(|_| {
+        ErrorResponse::new(
+            StatusCode::REQUEST_TIMEOUT,
+            format!(
+                "request body not received within {} s",
+                BODY_TIMEOUT.as_secs()
+            ),
+        )
+    })?;
+    let body = read.map_err(|error| {
         let is_limit = std::error::Error::source(&error)
             .is_some_and(|s| s.is::<http_body_util::LengthLimitError>())
             || error.to_string().contains("length limit");

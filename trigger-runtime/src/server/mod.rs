@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::routing::{any, get};
+use http::StatusCode;
 use tokio_util::sync::CancellationToken;
 
 pub use self::response::ErrorResponse;
@@ -132,6 +133,12 @@ impl Server {
             )
             .nest("/api/v1", api::router(Arc::clone(&self.state)))
             .fallback(|| async { ErrorResponse::not_found("no such route") })
+            .method_not_allowed_fallback(|| async {
+                ErrorResponse::new(
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    "method not allowed on this route",
+                )
+            })
             .with_state(Arc::clone(&self.state))
     }
 
@@ -172,12 +179,24 @@ impl Server {
         let worker_stop = stop.clone();
         let workers = tokio::spawn(async move { worker.run(worker_stop).await });
         let http_stop = stop.clone();
-        let served = axum::serve(listener, self.router())
-            .with_graceful_shutdown(async move {
-                shutdown.await;
-                http_stop.cancel();
-            })
-            .await;
+        let http = axum::serve(listener, self.router()).with_graceful_shutdown(async move {
+            shutdown.await;
+            http_stop.cancel();
+        });
+        // Open requests get the grace period too; a sender that trickles its body does not
+        // hold the shutdown.
+        let grace = self.state.config.worker.shutdown_grace;
+        let deadline = stop.clone();
+        let served = tokio::select! {
+            served = http.into_future() => served,
+            () = async move {
+                deadline.cancelled().await;
+                tokio::time::sleep(grace).await;
+            } => {
+                tracing::warn!("open requests did not finish within the shutdown grace; closing them");
+                Ok(())
+            }
+        };
         stop.cancel();
         let joined = workers.await;
         served.map_err(|source| Error::Io {

@@ -1,8 +1,10 @@
 //! The JSON error answer: `{"error": "<reason>"}` with a 4xx/5xx status.
 
 use axum::Json;
+use axum::extract::{FromRequestParts, Path};
 use axum::response::{IntoResponse, Response};
 use http::StatusCode;
+use http::request::Parts;
 
 /// An error answer.
 #[derive(Debug)]
@@ -45,5 +47,23 @@ impl IntoResponse for ErrorResponse {
             Json(serde_json::json!({ "error": self.message })),
         )
             .into_response()
+    }
+}
+
+/// The `{id}` segment of a route, with a JSON error when it is not valid UTF-8.
+#[derive(Debug)]
+pub(crate) struct PathId(pub(crate) String);
+
+impl<S: Send + Sync> FromRequestParts<S> for PathId {
+    type Rejection = ErrorResponse;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match Path::<String>::from_request_parts(parts, state).await {
+            Ok(Path(id)) => Ok(Self(id)),
+            Err(rejection) => Err(ErrorResponse::new(
+                rejection.status(),
+                rejection.body_text(),
+            )),
+        }
     }
 }

@@ -102,19 +102,24 @@ impl StoreDriver for MemoryStore {
         "memory"
     }
 
-    async fn ingest(&self, event: NewEvent, runs: Vec<NewRun>) -> Result<Ingested> {
+    async fn ingest(&self, mut event: NewEvent, runs: Vec<NewRun>) -> Result<Ingested> {
         let mut state = self.lock();
-        if let Some(key) = &event.dedup_key {
-            let dedup_key = (event.endpoint_id.clone(), key.clone());
-            if let Some(existing) = state.dedup.get(&dedup_key) {
-                let original = &state.events[existing];
-                return Ok(Ingested {
-                    event_id: original.event.id.clone(),
-                    runs: original.runs.clone(),
-                    duplicate: true,
-                });
+        if let Some(key) = event.dedup_key.clone() {
+            let dedup_key = (event.endpoint_id.clone(), key);
+            match state.dedup.get(&dedup_key).map(|id| &state.events[id]) {
+                Some(original) if original.event.body == event.body => {
+                    return Ok(Ingested {
+                        event_id: original.event.id.clone(),
+                        runs: original.runs.clone(),
+                        duplicate: true,
+                    });
+                }
+                // The same key with another body is another event: keep it, unkeyed.
+                Some(_) => event.dedup_key = None,
+                None => {
+                    state.dedup.insert(dedup_key, event.id.clone());
+                }
             }
-            state.dedup.insert(dedup_key, event.id.clone());
         }
         let now = Timestamp::now();
         let refs = state.new_runs(runs, &event, now);

@@ -391,20 +391,27 @@ impl StoreDriver for SqliteStore {
     async fn ingest(&self, event: NewEvent, runs: Vec<NewRun>) -> Result<Ingested> {
         self.writer
             .write(move |conn| {
-                if let Some(key) = &event.dedup_key {
-                    let existing: Option<String> = conn
+                let mut dedup_key = event.dedup_key.as_deref();
+                if let Some(key) = dedup_key {
+                    let existing: Option<(String, Vec<u8>)> = conn
                         .prepare_cached(
-                            "SELECT id FROM events WHERE endpoint_id = ?1 AND dedup_key = ?2",
+                            "SELECT id, body FROM events WHERE endpoint_id = ?1 AND dedup_key = ?2",
                         )?
-                        .query_row(params![event.endpoint_id, key], |row| row.get(0))
+                        .query_row(params![event.endpoint_id, key], |row| {
+                            Ok((row.get(0)?, row.get(1)?))
+                        })
                         .optional()?;
-                    if let Some(event_id) = existing {
-                        let runs = event_runs(conn, &event_id)?;
-                        return Ok(Ingested {
-                            event_id,
-                            runs,
-                            duplicate: true,
-                        });
+                    match existing {
+                        Some((event_id, body)) if body == event.body => {
+                            let runs = event_runs(conn, &event_id)?;
+                            return Ok(Ingested { event_id, runs, duplicate: true });
+                        }
+                        // The same key with another body is another event: keep it, unkeyed.
+                        Some((event_id, _)) => {
+                            tracing::warn!(key, first = %event_id, "idempotency key reused with a different body; stored as a new event");
+                            dedup_key = None;
+                        }
+                        None => {}
                     }
                 }
                 conn.prepare_cached(
@@ -420,7 +427,7 @@ impl StoreDriver for SqliteStore {
                     &event.body[..],
                     event.received_at.as_unix_millis(),
                     event.verified,
-                    event.dedup_key,
+                    dedup_key,
                 ])?;
                 let refs = insert_runs(conn, &event, &runs, Timestamp::now().as_unix_millis())?;
                 Ok(Ingested {
