@@ -1,7 +1,7 @@
 //! Error accumulation: every problem is reported, each on its own token.
 
-use proc_macro2::{Group, Span, TokenStream, TokenTree};
-use quote::ToTokens;
+use proc_macro2::{Delimiter, Group, Ident, Literal, Punct, Spacing, Span, TokenStream, TokenTree};
+use quote::{ToTokens, quote};
 
 /// Collects errors so one expansion can report all of them at once.
 #[derive(Default)]
@@ -63,6 +63,29 @@ pub(crate) fn respan(tokens: TokenStream, (first, last): (Span, Span)) -> TokenS
             }
         })
         .collect()
+}
+
+/// `(binding,).0`, the value of a generated binding, spanned like [`respan`] so that a type
+/// error underlines the user's tokens `first..last`; the binding itself keeps its span, and so
+/// its hygiene (see [`binding`]).
+pub(crate) fn spanned_value(binding: &Ident, (first, last): (Span, Span)) -> TokenStream {
+    let mut comma = Punct::new(',', Spacing::Alone);
+    comma.set_span(first);
+    let mut tuple = Group::new(Delimiter::Parenthesis, quote!(#binding #comma));
+    tuple.set_span(first);
+    let mut dot = Punct::new('.', Spacing::Alone);
+    dot.set_span(first);
+    let mut field = Literal::usize_unsuffixed(0);
+    field.set_span(last);
+    quote!(#tuple #dot #field)
+}
+
+/// A binding of generated code (a parameter or a local), which the user's tokens cannot name
+/// and which cannot name the user's items: a private name, with `mixed_site` hygiene. A user's
+/// fn named `request` then stays callable, and a user's static named `io` is not shadowed
+/// (a binding cannot shadow a static).
+pub(crate) fn binding(name: &str) -> Ident {
+    Ident::new(&format!("__trigger_{name}"), Span::mixed_site())
 }
 
 /// The spans of the first and last tokens of `tokens`.

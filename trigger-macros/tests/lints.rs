@@ -38,6 +38,12 @@ pub async fn acme(request: &Request, secret: &Secret) -> Verification {
     verify_request_signature(request, "X-Acme-Signature", secret, Algorithm::Sha256)
 }
 
+/// Verified by its body, with an explicit lifetime.
+#[http_endpoint(id = "beta", enabled = false)]
+pub async fn beta<'a>(request: &'a Request, secret: &'a Secret) -> Verification {
+    verify_request_signature(request, "X-Beta-Signature", secret, Algorithm::Sha1)
+}
+
 /// Logs the body.
 ///
 /// # Errors
@@ -76,6 +82,7 @@ fn expansions_compile_without_warnings() {
     assert_eq!(caldotcom.id(), "cal.com");
     assert_eq!(acme.id(), "acme");
     assert!(!acme.is_enabled());
+    assert_eq!(beta.id(), "beta");
 
     let request = TestRequest::post().body("hello").build();
     let verdict = ready(acme.verify_with_secret(&request, &Secret::new("s")));

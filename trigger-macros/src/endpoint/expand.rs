@@ -5,7 +5,7 @@ use quote::{format_ident, quote};
 use syn::{FnArg, ReturnType};
 
 use super::{EndpointItem, Plan, Verifier};
-use crate::diag::{first_last, respan};
+use crate::diag::{binding, first_last, respan, spanned_value};
 
 /// The endpoint static, its verify fn (when it has a body) and its registration.
 pub(super) fn endpoint(plan: &Plan, item: &EndpointItem) -> TokenStream {
@@ -90,26 +90,31 @@ fn verify_fn(private: &TokenStream, item: &EndpointItem, attrs: &[&syn::Attribut
     let EndpointItem { sig, body, .. } = item;
     let name = &sig.ident;
     let wrapper = format_ident!("__trigger_verify_{}", name);
-    // Each argument and the verdict are spanned on the user's parameter and return types, so
-    // that a type error underlines exactly that type: `(x,).0` rather than `x`, because an
-    // expression of one token can only span one token on stable.
+    // The wrapper's bindings have private, hygienic names (see `diag::binding`): the user's fn
+    // may be named `request` or `secret`. Each argument and the verdict are spanned on the
+    // user's parameter and return types, so that a type error underlines exactly that type:
+    // `(x,).0` rather than `x`, because an expression of one token can only span one token on
+    // stable.
+    let request = binding("request");
+    let secret = binding("secret");
+    let verdict = binding("verdict");
     let args = sig
         .inputs
         .iter()
-        .zip([quote!(request), quote!(secret)])
+        .zip([&request, &secret])
         .map(|(input, arg)| {
             let span = match input {
                 FnArg::Typed(pat) => first_last(&pat.ty),
                 FnArg::Receiver(r) => first_last(r),
             };
-            respan(quote!((#arg,).0), span)
+            spanned_value(arg, span)
         });
-    let verdict = match &sig.output {
+    let check = match &sig.output {
         ReturnType::Type(_, ty) => {
             let span = first_last(ty);
             let ty = respan(quote!(#private::Verification), span);
-            let value = respan(quote!((verdict,).0), span);
-            quote!(let verdict: #ty = #value;)
+            let value = spanned_value(&verdict, span);
+            quote!(let #verdict: #ty = #value;)
         }
         ReturnType::Default => quote!(),
     };
@@ -120,13 +125,13 @@ fn verify_fn(private: &TokenStream, item: &EndpointItem, attrs: &[&syn::Attribut
         #sig #body
 
         fn #wrapper<'a>(
-            request: &'a #private::Request,
-            secret: &'a #private::Secret,
+            #request: &'a #private::Request,
+            #secret: &'a #private::Secret,
         ) -> #private::BoxFuture<'a, #private::Verification> {
             ::std::boxed::Box::pin(async move {
-                let verdict = #name(#(#args),*).await;
+                let #verdict = #name(#(#args),*).await;
+                #check
                 #verdict
-                verdict
             })
         }
         #wrapper
@@ -135,14 +140,21 @@ fn verify_fn(private: &TokenStream, item: &EndpointItem, attrs: &[&syn::Attribut
 
 /// After an error: the errors, plus a placeholder static so that `#[job(trigger = name)]`
 /// elsewhere does not add a second, misleading error.
-pub(super) fn fallback(item: &EndpointItem, error: &syn::Error) -> TokenStream {
+///
+/// `krate` is the `crate = path` argument, or `::trigger_runtime` when it is missing or the
+/// arguments did not parse.
+pub(super) fn fallback(
+    krate: &TokenStream,
+    item: &EndpointItem,
+    error: &syn::Error,
+) -> TokenStream {
     let EndpointItem { vis, sig, .. } = item;
     let name = &sig.ident;
     let errors = error.to_compile_error();
     quote! {
         #[allow(non_upper_case_globals, dead_code)]
-        #vis static #name: ::trigger_runtime::__private::HttpEndpoint =
-            ::trigger_runtime::__private::HttpEndpoint::__fallback();
+        #vis static #name: #krate::__private::HttpEndpoint =
+            #krate::__private::HttpEndpoint::__fallback();
         #errors
     }
 }

@@ -6,7 +6,10 @@ mod expand;
 use proc_macro2::{Span, TokenStream};
 use quote::ToTokens;
 use syn::parse::{Parse, ParseStream};
-use syn::{Attribute, Block, FnArg, Ident, LitStr, ReturnType, Signature, Token, Type, Visibility};
+use syn::{
+    Attribute, Block, FnArg, GenericParam, Ident, LitStr, ReturnType, Signature, Token, Type,
+    Visibility,
+};
 
 use self::args::EndpointArgs;
 use crate::diag::{self, Errors};
@@ -18,12 +21,26 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
         Ok(item) => item,
         Err(error) => return diag::with_item(item, &error),
     };
-    let tokens = match syn::parse2::<EndpointArgs>(args).and_then(|args| validate(args, &item)) {
+    let args = match syn::parse2::<EndpointArgs>(args) {
+        Ok(args) => args,
+        Err(error) => return expand::fallback(&default_crate(), &item, &error),
+    };
+    // The fallback names the runtime by the path given, if any, like the expansion.
+    let krate = args
+        .krate
+        .as_ref()
+        .map_or_else(default_crate, |k| k.value.to_token_stream());
+    let tokens = match validate(args, &item) {
         Ok(plan) => expand::endpoint(&plan, &item),
-        Err(error) => expand::fallback(&item, &error),
+        Err(error) => expand::fallback(&krate, &item, &error),
     };
     diag::debug("http_endpoint", &tokens);
     tokens
+}
+
+/// The runtime's path when the arguments give no `crate = path`.
+fn default_crate() -> TokenStream {
+    quote::quote!(::trigger_runtime)
 }
 
 /// `fn name();` or `async fn name(request: &Request, secret: &Secret) -> Verification { ... }`.
@@ -112,10 +129,9 @@ fn validate(mut args: EndpointArgs, item: &EndpointItem) -> syn::Result<Plan> {
     };
     errors.finish()?;
     Ok(Plan {
-        krate: args.krate.map_or_else(
-            || quote::quote!(::trigger_runtime),
-            |k| k.value.into_token_stream(),
-        ),
+        krate: args
+            .krate
+            .map_or_else(default_crate, |k| k.value.into_token_stream()),
         id,
         source: args.source.map(|a| a.value),
         icon: args.icon.map(|a| a.value),
@@ -202,8 +218,14 @@ fn hmac_verifier(
     if !sig.inputs.is_empty() {
         extra.push((sig.inputs.to_token_stream(), "the parameters"));
     }
+    if !sig.generics.params.is_empty() {
+        extra.push((sig.generics.to_token_stream(), "the generic parameters"));
+    }
     if let ReturnType::Type(..) = &sig.output {
         extra.push((sig.output.to_token_stream(), "the return type"));
+    }
+    if let Some(clause) = &sig.generics.where_clause {
+        extra.push((clause.to_token_stream(), "the where clause"));
     }
     if !extra.is_empty() {
         let tokens = if extra.len() == 1 {
@@ -224,9 +246,6 @@ fn hmac_verifier(
                 sig.ident
             ),
         );
-    }
-    if !sig.generics.params.is_empty() {
-        errors.spanned(&sig.generics, "an endpoint cannot be generic");
     }
     let Some(header) = &args.header else {
         if !args.malformed {
@@ -300,8 +319,22 @@ fn custom_verifier(
             "an endpoint with a body is its verify fn and must be an `async fn`; add `async`",
         );
     }
-    if !sig.generics.params.is_empty() {
-        errors.spanned(&sig.generics, "an endpoint cannot be generic");
+    // Lifetimes are fine (`async fn acme<'a>(request: &'a Request, secret: &'a Secret)`): the
+    // wrapper calls the fn with two references of one lifetime. Types and constants are not: no
+    // caller could choose them. A where clause that needs them goes with them.
+    for param in &sig.generics.params {
+        let name = match param {
+            GenericParam::Lifetime(_) => continue,
+            GenericParam::Type(t) => format!("type parameter `{}`", t.ident),
+            GenericParam::Const(c) => format!("const parameter `{}`", c.ident),
+        };
+        errors.spanned(
+            param,
+            format_args!(
+                "a verify fn cannot be generic over types or constants, as it is called with \
+                 `&Request` and `&Secret`; remove the {name} (lifetime parameters are fine)"
+            ),
+        );
     }
     if sig.inputs.len() == 2 {
         let expected = [

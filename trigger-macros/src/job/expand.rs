@@ -6,7 +6,7 @@ use syn::ItemFn;
 use syn::spanned::Spanned;
 
 use super::Plan;
-use crate::diag::{first_last, respan};
+use crate::diag::{binding, first_last, respan};
 
 /// The user's fn (unchanged but for an `allow`), plus a hidden runner and the job's
 /// registration.
@@ -30,17 +30,21 @@ pub(super) fn job(plan: &Plan, item: &ItemFn) -> TokenStream {
         .map_or_else(|| quote!(::core::env!("CARGO_PKG_VERSION")), |v| quote!(#v));
 
     // Each argument goes through a trait implemented only by the right type, so a wrong
-    // parameter type is reported on that type, with the trait's message.
+    // parameter type is reported on that type, with the trait's message. The runner's bindings
+    // have private, hygienic names (see `diag::binding`): the job may be named `ctx`, and an
+    // endpoint static may be named `io`.
     let traits = [quote!(JobRequest), quote!(JobIo), quote!(JobContext)];
-    let values = [quote!(request), quote!(io), quote!(ctx)];
+    let values = [binding("request"), binding("io"), binding("ctx")];
     let args = params.iter().zip(traits.iter().zip(&values)).map(
         |(ty, (tr, value))| quote_spanned!(ty.span()=> <#ty as #private::#tr>::from_job(#value)),
     );
     // The trait calls are spanned on the user's return type and trigger path, so that the
     // trait's message underlines exactly those tokens.
+    let value = binding("output");
     let into_result = quote_spanned! {output.span()=>
-        <#output as #private::IntoJobResult>::into_job_result(output)
+        <#output as #private::IntoJobResult>::into_job_result(#value)
     };
+    let [request, io, ctx] = &values;
     let mut options = quote!(#private::JobOptions::new());
     if let Some(n) = plan.options.max_attempts {
         options.extend(quote!(.max_attempts(#n)));
@@ -67,12 +71,12 @@ pub(super) fn job(plan: &Plan, item: &ItemFn) -> TokenStream {
         const _: () = {
         #[allow(non_snake_case)]
         fn #runner(
-            request: #private::Request,
-            io: #private::Io,
-            ctx: #private::Context,
+            #request: #private::Request,
+            #io: #private::Io,
+            #ctx: #private::Context,
         ) -> #private::BoxFuture<'static, #private::JobOutput> {
             ::std::boxed::Box::pin(async move {
-                let output = #fn_name(#(#args),*).await;
+                let #value = #fn_name(#(#args),*).await;
                 #into_result
             })
         }

@@ -5,7 +5,7 @@ mod expand;
 
 use proc_macro2::{Span, TokenStream};
 use quote::ToTokens;
-use syn::{FnArg, ItemFn, LitStr, ReturnType, Type};
+use syn::{FnArg, GenericParam, ItemFn, LitStr, ReturnType, Type};
 
 use self::args::JobArgs;
 use crate::diag::{self, Errors};
@@ -189,8 +189,23 @@ fn check_signature(item: &ItemFn, errors: &mut Errors) -> (Vec<Type>, Type) {
             "a job must be an `async fn`; add `async` before `fn`",
         );
     }
-    if !sig.generics.params.is_empty() {
-        errors.spanned(&sig.generics, "a job cannot be generic");
+    let generics = &sig.generics;
+    if generics
+        .params
+        .iter()
+        .any(|p| !matches!(p, GenericParam::Lifetime(_)))
+    {
+        errors.spanned(
+            generics,
+            "a job cannot be generic: the runtime calls it with `Request`, `Io` and `Context` \
+             and cannot choose types or constants; remove the generic parameters",
+        );
+    } else if !generics.params.is_empty() {
+        errors.spanned(
+            generics,
+            "a job takes owned values (`Request`, `Io`, `Context`), so it needs no lifetime \
+             parameters; remove them",
+        );
     }
     let mut params = Vec::new();
     for input in &sig.inputs {
