@@ -65,6 +65,8 @@ fn connect(path: &Path) -> rusqlite::Result<Connection> {
     // Savepoints' statement journals and sorts stay in memory; 16 MiB of page cache.
     conn.pragma_update(None, "temp_store", "MEMORY")?;
     conn.pragma_update(None, "cache_size", -16_384)?;
+    // Whichever connection restarts the WAL truncates the file back to this size.
+    conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
     conn.set_prepared_statement_cache_capacity(64);
     Ok(conn)
 }
@@ -140,7 +142,6 @@ impl SqliteStore {
 /// checkpoint), until the store is dropped. The writer starts the WAL over once everything in
 /// it is checkpointed, and `journal_size_limit` keeps the file small.
 fn checkpointer(conn: Connection, alive: std::sync::Weak<()>) -> std::io::Result<()> {
-    let _ = conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024);
     std::thread::Builder::new()
         .name("trigger-sqlite-checkpoint".to_owned())
         .spawn(move || {
