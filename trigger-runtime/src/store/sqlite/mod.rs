@@ -507,8 +507,12 @@ impl StoreDriver for SqliteStore {
         let run_id = run_id.to_owned();
         self.writer
             .write(move |conn| {
-                insert_logs(conn, &run_id, attempt, &lines)?;
-                finish(conn, &run_id, attempt, &outcome)
+                // Only the attempt that still holds the run leaves its last lines.
+                let held = finish(conn, &run_id, attempt, &outcome)?;
+                if held {
+                    insert_logs(conn, &run_id, attempt, &lines)?;
+                }
+                Ok(held)
             })
             .await
     }
