@@ -96,7 +96,11 @@ impl Worker {
     pub async fn run(&self, shutdown: CancellationToken) {
         let semaphore = Arc::new(Semaphore::new(self.config.concurrency.max(1)));
         let mut tasks = JoinSet::new();
-        let mut tick = tokio::time::interval(self.config.poll_interval);
+        let mut tick = tokio::time::interval(
+            self.config
+                .poll_interval
+                .max(std::time::Duration::from_millis(1)),
+        );
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             // A tick claims whatever is free; other wake-ups claim in batches (see `fill`).
