@@ -30,19 +30,11 @@ use crate::BoxError;
 )]
 fn caldotcom();
 
-/// The example's job: parses the body and logs it (and the context at debug level).
+/// The example's job: parses the body and logs it.
 #[job(id = "http-caldotcom", name = "HTTP Cal.com", version = "1.0.0", trigger = caldotcom)]
-async fn http_caldotcom(request: Request, io: Io, ctx: Context) -> Result<()> {
+async fn http_caldotcom(request: Request, io: Io, _ctx: Context) -> Result<()> {
     let body: serde_json::Value = request.json()?;
     io.logger.info("Body", &body);
-    io.logger.debug(
-        "Context",
-        serde_json::json!({
-            "run": ctx.run_id(),
-            "attempt": ctx.attempt(),
-            "event": ctx.event_id(),
-        }),
-    );
     Ok(())
 }
 

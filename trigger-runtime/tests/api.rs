@@ -3,7 +3,7 @@
 mod common;
 
 use axum::body::Body;
-use common::{drain, get, secret, send, server, signed};
+use common::{drain, get, post, secret, send, server, signed};
 use http::StatusCode;
 use serde_json::Value;
 use trigger_runtime::endpoint::HttpEndpoint;
@@ -39,10 +39,6 @@ async fn deliver(app: &Server) -> Value {
     let reply = send(app, request).await;
     assert_eq!(reply.status, StatusCode::OK);
     reply.json
-}
-
-async fn post(app: &Server, path: &str) -> common::Reply {
-    send(app, http::Request::post(path).body(Body::empty()).unwrap()).await
 }
 
 #[tokio::test]

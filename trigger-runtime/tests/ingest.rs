@@ -3,7 +3,7 @@
 mod common;
 
 use axum::body::Body;
-use common::{Reply, drain, get, secret, send, server, signed};
+use common::{Reply, drain, get, post, secret, send, server, signed};
 use http::StatusCode;
 use serde_json::json;
 use trigger_runtime::prelude::*;
@@ -155,22 +155,10 @@ async fn bad_or_missing_signature_is_rejected_at_the_door() {
 #[tokio::test]
 async fn unknown_and_disabled_endpoints_are_404() {
     let app = app().await;
-    let reply = send(
-        &app,
-        http::Request::post("/endpoints/nope")
-            .body(Body::empty())
-            .unwrap(),
-    )
-    .await;
+    let reply = post(&app, "/endpoints/nope").await;
     assert_eq!(reply.status, StatusCode::NOT_FOUND);
     assert_eq!(reply.error(), "no endpoint \"nope\"");
-    let reply = send(
-        &app,
-        http::Request::post("/endpoints/off")
-            .body(Body::empty())
-            .unwrap(),
-    )
-    .await;
+    let reply = post(&app, "/endpoints/off").await;
     assert_eq!(reply.status, StatusCode::NOT_FOUND);
     assert_eq!(reply.error(), "endpoint \"off\" is disabled");
     let reply = get(&app, "/nothing/here").await;
@@ -385,13 +373,7 @@ async fn job_arguments_set_retries_backoff_timeout_and_concurrency() {
 #[tokio::test]
 async fn bad_paths_and_methods_answer_json_errors() {
     let app = app().await;
-    let reply = send(
-        &app,
-        http::Request::post("/endpoints/%FF")
-            .body(Body::empty())
-            .unwrap(),
-    )
-    .await;
+    let reply = post(&app, "/endpoints/%FF").await;
     assert_eq!(reply.status, StatusCode::BAD_REQUEST);
     assert!(!reply.error().is_empty(), "{}", reply.json);
     let reply = send(
@@ -408,11 +390,7 @@ async fn bad_paths_and_methods_answer_json_errors() {
             "method not allowed on this route"
         )
     );
-    let reply = send(
-        &app,
-        http::Request::post("/healthz").body(Body::empty()).unwrap(),
-    )
-    .await;
+    let reply = post(&app, "/healthz").await;
     assert_eq!(reply.status, StatusCode::METHOD_NOT_ALLOWED);
     assert!(!reply.error().is_empty());
 }

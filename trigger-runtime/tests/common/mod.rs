@@ -80,6 +80,15 @@ pub fn signed(endpoint: &HttpEndpoint, secret: &Secret, body: &[u8]) -> http::re
         .header(name, value)
 }
 
+/// `POST path` with an empty body.
+pub async fn post(server: &Server, path: &str) -> Reply {
+    send(
+        server,
+        http::Request::post(path).body(Body::empty()).unwrap(),
+    )
+    .await
+}
+
 pub async fn get(server: &Server, path: &str) -> Reply {
     send(
         server,
