@@ -41,6 +41,20 @@ async fn deliver(app: &Server) -> String {
     reply.json["runs"][0]["id"].as_str().unwrap().to_owned()
 }
 
+/// Polls the run until it has `status`, for at most 5 s.
+async fn wait_for_status(app: &Server, id: &str, status: &str) {
+    for _ in 0..500 {
+        if run_json(app, id).await["status"] == status {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!(
+        "run {id} never became {status}: {}",
+        run_json(app, id).await
+    );
+}
+
 async fn run_json(app: &Server, id: &str) -> Value {
     get(app, &format!("/api/v1/runs/{id}")).await.json
 }
@@ -174,15 +188,7 @@ async fn the_background_worker_picks_up_new_runs_and_drains_on_shutdown() {
         async move { worker.run(stop).await }
     });
     let id = deliver(&app).await;
-    let mut status = Value::Null;
-    for _ in 0..200 {
-        status = run_json(&app, &id).await["status"].clone();
-        if status == "succeeded" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    assert_eq!(status, "succeeded");
+    wait_for_status(&app, &id, "succeeded").await;
     stop.cancel();
     tokio::time::timeout(Duration::from_secs(5), handle)
         .await
@@ -206,15 +212,7 @@ async fn a_run_unfinished_at_the_end_of_the_grace_period_is_released() {
         async move { worker.run(stop).await }
     });
     let id = deliver(&app).await;
-    let mut started = false;
-    for _ in 0..500 {
-        if run_json(&app, &id).await["status"] == "running" {
-            started = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    assert!(started, "the run never started");
+    wait_for_status(&app, &id, "running").await;
     stop.cancel();
     tokio::time::timeout(Duration::from_secs(5), handle)
         .await
@@ -535,15 +533,7 @@ async fn canceling_a_running_run_stops_it_at_the_next_heartbeat() {
     let id = deliver(&app).await;
     let worker = app.worker().clone();
     let running = tokio::spawn(async move { worker.run_once().await });
-    let mut seen_running = false;
-    for _ in 0..300 {
-        if run_json(&app, &id).await["status"] == "running" {
-            seen_running = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    assert!(seen_running, "the run never started");
+    wait_for_status(&app, &id, "running").await;
     let reply = send(
         &app,
         http::Request::post(format!("/api/v1/runs/{id}/cancel"))
