@@ -99,7 +99,7 @@ async fn accept(
     })?;
 
     let url = full_url(state.config.public_url.as_deref(), &headers, uri);
-    let request = Request::new(method.clone(), &url, headers.clone(), body.clone())
+    let request = Request::new(method.clone(), &url, headers, body.clone())
         .map_err(|e| ErrorResponse::new(StatusCode::BAD_REQUEST, e.to_string()))?;
 
     let secret = match state.secrets.get(endpoint.id()) {
@@ -128,7 +128,7 @@ async fn accept(
 
     let dedup_key = IDEMPOTENCY_HEADERS
         .iter()
-        .find_map(|name| headers.get(*name).and_then(|v| v.to_str().ok()))
+        .find_map(|name| request.header(name))
         .map(|v| v.trim().to_owned())
         .filter(|v| !v.is_empty());
     let runs: Vec<NewRun> = state
@@ -142,7 +142,8 @@ async fn accept(
         endpoint_id: endpoint.id().to_owned(),
         method: method.as_str().to_owned(),
         url,
-        headers: headers
+        headers: request
+            .headers()
             .iter()
             .map(|(k, v)| (k.as_str().to_owned(), v.as_bytes().to_vec()))
             .collect(),
