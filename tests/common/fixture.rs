@@ -1,21 +1,24 @@
-//! The `trigger-fixture` server (`tests/fixture/main.rs`) of the durability tests: a working
-//! directory that keeps its database across restarts, signed posts, the run statistics and the
-//! log file its jobs append to.
+//! The `trigger-fixture` server (`tests/fixture/main.rs`) of the durability and secrets tests:
+//! a working directory that keeps its database across restarts, signed posts, the run
+//! statistics, the log file its jobs append to and one-shot commands such as `endpoints`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::{Response, Server, ServerBuilder, TempDir, http, package_binary, sign};
+use crate::{Response, Server, ServerBuilder, TempDir, clean_command, http, package_binary, sign};
 
 /// The package and binary of the fixture.
 const PACKAGE: &str = "trigger-tests";
 const BIN: &str = "trigger-fixture";
-/// The secret both endpoints verify with.
+/// The variable `fixture` and `waits` take their secret from.
+pub const SECRET_VAR: &str = "FIXTURE_SECRET";
+/// The secret `fixture` and `waits` verify with (the value of [`SECRET_VAR`]).
 pub const SECRET: &str = "whsec_fixture_test";
 /// The header that carries the signature.
 pub const SIGNATURE: &str = "X-Signature";
@@ -23,6 +26,8 @@ pub const SIGNATURE: &str = "X-Signature";
 pub const COUNTED: &str = "/endpoints/fixture";
 /// The endpoint whose `waiter` job waits durably.
 pub const WAITS: &str = "/endpoints/waits";
+/// The endpoint whose secret the runtime generates and stores; no job runs on it.
+pub const GENERATED: &str = "/endpoints/generated";
 /// The lease the fixture runs with, so runs of a killed server are claimed again soon.
 pub const LEASE: &str = "2s";
 /// How often the `wait_*` helpers look again.
@@ -56,8 +61,26 @@ impl Fixture {
         Server::with_binary(&package_binary(PACKAGE, BIN))
             .args(&["--lease", LEASE, "--concurrency", "8"])
             .current_dir(self.dir.path())
-            .env("FIXTURE_SECRET", SECRET)
+            .env(SECRET_VAR, SECRET)
             .env("FIXTURE_LOG", &self.log.to_string_lossy())
+    }
+
+    /// A one-shot command of the fixture binary (such as `endpoints`) on this installation:
+    /// the working directory, the secret and the log file set, no inherited `TRIGGER_*` or
+    /// `RUST_LOG` variables. Run it with [`run_to_exit`](crate::run_to_exit).
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut command = clean_command(&package_binary(PACKAGE, BIN));
+        command
+            .args(args)
+            .current_dir(self.dir.path())
+            .env(SECRET_VAR, SECRET)
+            .env("FIXTURE_LOG", &self.log);
+        command
+    }
+
+    /// The working directory.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
     }
 
     /// The log file as it is now.

@@ -1,6 +1,6 @@
 //! Helpers for the end-to-end tests: build an example binary once ([`example_binary`]), run
 //! it as a real process ([`Server`]) and talk HTTP/1.1 to it ([`http`]). [`fixture`] drives the
-//! `trigger-fixture` server of the durability tests.
+//! `trigger-fixture` server of the durability and secrets tests.
 
 mod build;
 pub mod fixture;
@@ -177,6 +177,81 @@ fn wait_for_line(text: &Mutex<String>, name: &str, needle: &str, timeout: Durati
     }
 }
 
+/// A command for the binary at `path` that inherits no `TRIGGER_*` or `RUST_LOG` variables.
+pub fn clean_command(path: &Path) -> Command {
+    let mut command = Command::new(path);
+    for (key, _) in std::env::vars_os() {
+        if key
+            .to_str()
+            .is_some_and(|k| k.starts_with("TRIGGER_") || k == "RUST_LOG")
+        {
+            command.env_remove(key);
+        }
+    }
+    command
+}
+
+/// A process that ran to its end: its exit status and what it wrote.
+#[derive(Debug)]
+pub struct Finished {
+    /// How it exited.
+    pub status: ExitStatus,
+    /// Everything it wrote to stdout.
+    pub stdout: String,
+    /// Everything it wrote to stderr.
+    pub stderr: String,
+}
+
+impl Finished {
+    /// Everything it wrote, stdout then stderr, for failure messages.
+    pub fn output(&self) -> String {
+        format!(
+            "--- stdout ---\n{}--- stderr ---\n{}--- end ---",
+            self.stdout, self.stderr
+        )
+    }
+}
+
+/// Runs `command` (stdin closed, stdout and stderr captured) until it exits; kills it and
+/// panics, with what it wrote, if it runs longer than `timeout`.
+#[track_caller]
+pub fn run_to_exit(command: &mut Command, timeout: Duration) -> Finished {
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("could not start {command:?}: {e}"));
+    let (stdout, out_reader) = collect(child.stdout.take().expect("piped stdout"));
+    let (stderr, err_reader) = collect(child.stderr.take().expect("piped stderr"));
+    let deadline = Instant::now() + timeout;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("query the process") {
+            break Some(status);
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        thread::sleep(POLL);
+    };
+    // It has exited, so its pipes are closed: let the readers take the last lines.
+    drop(out_reader.join());
+    drop(err_reader.join());
+    let (stdout, stderr) = (lock(&stdout).clone(), lock(&stderr).clone());
+    match status {
+        Some(status) => Finished {
+            status,
+            stdout,
+            stderr,
+        },
+        None => panic!(
+            "{command:?} did not exit within {timeout:?}\n--- stdout ---\n{stdout}--- stderr ---\n{stderr}--- end ---"
+        ),
+    }
+}
+
 /// Collects `from`, line by line, into a shared string on a thread of its own.
 fn collect(from: impl Read + Send + 'static) -> (Arc<Mutex<String>>, JoinHandle<()>) {
     let text = Arc::new(Mutex::new(String::new()));
@@ -214,16 +289,8 @@ impl Server {
 
     /// Like [`builder`](Self::builder), for the binary at `path`.
     pub fn with_binary(path: &Path) -> ServerBuilder {
-        let mut command = Command::new(path);
+        let mut command = clean_command(path);
         command.args(["--host", "127.0.0.1", "--port", "0"]);
-        for (key, _) in std::env::vars_os() {
-            if key
-                .to_str()
-                .is_some_and(|k| k.starts_with("TRIGGER_") || k == "RUST_LOG")
-            {
-                command.env_remove(key);
-            }
-        }
         ServerBuilder {
             command,
             api_key: None,
@@ -260,6 +327,11 @@ impl Server {
             .status()
             .expect("run `kill`");
         assert!(kill.success(), "`kill -{signal} {pid}` failed: {kill}");
+    }
+
+    /// What the server wrote to stdout so far (the banner).
+    pub fn stdout(&self) -> String {
+        lock(&self.stdout).clone()
     }
 
     /// Everything the server wrote so far, stdout then stderr.
