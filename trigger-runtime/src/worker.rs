@@ -57,6 +57,8 @@ pub struct Worker {
     config: WorkerConfig,
     wake: Arc<Notify>,
     in_flight: Arc<Mutex<HashMap<String, u32>>>,
+    /// The jobs with a concurrency limit, computed once: every claim sends them.
+    job_limits: Arc<[(String, usize)]>,
 }
 
 impl Worker {
@@ -65,10 +67,14 @@ impl Worker {
         Self {
             id: crate::id::new_id("wrk"),
             store,
-            registry,
             config,
             wake: Arc::new(Notify::new()),
             in_flight: Arc::default(),
+            job_limits: registry
+                .jobs()
+                .filter_map(|job| job.concurrency().map(|n| (job.id().to_owned(), n)))
+                .collect(),
+            registry,
         }
     }
 
@@ -182,11 +188,7 @@ impl Worker {
 
     fn claim_request(&self, limit: usize) -> ClaimRequest {
         let mut claim = ClaimRequest::new(self.id.as_str(), limit, self.config.lease);
-        claim.job_limits = self
-            .registry
-            .jobs()
-            .filter_map(|job| job.concurrency().map(|n| (job.id().to_owned(), n)))
-            .collect();
+        claim.job_limits = Arc::clone(&self.job_limits);
         claim
     }
 

@@ -309,7 +309,7 @@ async fn per_job_limits(store: Store) {
         .await
         .unwrap();
     let mut request = claim(10);
-    request.job_limits = vec![("limited".to_owned(), 2)];
+    request.job_limits = vec![("limited".to_owned(), 2)].into();
     let first = store.claim(&request).await.unwrap();
     let limited = first.iter().filter(|c| c.run.job == "limited").count();
     assert_eq!((first.len(), limited), (3, 2));
@@ -495,7 +495,7 @@ async fn a_limited_backlog_never_hides_other_jobs(store: Store) {
         .await
         .unwrap();
     let mut request = claim(32);
-    request.job_limits = vec![("limited".to_owned(), 1)];
+    request.job_limits = vec![("limited".to_owned(), 1)].into();
     let claimed = store.claim(&request).await.unwrap();
     let mut jobs: Vec<&str> = claimed.iter().map(|c| c.run.job.as_str()).collect();
     jobs.sort_unstable();

@@ -41,6 +41,31 @@ async fn deliver(app: &Server) -> String {
     reply.json["runs"][0]["id"].as_str().unwrap().to_owned()
 }
 
+/// The worker loop running in the background, as `Server::serve` runs it.
+struct Background {
+    stop: CancellationToken,
+    handle: tokio::task::JoinHandle<()>,
+}
+
+impl Background {
+    fn start(app: &Server) -> Self {
+        let stop = CancellationToken::new();
+        let worker = app.worker().clone();
+        let token = stop.clone();
+        let handle = tokio::spawn(async move { worker.run(token).await });
+        Self { stop, handle }
+    }
+
+    /// Cancels the loop and waits (at most 5 s) for its drain to end.
+    async fn stop(self) {
+        self.stop.cancel();
+        tokio::time::timeout(Duration::from_secs(5), self.handle)
+            .await
+            .unwrap()
+            .unwrap();
+    }
+}
+
 /// Polls the run until it has `status`, for at most 5 s.
 async fn wait_for_status(app: &Server, id: &str, status: &str) {
     for _ in 0..500 {
@@ -181,19 +206,10 @@ async fn the_background_worker_picks_up_new_runs_and_drains_on_shutdown() {
         Ok::<_, trigger_runtime::job::BoxError>(())
     });
     let app = app(job).await;
-    let stop = CancellationToken::new();
-    let worker = app.worker().clone();
-    let handle = tokio::spawn({
-        let stop = stop.clone();
-        async move { worker.run(stop).await }
-    });
+    let background = Background::start(&app);
     let id = deliver(&app).await;
     wait_for_status(&app, &id, "succeeded").await;
-    stop.cancel();
-    tokio::time::timeout(Duration::from_secs(5), handle)
-        .await
-        .unwrap()
-        .unwrap();
+    background.stop().await;
 }
 
 #[tokio::test]
@@ -205,19 +221,10 @@ async fn a_run_unfinished_at_the_end_of_the_grace_period_is_released() {
     let mut config = common::config();
     config.worker.shutdown_grace = Duration::from_millis(50);
     let app = server(Registry::from_parts([&HOOK], [job]).unwrap(), config).await;
-    let stop = CancellationToken::new();
-    let worker = app.worker().clone();
-    let handle = tokio::spawn({
-        let stop = stop.clone();
-        async move { worker.run(stop).await }
-    });
+    let background = Background::start(&app);
     let id = deliver(&app).await;
     wait_for_status(&app, &id, "running").await;
-    stop.cancel();
-    tokio::time::timeout(Duration::from_secs(5), handle)
-        .await
-        .unwrap()
-        .unwrap();
+    background.stop().await;
     let run = run_json(&app, &id).await;
     assert_eq!(run["status"], "queued", "{run}");
     assert_eq!(run["attempts"], 0, "a released attempt is not counted");

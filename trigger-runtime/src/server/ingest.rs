@@ -86,8 +86,7 @@ async fn accept(
     })?;
     let body = read.map_err(|error| {
         let is_limit = std::error::Error::source(&error)
-            .is_some_and(|s| s.is::<http_body_util::LengthLimitError>())
-            || error.to_string().contains("length limit");
+            .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
         if is_limit {
             too_large()
         } else {

@@ -167,11 +167,6 @@ impl Store {
             }),
         }
     }
-
-    /// The driver.
-    pub fn driver(&self) -> &dyn StoreDriver {
-        &*self.inner
-    }
 }
 
 impl std::ops::Deref for Store {

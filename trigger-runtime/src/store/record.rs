@@ -242,7 +242,7 @@ pub struct ClaimRequest {
     /// How long the claim holds each run without a heartbeat.
     pub lease: Duration,
     /// Jobs with a limit on how many of their runs may run at once.
-    pub job_limits: Vec<(String, usize)>,
+    pub job_limits: std::sync::Arc<[(String, usize)]>,
 }
 
 impl ClaimRequest {
@@ -252,7 +252,7 @@ impl ClaimRequest {
             worker: worker.into(),
             limit,
             lease,
-            job_limits: Vec::new(),
+            job_limits: std::sync::Arc::from([]),
         }
     }
 

@@ -237,7 +237,7 @@ fn claim(conn: &Connection, claim: &ClaimRequest, expiry: &ExpiryScan) -> Result
         expiry.last.store(now, Ordering::Relaxed);
     }
     let mut running = std::collections::HashMap::new();
-    for (job, _) in &claim.job_limits {
+    for (job, _) in claim.job_limits.iter() {
         let count: usize = conn
             .prepare_cached("SELECT COUNT(*) FROM runs WHERE status = 'running' AND job = ?1")?
             .query_row([job], |row| row.get(0))?;
