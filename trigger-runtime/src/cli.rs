@@ -200,7 +200,7 @@ fn secret_text(state: &SecretState, server: &Server) -> String {
     match state {
         SecretState::Env { var, .. } => format!("set (from {var})"),
         SecretState::Missing { var } => format!("NOT SET: set {var}; requests get 401 until then"),
-        SecretState::Generated { secret } if server.store().kind() == "memory" => format!(
+        SecretState::Generated { secret } if !server.store().kind().is_persistent() => format!(
             "{} (generated; the memory store forgets it at exit, so name a `secret` variable to keep it)",
             secret.expose()
         ),
@@ -272,7 +272,7 @@ async fn shutdown_signal() {
 }
 
 /// Parses a size: `5MiB`, `512KiB`, `2MB`, `10k` or a number of bytes.
-pub fn parse_size(text: &str) -> std::result::Result<usize, String> {
+pub(crate) fn parse_size(text: &str) -> std::result::Result<usize, String> {
     let text = text.trim();
     let split = text
         .find(|c: char| !c.is_ascii_digit())
@@ -315,8 +315,9 @@ fn parse_lease(text: &str) -> std::result::Result<Duration, String> {
     Ok(lease)
 }
 
-/// Parses a duration: `30s`, `500ms`, `2m`, `1h`, or a number of seconds.
-pub fn parse_duration(text: &str) -> std::result::Result<Duration, String> {
+/// Parses a duration with its unit: `30s`, `500ms`, `2m`, `1h`. A bare number is refused, as
+/// in `#[job(timeout = ...)]`: `30` could mean seconds or milliseconds.
+pub(crate) fn parse_duration(text: &str) -> std::result::Result<Duration, String> {
     let text = text.trim();
     let split = text
         .find(|c: char| !c.is_ascii_digit())
@@ -326,7 +327,12 @@ pub fn parse_duration(text: &str) -> std::result::Result<Duration, String> {
         .parse()
         .map_err(|_| format!("invalid duration {text:?}; write e.g. 30s"))?;
     Ok(match unit.trim() {
-        "" | "s" => Duration::from_secs(number),
+        "" => {
+            return Err(format!(
+                "duration {text:?} has no unit; write e.g. {number}s, {number}ms, {number}m or {number}h"
+            ));
+        }
+        "s" => Duration::from_secs(number),
         "ms" => Duration::from_millis(number),
         "m" => Duration::from_secs(number.saturating_mul(60)),
         "h" => Duration::from_secs(number.saturating_mul(3600)),
@@ -358,7 +364,10 @@ mod tests {
         assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
         assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
-        assert_eq!(parse_duration("7"), Ok(Duration::from_secs(7)));
+        assert_eq!(
+            parse_duration("7"),
+            Err("duration \"7\" has no unit; write e.g. 7s, 7ms, 7m or 7h".to_owned())
+        );
         assert!(parse_duration("soon").is_err());
     }
 
@@ -366,7 +375,8 @@ mod tests {
     fn leases() {
         assert_eq!(parse_lease("2s"), Ok(Duration::from_secs(2)));
         assert_eq!(parse_lease("100ms"), Ok(Duration::from_millis(100)));
-        assert!(parse_lease("0").is_err());
+        assert!(parse_lease("0ms").is_err());
+        assert!(parse_lease("30").is_err());
         assert!(parse_lease("99ms").is_err());
         assert!(parse_lease("soon").is_err());
     }

@@ -144,11 +144,11 @@ impl HttpEndpoint {
     /// An endpoint built in code. Give it a verification with [`with_hmac`](Self::with_hmac) or
     /// [`with_verify_fn`](Self::with_verify_fn); until then it rejects every request.
     pub const fn new(id: &'static str) -> Self {
-        Self::__new(id, Location::unknown())
+        Self::declared(id, Location::unknown())
     }
 
-    #[doc(hidden)]
-    pub const fn __new(id: &'static str, location: Location) -> Self {
+    /// An endpoint declared at `location` (by `#[http_endpoint]`).
+    pub(crate) const fn declared(id: &'static str, location: Location) -> Self {
         Self {
             id,
             source: None,
@@ -159,11 +159,6 @@ impl HttpEndpoint {
             verifier: Verifier::Custom(unverifiable),
             location,
         }
-    }
-
-    #[doc(hidden)]
-    pub const fn __fallback() -> Self {
-        Self::new("")
     }
 
     /// Sets the source shown for this endpoint (default: the id).
@@ -337,22 +332,27 @@ impl IntoTrigger for Trigger {
     }
 }
 
-/// A link-time registration of an endpoint, emitted by `#[http_endpoint]`.
-#[derive(Debug)]
-pub struct EndpointRegistration {
-    endpoint: &'static HttpEndpoint,
-}
+/// What `#[http_endpoint]` expands to; reachable only through `trigger_runtime::__private`.
+pub(crate) mod registration {
+    use super::HttpEndpoint;
 
-impl EndpointRegistration {
-    /// Registers `endpoint`.
-    pub const fn new(endpoint: &'static HttpEndpoint) -> Self {
-        Self { endpoint }
+    /// A link-time registration of an endpoint, emitted by `#[http_endpoint]`.
+    #[derive(Debug)]
+    pub struct EndpointRegistration {
+        endpoint: &'static HttpEndpoint,
     }
 
-    /// The registered endpoint.
-    pub const fn endpoint(&self) -> &'static HttpEndpoint {
-        self.endpoint
-    }
-}
+    impl EndpointRegistration {
+        /// Registers `endpoint`.
+        pub const fn new(endpoint: &'static HttpEndpoint) -> Self {
+            Self { endpoint }
+        }
 
-inventory::collect!(EndpointRegistration);
+        /// The registered endpoint.
+        pub const fn endpoint(&self) -> &'static HttpEndpoint {
+            self.endpoint
+        }
+    }
+
+    inventory::collect!(EndpointRegistration);
+}

@@ -15,9 +15,6 @@ pub enum Error {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// The configuration is invalid.
-    #[error("{0}")]
-    Config(String),
     /// An I/O operation failed.
     #[error("{context}")]
     Io {
@@ -27,6 +24,18 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// The operating system gave no randomness to generate an endpoint's secret.
+    #[error("no randomness to generate the secret of endpoint {endpoint:?}")]
+    Randomness {
+        /// The endpoint.
+        endpoint: &'static str,
+        /// The cause.
+        #[source]
+        source: getrandom::Error,
+    },
+    /// The workers' task panicked.
+    #[error("the workers' task failed")]
+    Workers(#[source] tokio::task::JoinError),
 }
 
 /// `Result` with [`Error`].
@@ -36,6 +45,22 @@ impl fmt::Debug for Error {
     /// The message and its causes, so `fn main() -> trigger_runtime::Result<()>` prints
     /// something readable.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&crate::worker::error_chain(self))
+        f.write_str(&error_chain(self))
     }
+}
+
+/// `outer: cause: root cause`, leaving out a cause whose text the previous one already ends
+/// with.
+pub(crate) fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.ends_with(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
 }

@@ -46,6 +46,7 @@ pub mod verify;
 pub mod worker;
 
 mod id;
+mod log;
 
 #[doc(hidden)]
 #[path = "private.rs"]

@@ -3,8 +3,10 @@
 use std::collections::HashMap;
 use std::fmt;
 
-use crate::endpoint::{EndpointRegistration, HttpEndpoint, Location};
-use crate::job::{Job, JobRegistration};
+use crate::endpoint::registration::EndpointRegistration;
+use crate::endpoint::{HttpEndpoint, Location};
+use crate::job::Job;
+use crate::job::registration::JobRegistration;
 
 /// A problem with the registered endpoints and jobs, found at start-up.
 #[derive(Debug, thiserror::Error)]

@@ -29,12 +29,6 @@ impl Secret {
     pub fn as_bytes(&self) -> &[u8] {
         self.0.as_bytes()
     }
-
-    /// A masked form safe to show: the first four characters and the length.
-    pub fn masked(&self) -> String {
-        let head: String = self.0.chars().take(4).collect();
-        format!("{head}… ({} chars)", self.0.chars().count())
-    }
 }
 
 impl fmt::Debug for Secret {
@@ -55,11 +49,6 @@ pub enum Verification {
 }
 
 impl Verification {
-    /// The request is authentic.
-    pub const fn verified() -> Self {
-        Self::Verified
-    }
-
     /// The request is rejected for `reason`.
     pub fn rejected(reason: impl Into<String>) -> Self {
         Self::Rejected(reason.into())
@@ -142,7 +131,7 @@ impl Encoding {
 }
 
 /// The HMAC of `message` under `key`.
-pub fn hmac(algorithm: Algorithm, key: &[u8], message: &[u8]) -> Vec<u8> {
+pub(crate) fn hmac(algorithm: Algorithm, key: &[u8], message: &[u8]) -> Vec<u8> {
     fn run<M: Mac + hmac::digest::KeyInit>(key: &[u8], message: &[u8]) -> Vec<u8> {
         // HMAC accepts keys of any length, so this cannot fail.
         let Ok(mut mac) = <M as hmac::digest::KeyInit>::new_from_slice(key) else {
@@ -159,7 +148,12 @@ pub fn hmac(algorithm: Algorithm, key: &[u8], message: &[u8]) -> Vec<u8> {
 }
 
 /// Whether `signature` is the HMAC of `message` under `key`, compared in constant time.
-pub fn hmac_matches(algorithm: Algorithm, key: &[u8], message: &[u8], signature: &[u8]) -> bool {
+pub(crate) fn hmac_matches(
+    algorithm: Algorithm,
+    key: &[u8],
+    message: &[u8],
+    signature: &[u8],
+) -> bool {
     fn run<M: Mac + hmac::digest::KeyInit>(key: &[u8], message: &[u8], signature: &[u8]) -> bool {
         let Ok(mut mac) = <M as hmac::digest::KeyInit>::new_from_slice(key) else {
             return false;
@@ -390,6 +384,5 @@ mod tests {
     fn secret_debug_is_masked() {
         let secret = Secret::new("topsecretvalue");
         assert_eq!(format!("{secret:?}"), "Secret(****)");
-        assert!(!secret.masked().contains("secretvalue"));
     }
 }

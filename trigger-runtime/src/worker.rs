@@ -9,16 +9,15 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
-use tokio::task::JoinSet;
+use tokio::task::{JoinError, JoinSet};
 use tokio_util::sync::CancellationToken;
 
+use crate::error::error_chain;
 use crate::io::{Io, LogLine, LogSink, Logger, TaskError};
-use crate::job::{Context, Job};
+use crate::job::{Context, Job, JobOutput};
 use crate::registry::Registry;
-use crate::request::Request;
-use crate::store::{AttemptOutcome, ClaimRequest, ClaimedRun, NewEvent, Store};
+use crate::store::{AttemptOutcome, ClaimRequest, ClaimedRun, RunRecord, Store};
 use crate::time::Timestamp;
 
 /// How a worker runs.
@@ -51,7 +50,6 @@ impl Default for WorkerConfig {
 /// Executes runs from a store.
 #[derive(Clone, Debug)]
 pub struct Worker {
-    id: String,
     store: Store,
     registry: Arc<Registry>,
     config: WorkerConfig,
@@ -65,7 +63,6 @@ impl Worker {
     /// A worker for the jobs of `registry`.
     pub fn new(store: Store, registry: Arc<Registry>, config: WorkerConfig) -> Self {
         Self {
-            id: crate::id::new_id("wrk"),
             store,
             config,
             wake: Arc::new(Notify::new()),
@@ -145,7 +142,7 @@ impl Worker {
             let claimed = match self.store.claim(&self.claim_request(available)).await {
                 Ok(claimed) => claimed,
                 Err(error) => {
-                    tracing::warn!(%error, "could not claim runs; retrying at the next tick");
+                    tracing::warn!(error = %error_chain(&error), "could not claim runs; retrying at the next tick");
                     break;
                 }
             };
@@ -181,13 +178,13 @@ impl Worker {
         for (run_id, attempt) in unfinished {
             tracing::warn!(run = %run_id, attempt, "run did not finish within the shutdown grace; released for the next start");
             if let Err(error) = self.store.release(&run_id, attempt).await {
-                tracing::error!(run = %run_id, %error, "could not release run; it is claimed again when its lease expires");
+                tracing::error!(run = %run_id, error = %error_chain(&error), "could not release run; it is claimed again when its lease expires");
             }
         }
     }
 
     fn claim_request(&self, limit: usize) -> ClaimRequest {
-        let mut claim = ClaimRequest::new(self.id.as_str(), limit, self.config.lease);
+        let mut claim = ClaimRequest::new(limit, self.config.lease);
         claim.job_limits = Arc::clone(&self.job_limits);
         claim
     }
@@ -235,17 +232,13 @@ impl Worker {
             AttemptOutcome::Failed { .. } => "failed",
             AttemptOutcome::Suspended { .. } => "suspended",
         };
-        match self
-            .store
-            .finish_with_logs(run_id, attempt, lines, outcome)
-            .await
-        {
+        match self.store.finish(run_id, attempt, lines, outcome).await {
             Ok(true) => tracing::debug!(run = %run_id, attempt, status, "attempt finished"),
             Ok(false) => {
                 tracing::warn!(run = %run_id, attempt, "attempt finished after losing its lease; result discarded")
             }
             Err(error) => {
-                tracing::error!(run = %run_id, attempt, %error, "could not record the attempt; it runs again when its lease expires")
+                tracing::error!(run = %run_id, attempt, error = %error_chain(&error), "could not record the attempt; it runs again when its lease expires")
             }
         }
     }
@@ -258,7 +251,7 @@ impl Worker {
         logs: &Arc<BufferSink>,
     ) -> Option<AttemptOutcome> {
         let run = &claim.run;
-        let request = match event_request(&claim.event) {
+        let request = match claim.event.to_request() {
             Ok(request) => request,
             Err(error) => {
                 return Some(AttemptOutcome::Failed {
@@ -278,18 +271,29 @@ impl Worker {
             claim.event.received_at,
         );
         tracing::debug!(run = %run.id, job = job.id(), attempt = run.attempts, "attempt started");
-        let mut task = AbortOnDrop(tokio::spawn(job.call(request, io, ctx)));
+        let task = AbortOnDrop(tokio::spawn(job.call(request, io, ctx)));
+        let ended = self.supervise(job, run, task, logs).await?;
+        Some(judge(job, run, ended))
+    }
+
+    /// Waits for the attempt to end, renewing its lease and flushing its log lines every
+    /// third of the lease; `None` when the lease was lost (the task is then aborted).
+    async fn supervise(
+        &self,
+        job: &Job,
+        run: &RunRecord,
+        mut task: AbortOnDrop<JobOutput>,
+        logs: &BufferSink,
+    ) -> Option<Ended> {
         let deadline = job.timeout().map(|t| tokio::time::Instant::now() + t);
-        let every = (self.config.lease / 3).max(std::time::Duration::from_millis(10));
+        let every = (self.config.lease / 3).max(Duration::from_millis(10));
         let mut heartbeat = tokio::time::interval(every);
         let mut renewed = tokio::time::Instant::now();
         heartbeat.tick().await;
-        let result = loop {
+        loop {
             tokio::select! {
-                joined = &mut task.0 => break Ok(joined),
-                () = sleep_until(deadline) => break Err(format!(
-                    "attempt timed out after {:?}", job.timeout().unwrap_or_default()
-                )),
+                joined = &mut task.0 => return Some(Ended::Joined(joined)),
+                () = sleep_until(deadline) => return Some(Ended::TimedOut),
                 _ = heartbeat.tick() => {
                     self.flush(&run.id, run.attempts, logs).await;
                     match self.store.heartbeat(&run.id, run.attempts, self.config.lease).await {
@@ -299,7 +303,7 @@ impl Worker {
                             return None;
                         }
                         Err(error) => {
-                            tracing::warn!(run = %run.id, %error, "heartbeat failed");
+                            tracing::warn!(run = %run.id, error = %error_chain(&error), "heartbeat failed");
                             if renewed.elapsed() >= self.config.lease {
                                 tracing::warn!(run = %run.id, "lease expired without a heartbeat; abandoning the attempt");
                                 return None;
@@ -308,38 +312,7 @@ impl Worker {
                     }
                 }
             }
-        };
-        drop(task);
-        let error = match result {
-            Ok(Ok(Ok(output))) => return Some(AttemptOutcome::Succeeded(output)),
-            Ok(Ok(Err(error))) => {
-                // A job that returns the error of `io.wait` (with `?`) waits; one that handled
-                // it and went on is judged by what it returned.
-                if let Some(until) = suspension(&*error) {
-                    tracing::debug!(run = %run.id, %until, "run waits");
-                    return Some(AttemptOutcome::Suspended { until });
-                }
-                error_chain(&*error)
-            }
-            Ok(Err(join)) if join.is_panic() => {
-                format!("job panicked: {}", panic_message(join.into_panic()))
-            }
-            Ok(Err(_)) => "job task was cancelled".to_owned(),
-            Err(timeout) => timeout,
-        };
-        tracing::warn!(run = %run.id, job = job.id(), attempt = run.attempts, %error, "attempt failed");
-        let policy = job.retry();
-        Some(
-            if run.attempts >= run.max_attempts.min(policy.max_attempts()) {
-                AttemptOutcome::Failed { error }
-            } else {
-                let delay = policy.backoff(run.attempts, jitter());
-                AttemptOutcome::Retry {
-                    error,
-                    at: Timestamp::now().saturating_add(delay),
-                }
-            },
-        )
+        }
     }
 
     async fn flush(&self, run_id: &str, attempt: u32, logs: &BufferSink) {
@@ -348,7 +321,7 @@ impl Worker {
             return;
         }
         if let Err(error) = self.store.append_logs(run_id, attempt, lines).await {
-            tracing::warn!(run = %run_id, %error, "could not store log lines");
+            tracing::warn!(run = %run_id, error = %error_chain(&error), "could not store log lines");
         }
     }
 }
@@ -392,16 +365,48 @@ impl LogSink for BufferSink {
     }
 }
 
-/// Rebuilds the request a stored event describes.
-pub(crate) fn event_request(event: &NewEvent) -> Result<Request, String> {
-    let method = Method::from_bytes(event.method.as_bytes()).map_err(|e| e.to_string())?;
-    let mut headers = HeaderMap::with_capacity(event.headers.len());
-    for (name, value) in &event.headers {
-        let name = HeaderName::from_bytes(name.as_bytes()).map_err(|e| e.to_string())?;
-        let value = HeaderValue::from_bytes(value).map_err(|e| e.to_string())?;
-        headers.append(name, value);
+/// How an attempt's task ended.
+enum Ended {
+    /// It returned, panicked or was cancelled.
+    Joined(Result<JobOutput, JoinError>),
+    /// It ran past the job's timeout.
+    TimedOut,
+}
+
+/// What an ended attempt means for its run: success, a wait, a retry with backoff, or the
+/// final failure.
+fn judge(job: &Job, run: &RunRecord, ended: Ended) -> AttemptOutcome {
+    let error = match ended {
+        Ended::Joined(Ok(Ok(output))) => return AttemptOutcome::Succeeded(output),
+        Ended::Joined(Ok(Err(error))) => {
+            // A job that returns the error of `io.wait` (with `?`) waits; one that handled it
+            // and went on is judged by what it returned.
+            if let Some(until) = suspension(&*error) {
+                tracing::debug!(run = %run.id, %until, "run waits");
+                return AttemptOutcome::Suspended { until };
+            }
+            error_chain(&*error)
+        }
+        Ended::Joined(Err(join)) if join.is_panic() => {
+            format!("job panicked: {}", panic_message(join.into_panic()))
+        }
+        Ended::Joined(Err(_)) => "job task was cancelled".to_owned(),
+        Ended::TimedOut => format!(
+            "attempt timed out after {:?}",
+            job.timeout().unwrap_or_default()
+        ),
+    };
+    tracing::warn!(run = %run.id, job = job.id(), attempt = run.attempts, %error, "attempt failed");
+    let policy = job.retry();
+    if run.attempts >= run.max_attempts.min(policy.max_attempts()) {
+        AttemptOutcome::Failed { error }
+    } else {
+        let delay = policy.backoff(run.attempts, jitter());
+        AttemptOutcome::Retry {
+            error,
+            at: Timestamp::now().saturating_add(delay),
+        }
     }
-    Request::new(method, &event.url, headers, event.body.clone()).map_err(|e| e.to_string())
 }
 
 /// When the run asked to resume, if `error` is (or wraps) [`TaskError::Suspended`].
@@ -414,21 +419,6 @@ fn suspension(error: &(dyn std::error::Error + 'static)) -> Option<Timestamp> {
         current = error.source();
     }
     None
-}
-
-/// `outer: cause: root cause`.
-pub(crate) fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.ends_with(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
 }
 
 fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {

@@ -30,7 +30,7 @@ fn unset_secret();
 async fn token(request: &Request, secret: &Secret) -> Verification {
     match request.header("authorization") {
         Some(value) if value.strip_prefix("Bearer ") == Some(secret.expose()) => {
-            Verification::verified()
+            Verification::Verified
         }
         Some(_) => Verification::rejected("wrong token"),
         None => Verification::rejected("missing Authorization header"),

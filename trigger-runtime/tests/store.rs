@@ -6,30 +6,16 @@ use bytes::Bytes;
 use serde_json::json;
 use trigger_runtime::io::{LogLevel, LogLine};
 use trigger_runtime::store::{
-    AttemptOutcome, ClaimRequest, NewEvent, NewRun, RunQuery, RunStatus, SqliteStore, Store,
+    AttemptOutcome, ClaimRequest, Event, NewRun, RunQuery, RunStatus, SqliteStore, Store,
 };
 use trigger_runtime::time::Timestamp;
 
-/// A SQLite file in a fresh directory, removed at the end of the test.
-struct TempDb(std::path::PathBuf);
+mod common;
 
-impl TempDb {
-    fn new() -> Self {
-        let mut bytes = [0u8; 8];
-        getrandom::fill(&mut bytes).unwrap();
-        let dir = std::env::temp_dir().join(format!("trigger-store-{}", hex::encode(bytes)));
-        Self(dir)
-    }
-}
+use common::TempDir;
 
-impl Drop for TempDb {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn event(id: &str, dedup: Option<&str>, body: &[u8]) -> NewEvent {
-    NewEvent {
+fn event(id: &str, dedup: Option<&str>, body: &[u8]) -> Event {
+    Event {
         id: id.to_owned(),
         endpoint_id: "ep".to_owned(),
         method: "POST".to_owned(),
@@ -55,18 +41,23 @@ fn run(id: &str, job: &str) -> NewRun {
 }
 
 fn claim(limit: usize) -> ClaimRequest {
-    ClaimRequest::new("w1", limit, Duration::from_secs(30))
+    ClaimRequest::new(limit, Duration::from_secs(30))
 }
 
+/// Runs each scenario against every store: `memory://` and a SQLite file. They share one
+/// driver, so this checks that both configurations of it behave the same; a new driver gets a
+/// module here and must pass every scenario.
 macro_rules! for_each_driver {
     ($($name:ident),* $(,)?) => {
         mod memory {
-            $(#[tokio::test] async fn $name() { super::$name(trigger_runtime::store::Store::memory()).await; })*
+            $(#[tokio::test] async fn $name() {
+                super::$name(super::Store::open("memory://").await.unwrap()).await;
+            })*
         }
         mod sqlite {
             $(#[tokio::test] async fn $name() {
-                let db = super::TempDb::new();
-                let store = super::Store::new(super::SqliteStore::open(db.0.join("t.db")).unwrap());
+                let dir = super::TempDir::new("store");
+                let store = super::Store::new(super::SqliteStore::open(dir.join("t.db")).unwrap());
                 super::$name(store).await;
             })*
         }
@@ -85,6 +76,9 @@ for_each_driver!(
     a_limited_backlog_never_hides_other_jobs,
     release_and_suspend_do_not_count_attempts,
     list_cancel_replay_tasks_and_secrets,
+    a_stale_attempt_leaves_no_log_lines,
+    a_reused_key_with_another_body_is_logged,
+    canceled_runs_are_never_due,
 );
 
 async fn ingest_stores_event_and_runs_exactly(store: Store) {
@@ -183,7 +177,12 @@ async fn claim_finish_and_history(store: Store) {
     );
     assert!(
         store
-            .finish("run_1", 1, AttemptOutcome::Succeeded(json!({"ok": true})))
+            .finish(
+                "run_1",
+                1,
+                vec![],
+                AttemptOutcome::Succeeded(json!({"ok": true}))
+            )
             .await
             .unwrap()
     );
@@ -208,6 +207,7 @@ async fn retries_wait_until_due(store: Store) {
         .finish(
             "run_1",
             1,
+            vec![],
             AttemptOutcome::Retry {
                 error: "e1".into(),
                 at,
@@ -224,7 +224,12 @@ async fn retries_wait_until_due(store: Store) {
     let claimed = store.claim(&claim(1)).await.unwrap();
     assert_eq!(claimed[0].run.attempts, 2);
     store
-        .finish("run_1", 2, AttemptOutcome::Failed { error: "e2".into() })
+        .finish(
+            "run_1",
+            2,
+            vec![],
+            AttemptOutcome::Failed { error: "e2".into() },
+        )
         .await
         .unwrap();
     let run = store.run("run_1").await.unwrap().unwrap();
@@ -243,7 +248,7 @@ async fn fencing_refuses_stale_attempts(store: Store) {
         .ingest(event("evt_1", None, b"{}"), vec![run("run_1", "a")])
         .await
         .unwrap();
-    let short = ClaimRequest::new("dead", 1, Duration::from_millis(1));
+    let short = ClaimRequest::new(1, Duration::from_millis(1));
     store.claim(&short).await.unwrap();
     tokio::time::sleep(Duration::from_millis(10)).await;
     let again = store.claim(&claim(1)).await.unwrap();
@@ -259,13 +264,13 @@ async fn fencing_refuses_stale_attempts(store: Store) {
     );
     assert!(
         !store
-            .finish("run_1", 1, AttemptOutcome::Succeeded(json!(null)))
+            .finish("run_1", 1, vec![], AttemptOutcome::Succeeded(json!(null)))
             .await
             .unwrap()
     );
     assert!(
         store
-            .finish("run_1", 2, AttemptOutcome::Succeeded(json!(2)))
+            .finish("run_1", 2, vec![], AttemptOutcome::Succeeded(json!(2)))
             .await
             .unwrap()
     );
@@ -284,7 +289,7 @@ async fn a_run_that_keeps_losing_its_lease_fails(store: Store) {
         .ingest(event("evt_1", None, b"{}"), vec![one])
         .await
         .unwrap();
-    let short = ClaimRequest::new("dying", 1, Duration::from_millis(1));
+    let short = ClaimRequest::new(1, Duration::from_millis(1));
     for _ in 0..2 {
         assert_eq!(store.claim(&short).await.unwrap().len(), 1);
         tokio::time::sleep(Duration::from_millis(5)).await;
@@ -316,7 +321,12 @@ async fn per_job_limits(store: Store) {
     assert!(store.claim(&request).await.unwrap().is_empty());
     let done = first.iter().find(|c| c.run.job == "limited").unwrap();
     store
-        .finish(&done.run.id, 1, AttemptOutcome::Succeeded(json!(null)))
+        .finish(
+            &done.run.id,
+            1,
+            vec![],
+            AttemptOutcome::Succeeded(json!(null)),
+        )
         .await
         .unwrap();
     assert_eq!(store.claim(&request).await.unwrap().len(), 1);
@@ -336,7 +346,7 @@ async fn release_and_suspend_do_not_count_attempts(store: Store) {
     let until = Timestamp::now().saturating_add(Duration::from_secs(60));
     assert!(
         store
-            .finish("run_1", 1, AttemptOutcome::Suspended { until })
+            .finish("run_1", 1, vec![], AttemptOutcome::Suspended { until })
             .await
             .unwrap()
     );
@@ -455,8 +465,8 @@ async fn list_cancel_replay_tasks_and_secrets(store: Store) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_sqlite_ingests_share_commits() {
-    let db = TempDb::new();
-    let sqlite = std::sync::Arc::new(SqliteStore::open(db.0.join("t.db")).unwrap());
+    let dir = TempDir::new("store");
+    let sqlite = std::sync::Arc::new(SqliteStore::open(dir.join("t.db")).unwrap());
     let (commits_before, writes_before) = sqlite.commit_stats();
     let tasks: Vec<_> = (0..400)
         .map(|i| {
@@ -527,4 +537,120 @@ async fn a_reused_key_with_another_body_is_a_new_event(store: Store) {
         .unwrap();
     assert!(again.duplicate, "the key still names the first event");
     assert_eq!(again.event_id, "evt_1");
+}
+
+fn line(message: &str) -> LogLine {
+    LogLine {
+        level: LogLevel::Info,
+        message: message.into(),
+        data: json!(null),
+        at: Timestamp::now(),
+    }
+}
+
+async fn a_stale_attempt_leaves_no_log_lines(store: Store) {
+    store
+        .ingest(event("evt_1", None, b"{}"), vec![run("run_1", "a")])
+        .await
+        .unwrap();
+    store
+        .claim(&ClaimRequest::new(1, Duration::from_millis(1)))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    assert_eq!(store.claim(&claim(1)).await.unwrap()[0].run.attempts, 2);
+    // Attempt 1 lost its lease: neither its heartbeat flush nor its final lines are kept.
+    store
+        .append_logs("run_1", 1, vec![line("stale flush")])
+        .await
+        .unwrap();
+    let stale = store
+        .finish(
+            "run_1",
+            1,
+            vec![line("stale end")],
+            AttemptOutcome::Failed {
+                error: "late".into(),
+            },
+        )
+        .await
+        .unwrap();
+    assert!(!stale);
+    store
+        .append_logs("run_1", 2, vec![line("current flush")])
+        .await
+        .unwrap();
+    store
+        .finish(
+            "run_1",
+            2,
+            vec![line("current end")],
+            AttemptOutcome::Succeeded(json!(null)),
+        )
+        .await
+        .unwrap();
+    let run = store.run("run_1").await.unwrap().unwrap();
+    let messages: Vec<(u32, &str)> = run
+        .logs
+        .iter()
+        .map(|l| (l.attempt, l.line.message.as_str()))
+        .collect();
+    assert_eq!(messages, [(2, "current flush"), (2, "current end")]);
+}
+
+async fn a_reused_key_with_another_body_is_logged(store: Store) {
+    let mut bytes = [0u8; 8];
+    getrandom::fill(&mut bytes).unwrap();
+    let key = format!("key-{}", hex::encode(bytes));
+    let captured = common::capture_logs();
+    store
+        .ingest(event("evt_1", Some(&key), b"first"), vec![])
+        .await
+        .unwrap();
+    assert!(
+        !captured.contains(&key),
+        "a first delivery is not a warning"
+    );
+    store
+        .ingest(event("evt_2", Some(&key), b"second"), vec![])
+        .await
+        .unwrap();
+    let warning = captured.line_with(&key).expect("the reused key is logged");
+    assert!(warning.contains("WARN"), "{warning}");
+    assert!(
+        warning.contains("idempotency key reused with a different body"),
+        "{warning}"
+    );
+    assert!(
+        warning.contains("evt_1"),
+        "names the first event: {warning}"
+    );
+}
+
+async fn canceled_runs_are_never_due(store: Store) {
+    store
+        .ingest(
+            event("evt_1", None, b"{}"),
+            vec![run("run_1", "a"), run("run_2", "a")],
+        )
+        .await
+        .unwrap();
+    assert!(store.next_due().await.unwrap().is_some());
+    store.cancel("run_1").await.unwrap();
+    store.cancel("run_2").await.unwrap();
+    assert_eq!(store.next_due().await.unwrap(), None);
+    assert!(store.claim(&claim(10)).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn sqlite_memory_url_is_one_database() {
+    // Ingest writes and the API reads: both must see the same in-memory database.
+    let store = Store::open("sqlite://:memory:").await.unwrap();
+    store
+        .ingest(event("evt_1", None, b"{}"), vec![run("run_1", "a")])
+        .await
+        .unwrap();
+    assert!(store.event("evt_1").await.unwrap().is_some());
+    assert_eq!(store.run_counts().await.unwrap().queued, 1);
+    assert!(!store.kind().is_persistent());
 }

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use axum::body::Body;
-use common::{drain, get, secret, send, server, signed};
+use common::{drain, get, secret, send, server, signed, wait_for_status};
 use http::StatusCode;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
@@ -64,20 +64,6 @@ impl Background {
             .unwrap()
             .unwrap();
     }
-}
-
-/// Polls the run until it has `status`, for at most 5 s.
-async fn wait_for_status(app: &Server, id: &str, status: &str) {
-    for _ in 0..500 {
-        if run_json(app, id).await["status"] == status {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!(
-        "run {id} never became {status}: {}",
-        run_json(app, id).await
-    );
 }
 
 async fn run_json(app: &Server, id: &str) -> Value {
@@ -241,7 +227,6 @@ async fn a_run_whose_lease_expired_is_claimed_again() {
     let claimed = app
         .store()
         .claim(&trigger_runtime::store::ClaimRequest::new(
-            "dead-worker",
             10,
             Duration::from_millis(1),
         ))
@@ -259,6 +244,7 @@ async fn a_run_whose_lease_expired_is_claimed_again() {
         .finish(
             &id,
             1,
+            vec![],
             trigger_runtime::store::AttemptOutcome::Failed {
                 error: "late".into(),
             },
@@ -382,7 +368,7 @@ async fn a_wait_suspends_the_run_without_holding_a_worker_then_resumes() {
 
 #[tokio::test]
 async fn a_wait_survives_a_restart_on_sqlite() {
-    let dir = std::env::temp_dir().join(format!("trigger-wait-{}", std::process::id()));
+    let dir = common::TempDir::new("wait");
     let path = dir.join("t.db");
     let (before, after) = (Arc::new(AtomicU32::new(0)), Arc::new(AtomicU32::new(0)));
     let open = || {
@@ -416,7 +402,6 @@ async fn a_wait_survives_a_restart_on_sqlite() {
         (before.load(Ordering::SeqCst), after.load(Ordering::SeqCst)),
         (1, 1)
     );
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[tokio::test]

@@ -26,7 +26,7 @@ impl Context {
     /// Builds a context; the worker does this for every attempt, tests use
     /// [`crate::testing::TestContext`].
     #[allow(clippy::too_many_arguments)]
-    pub fn new(
+    pub(crate) fn new(
         run_id: impl Into<String>,
         attempt: u32,
         job: (&str, &str, &str),

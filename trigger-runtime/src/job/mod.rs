@@ -21,6 +21,7 @@
 //! [`crate::testing`].
 
 mod context;
+pub(crate) mod registration;
 mod retry;
 
 use std::fmt;
@@ -35,6 +36,7 @@ pub use self::retry::RetryPolicy;
 use crate::endpoint::{BoxFuture, Location, Trigger};
 use crate::io::Io;
 use crate::request::Request;
+use crate::store::NewRun;
 
 /// Any error a job returns, boxed.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
@@ -45,95 +47,6 @@ pub type Result<T = (), E = BoxError> = std::result::Result<T, E>;
 
 /// A finished attempt: the output as JSON, or the error.
 pub type JobOutput = std::result::Result<serde_json::Value, BoxError>;
-
-/// The plain fn `#[job]` generates around the user's async fn.
-pub type JobFn = fn(Request, Io, Context) -> BoxFuture<'static, JobOutput>;
-
-/// A link-time registration of a job, emitted by `#[job]`.
-#[derive(Debug)]
-pub struct JobRegistration {
-    /// The stable id.
-    pub id: &'static str,
-    /// Display name.
-    pub name: &'static str,
-    /// `major.minor.patch`.
-    pub version: &'static str,
-    /// Whether the job gets runs.
-    pub enabled: bool,
-    /// Resolves what `trigger = ...` names (a fn, so a wrong name is a type error on that name).
-    pub trigger: fn() -> Trigger,
-    /// Runs one attempt.
-    pub run: JobFn,
-    /// Retries, timeout and concurrency.
-    pub options: JobOptions,
-    /// Where the job was declared.
-    pub location: Location,
-}
-
-/// The `retries`, `backoff`, `timeout` and `concurrency` arguments of `#[job]`, as registered.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct JobOptions {
-    max_attempts: Option<u32>,
-    backoff_ms: Option<(u64, u64)>,
-    timeout_ms: Option<u64>,
-    concurrency: Option<u32>,
-}
-
-impl JobOptions {
-    /// No options: the defaults.
-    pub const fn new() -> Self {
-        Self {
-            max_attempts: None,
-            backoff_ms: None,
-            timeout_ms: None,
-            concurrency: None,
-        }
-    }
-
-    /// At most `n` attempts.
-    #[must_use]
-    pub const fn max_attempts(mut self, n: u32) -> Self {
-        self.max_attempts = Some(n);
-        self
-    }
-
-    /// Backoff from `min` to `max` milliseconds.
-    #[must_use]
-    pub const fn backoff_ms(mut self, min: u64, max: u64) -> Self {
-        self.backoff_ms = Some((min, max));
-        self
-    }
-
-    /// Each attempt may take at most `ms` milliseconds.
-    #[must_use]
-    pub const fn timeout_ms(mut self, ms: u64) -> Self {
-        self.timeout_ms = Some(ms);
-        self
-    }
-
-    /// At most `n` runs of the job at once.
-    #[must_use]
-    pub const fn concurrency(mut self, n: u32) -> Self {
-        self.concurrency = Some(n);
-        self
-    }
-
-    fn apply(self, mut job: Job) -> Job {
-        let mut retry = job.retry;
-        if let Some(n) = self.max_attempts {
-            retry = RetryPolicy::attempts(n).with_backoff(retry.min_backoff(), retry.max_backoff());
-        }
-        if let Some((min, max)) = self.backoff_ms {
-            retry = retry.with_backoff(Duration::from_millis(min), Duration::from_millis(max));
-        }
-        job.retry = retry;
-        job.timeout = self.timeout_ms.map(Duration::from_millis);
-        job.concurrency = self.concurrency.map(|n| n as usize);
-        job
-    }
-}
-
-inventory::collect!(JobRegistration);
 
 type Handler = Arc<dyn Fn(Request, Io, Context) -> BoxFuture<'static, JobOutput> + Send + Sync>;
 
@@ -179,7 +92,7 @@ impl Job {
     }
 
     /// The job a `#[job]` registration describes.
-    pub fn from_registration(registration: &'static JobRegistration) -> Self {
+    pub(crate) fn from_registration(registration: &'static registration::JobRegistration) -> Self {
         let run = registration.run;
         let job = Self {
             id: registration.id,
@@ -283,6 +196,16 @@ impl Job {
         self.concurrency
     }
 
+    /// A new queued run of this job.
+    pub(crate) fn new_run(&self) -> NewRun {
+        NewRun {
+            id: crate::id::new_id("run"),
+            job_id: self.id.to_owned(),
+            job_version: self.version.to_owned(),
+            max_attempts: self.retry.max_attempts(),
+        }
+    }
+
     /// Runs one attempt.
     pub fn call(&self, request: Request, io: Io, ctx: Context) -> BoxFuture<'static, JobOutput> {
         (self.handler)(request, io, ctx)
@@ -321,46 +244,3 @@ impl<T: Serialize, E: Into<BoxError>> IntoJobResult for std::result::Result<T, E
         }
     }
 }
-
-macro_rules! param {
-    ($trait:ident, $ty:ty, $doc:literal, $message:literal, $label:literal) => {
-        #[doc = $doc]
-        #[diagnostic::on_unimplemented(
-            message = $message,
-            label = $label,
-            note = "a job is `async fn(request: Request, io: Io, ctx: Context) -> Result<()>`"
-        )]
-        pub trait $trait {
-            /// Takes the value the worker passes in this position.
-            fn from_job(value: $ty) -> Self;
-        }
-
-        impl $trait for $ty {
-            fn from_job(value: $ty) -> Self {
-                value
-            }
-        }
-    };
-}
-
-param!(
-    JobRequest,
-    Request,
-    "The first parameter of a job: [`Request`].",
-    "the first parameter of a job must be `Request`, found `{Self}`",
-    "expected `Request`"
-);
-param!(
-    JobIo,
-    Io,
-    "The second parameter of a job: [`Io`].",
-    "the second parameter of a job must be `Io`, found `{Self}`",
-    "expected `Io`"
-);
-param!(
-    JobContext,
-    Context,
-    "The third parameter of a job: [`Context`].",
-    "the third parameter of a job must be `Context`, found `{Self}`",
-    "expected `Context`"
-);

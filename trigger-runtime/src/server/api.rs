@@ -7,13 +7,13 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use base64::Engine as _;
 use http::StatusCode;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::AppState;
-use super::new_run;
 use super::response::{ErrorResponse, PathId};
+use super::views::{EventView, RunPageView, RunView};
+use crate::error::error_chain;
 use crate::store::{EventRecord, NewRun, RunQuery, RunRecord, RunStatus};
 
 type ApiResult = Result<Response, ErrorResponse>;
@@ -52,14 +52,9 @@ async fn require_api_key(
         .or_else(|| headers.get("x-api-key").and_then(|v| v.to_str().ok()));
     let matches = given.is_some_and(|given| {
         // Compare digests so the time taken does not depend on how much of the key matched.
-        let digest =
-            |s: &[u8]| crate::verify::hmac(crate::verify::Algorithm::Sha256, b"api-key", s);
-        crate::verify::hmac_matches(
-            crate::verify::Algorithm::Sha256,
-            b"api-key",
-            key.as_bytes(),
-            &digest(given.as_bytes()),
-        )
+        use crate::verify::{Algorithm, hmac, hmac_matches};
+        let digest = hmac(Algorithm::Sha256, b"api-key", given.as_bytes());
+        hmac_matches(Algorithm::Sha256, b"api-key", key.as_bytes(), &digest)
     });
     if matches {
         next.run(request).await
@@ -76,7 +71,8 @@ async fn load_run(state: &AppState, id: &str) -> Result<RunRecord, ErrorResponse
         Ok(Some(run)) => Ok(run),
         Ok(None) => Err(ErrorResponse::not_found(format!("no run {id:?}"))),
         Err(e) => Err(ErrorResponse::internal(format!(
-            "could not read run {id:?}: {e}"
+            "could not read run {id:?}: {}",
+            error_chain(&e)
         ))),
     }
 }
@@ -86,24 +82,28 @@ async fn load_event(state: &AppState, id: &str) -> Result<EventRecord, ErrorResp
         Ok(Some(event)) => Ok(event),
         Ok(None) => Err(ErrorResponse::not_found(format!("no event {id:?}"))),
         Err(e) => Err(ErrorResponse::internal(format!(
-            "could not read event {id:?}: {e}"
+            "could not read event {id:?}: {}",
+            error_chain(&e)
         ))),
     }
 }
 
 async fn run(State(state): State<Arc<AppState>>, PathId(id): PathId) -> ApiResult {
-    Ok(Json(load_run(&state, &id).await?).into_response())
+    let run = load_run(&state, &id).await?;
+    Ok(Json(RunView::from(&run)).into_response())
 }
 
 async fn event(State(state): State<Arc<AppState>>, PathId(id): PathId) -> ApiResult {
-    Ok(Json(event_json(&load_event(&state, &id).await?)).into_response())
+    let event = load_event(&state, &id).await?;
+    Ok(Json(EventView::from(&event)).into_response())
 }
 
 /// `GET /stats`: run counts by status.
 async fn stats(State(state): State<Arc<AppState>>) -> Response {
     match state.store.run_counts().await {
         Ok(counts) => Json(json!({ "runs": counts })).into_response(),
-        Err(e) => ErrorResponse::internal(format!("could not count runs: {e}")).into_response(),
+        Err(e) => ErrorResponse::internal(format!("could not count runs: {}", error_chain(&e)))
+            .into_response(),
     }
 }
 
@@ -148,8 +148,9 @@ async fn list_runs(
         cursor: params.cursor.filter(|c| !c.is_empty()),
     };
     match state.store.list_runs(&query).await {
-        Ok(page) => Json(page).into_response(),
-        Err(e) => ErrorResponse::internal(format!("could not list runs: {e}")).into_response(),
+        Ok(page) => Json(RunPageView::from(&page)).into_response(),
+        Err(e) => ErrorResponse::internal(format!("could not list runs: {}", error_chain(&e)))
+            .into_response(),
     }
 }
 
@@ -165,7 +166,7 @@ async fn replay_run(State(state): State<Arc<AppState>>, PathId(id): PathId) -> A
             ),
         ));
     };
-    add_runs(&state, &run.event_id, vec![new_run(job)]).await
+    add_runs(&state, &run.event_id, vec![job.new_run()]).await
 }
 
 /// `POST /events/{id}/replay`: the event dispatched again to every enabled job of its endpoint.
@@ -175,7 +176,7 @@ async fn replay_event(State(state): State<Arc<AppState>>, PathId(id): PathId) ->
         .registry
         .jobs_for(&event.event.endpoint_id)
         .filter(|job| job.is_enabled())
-        .map(new_run)
+        .map(crate::job::Job::new_run)
         .collect();
     add_runs(&state, &id, runs).await
 }
@@ -187,7 +188,10 @@ async fn add_runs(state: &AppState, event_id: &str, runs: Vec<NewRun>) -> ApiRes
             Ok(Json(json!({ "event_id": event_id, "runs": runs })).into_response())
         }
         Ok(None) => Err(ErrorResponse::not_found(format!("no event {event_id:?}"))),
-        Err(e) => Err(ErrorResponse::internal(format!("could not add runs: {e}"))),
+        Err(e) => Err(ErrorResponse::internal(format!(
+            "could not add runs: {}",
+            error_chain(&e)
+        ))),
     }
 }
 
@@ -204,54 +208,8 @@ async fn cancel_run(State(state): State<Arc<AppState>>, PathId(id): PathId) -> A
         )),
         Ok(None) => Err(ErrorResponse::not_found(format!("no run {id:?}"))),
         Err(e) => Err(ErrorResponse::internal(format!(
-            "could not cancel run {id:?}: {e}"
+            "could not cancel run {id:?}: {}",
+            error_chain(&e)
         ))),
     }
-}
-
-/// Headers that carry credentials: stored as received (a replay may need them), never shown.
-fn is_credential(name: &str) -> bool {
-    let name = name.to_ascii_lowercase();
-    matches!(
-        name.as_str(),
-        "authorization" | "proxy-authorization" | "cookie" | "set-cookie"
-    ) || ["token", "secret", "password", "api-key", "apikey"]
-        .iter()
-        .any(|part| name.contains(part))
-}
-
-/// An event as JSON: the body as text when it is UTF-8, else base64 (`body_encoding` says which).
-pub(crate) fn event_json(record: &EventRecord) -> Value {
-    let event = &record.event;
-    let (body, encoding) = match std::str::from_utf8(&event.body) {
-        Ok(text) => (Value::String(text.to_owned()), "utf8"),
-        Err(_) => (
-            Value::String(base64::engine::general_purpose::STANDARD.encode(&event.body)),
-            "base64",
-        ),
-    };
-    let headers: Vec<Value> = event
-        .headers
-        .iter()
-        .map(|(name, value)| {
-            if is_credential(name) {
-                json!([name, "[redacted]"])
-            } else {
-                json!([name, String::from_utf8_lossy(value)])
-            }
-        })
-        .collect();
-    json!({
-        "id": event.id,
-        "endpoint_id": event.endpoint_id,
-        "method": event.method,
-        "url": event.url,
-        "headers": headers,
-        "body": body,
-        "body_encoding": encoding,
-        "received_at": event.received_at,
-        "verified": event.verified,
-        "dedup_key": event.dedup_key,
-        "runs": record.runs,
-    })
 }

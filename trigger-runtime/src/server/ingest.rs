@@ -1,25 +1,30 @@
-//! `ANY /endpoints/{id}`: check, verify, store, answer.
+//! `ANY /endpoints/{id}`: find the endpoint, read the body, verify, store, answer.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Json;
 use axum::body::Body;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
 use http::{HeaderMap, Method, StatusCode, Uri, header};
 
 use super::response::{ErrorResponse, PathId};
+use super::views::IngestView;
 use super::{AppState, SecretState};
-use crate::id::new_id;
-use crate::request::Request;
-use crate::store::{NewEvent, NewRun};
+use crate::endpoint::HttpEndpoint;
+use crate::error::error_chain;
+use crate::request::{Request, RequestError};
+use crate::store::{Event, NewRun, StoreError};
 use crate::time::Timestamp;
+use crate::verify::Secret;
 
 /// How long a sender may take to send the body.
-const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+const BODY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Headers whose value identifies a delivery, checked in this order for deduplication.
-pub(crate) const IDEMPOTENCY_HEADERS: &[&str] = &[
+const IDEMPOTENCY_HEADERS: &[&str] = &[
     "idempotency-key",
     "webhook-id",
     "svix-id",
@@ -27,7 +32,57 @@ pub(crate) const IDEMPOTENCY_HEADERS: &[&str] = &[
     "x-request-id",
 ];
 
-pub(crate) async fn ingest(
+/// Why ingest refused a request: each variant is one status and one `{"error": ...}` text.
+#[derive(Debug, thiserror::Error)]
+enum Rejection {
+    #[error("no endpoint {0:?}")]
+    UnknownEndpoint(String),
+    #[error("endpoint {0:?} is disabled")]
+    DisabledEndpoint(&'static str),
+    #[error("request body is larger than the limit of {0} bytes")]
+    TooLarge(usize),
+    #[error("request body not received within {} s", BODY_TIMEOUT.as_secs())]
+    BodyTimeout,
+    #[error("could not read the request body: {0}")]
+    BodyUnreadable(axum::Error),
+    #[error(transparent)]
+    BadRequest(RequestError),
+    #[error("secret not configured: set {0}")]
+    SecretNotConfigured(&'static str),
+    #[error("{0}")]
+    Unverified(String),
+    #[error("could not store the event: {}", error_chain(.0))]
+    Store(StoreError),
+}
+
+impl Rejection {
+    fn status(&self) -> StatusCode {
+        match self {
+            Self::UnknownEndpoint(_) | Self::DisabledEndpoint(_) => StatusCode::NOT_FOUND,
+            Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
+            Self::BodyUnreadable(_) | Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::SecretNotConfigured(_) | Self::Unverified(_) => StatusCode::UNAUTHORIZED,
+            Self::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl IntoResponse for Rejection {
+    fn into_response(self) -> Response {
+        let message = self.to_string();
+        match &self {
+            Self::Store(_) => tracing::error!("{message}"),
+            Self::Unverified(_) => {
+                tracing::info!(reason = %message, "rejected a request that failed verification");
+            }
+            _ => {}
+        }
+        ErrorResponse::new(self.status(), message).into_response()
+    }
+}
+
+pub(super) async fn ingest(
     State(state): State<Arc<AppState>>,
     PathId(id): PathId,
     method: Method,
@@ -37,7 +92,7 @@ pub(crate) async fn ingest(
 ) -> Response {
     match accept(&state, &id, method, &uri, headers, body).await {
         Ok(response) => response,
-        Err(error) => error.into_response(),
+        Err(rejection) => rejection.into_response(),
     }
 }
 
@@ -48,114 +103,30 @@ async fn accept(
     uri: &Uri,
     headers: HeaderMap,
     body: Body,
-) -> Result<Response, ErrorResponse> {
+) -> Result<Response, Rejection> {
     let received_at = Timestamp::now();
-    let endpoint = state
-        .registry
-        .endpoint(id)
-        .ok_or_else(|| ErrorResponse::not_found(format!("no endpoint {id:?}")))?;
-    if !endpoint.is_enabled() {
-        return Err(ErrorResponse::not_found(format!(
-            "endpoint {id:?} is disabled"
-        )));
-    }
-
-    let limit = state.config.body_limit;
-    let too_large = || {
-        ErrorResponse::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!("request body is larger than the limit of {limit} bytes"),
-        )
-    };
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|len| len > limit as u64) {
-        return Err(too_large());
-    }
-    let read = tokio::time::timeout(BODY_TIMEOUT, axum::body::to_bytes(body, limit));
-    let read = read.await.map_err(|_| {
-        ErrorResponse::new(
-            StatusCode::REQUEST_TIMEOUT,
-            format!(
-                "request body not received within {} s",
-                BODY_TIMEOUT.as_secs()
-            ),
-        )
-    })?;
-    let body = read.map_err(|error| {
-        let is_limit = std::error::Error::source(&error)
-            .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
-        if is_limit {
-            too_large()
-        } else {
-            ErrorResponse::new(
-                StatusCode::BAD_REQUEST,
-                format!("could not read the request body: {error}"),
-            )
-        }
-    })?;
-
+    let endpoint = find_endpoint(state, id)?;
+    let body = read_body(&headers, body, state.config.body_limit).await?;
     let url = full_url(state.config.public_url.as_deref(), &headers, uri);
-    let request = Request::new(method.clone(), &url, headers, body.clone())
-        .map_err(|e| ErrorResponse::new(StatusCode::BAD_REQUEST, e.to_string()))?;
-
-    let secret = match state.secrets.get(endpoint.id()) {
-        Some(SecretState::Missing { var }) => {
-            return Err(ErrorResponse::unauthorized(format!(
-                "secret not configured: set {var}"
-            )));
-        }
-        Some(secret_state) => secret_state.secret().cloned(),
-        None => None,
-    };
-    let Some(secret) = secret else {
-        return Err(ErrorResponse::internal(format!(
-            "endpoint {id:?} has no secret"
-        )));
-    };
-    let verification = endpoint.verify_with_secret(&request, &secret).await;
-    if let Some(reason) = verification.reason() {
-        tracing::info!(
-            endpoint = id,
-            reason,
-            "rejected a request that failed verification"
-        );
-        return Err(ErrorResponse::unauthorized(reason));
+    let request = Request::new(method, &url, headers, body).map_err(Rejection::BadRequest)?;
+    let secret = secret(state, endpoint)?;
+    if let Some(reason) = endpoint.verify_with_secret(&request, secret).await.reason() {
+        return Err(Rejection::Unverified(reason.to_owned()));
     }
 
-    let dedup_key = IDEMPOTENCY_HEADERS
-        .iter()
-        .find_map(|name| request.header(name))
-        .map(|v| v.trim().to_owned())
-        .filter(|v| !v.is_empty());
+    let mut event = Event::verified(endpoint.id(), &request, received_at);
+    event.dedup_key = dedup_key(&request);
     let runs: Vec<NewRun> = state
         .registry
         .jobs_for(endpoint.id())
         .filter(|job| job.is_enabled())
-        .map(super::new_run)
+        .map(crate::job::Job::new_run)
         .collect();
-    let event = NewEvent {
-        id: new_id("evt"),
-        endpoint_id: endpoint.id().to_owned(),
-        method: method.as_str().to_owned(),
-        url,
-        headers: request
-            .headers()
-            .iter()
-            .map(|(k, v)| (k.as_str().to_owned(), v.as_bytes().to_vec()))
-            .collect(),
-        body,
-        received_at,
-        verified: true,
-        dedup_key,
-    };
     let ingested = state
         .store
         .ingest(event, runs)
         .await
-        .map_err(|e| ErrorResponse::internal(format!("could not store the event: {e}")))?;
+        .map_err(Rejection::Store)?;
     if !ingested.runs.is_empty() && !ingested.duplicate {
         state.worker.wake();
     }
@@ -166,7 +137,66 @@ async fn accept(
         duplicate = ingested.duplicate,
         "accepted webhook"
     );
-    Ok((StatusCode::OK, Json(ingested)).into_response())
+    Ok((StatusCode::OK, Json(IngestView::from(&ingested))).into_response())
+}
+
+/// The enabled endpoint with this id.
+fn find_endpoint<'a>(state: &'a AppState, id: &str) -> Result<&'a HttpEndpoint, Rejection> {
+    let endpoint = state
+        .registry
+        .endpoint(id)
+        .ok_or_else(|| Rejection::UnknownEndpoint(id.to_owned()))?;
+    if endpoint.is_enabled() {
+        Ok(endpoint)
+    } else {
+        Err(Rejection::DisabledEndpoint(endpoint.id()))
+    }
+}
+
+/// The whole body, refused when its declared or actual length is over `limit` or when it
+/// takes longer than [`BODY_TIMEOUT`] to arrive.
+async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, Rejection> {
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > limit as u64) {
+        return Err(Rejection::TooLarge(limit));
+    }
+    let read = tokio::time::timeout(BODY_TIMEOUT, axum::body::to_bytes(body, limit));
+    read.await
+        .map_err(|_| Rejection::BodyTimeout)?
+        .map_err(|error| {
+            let is_limit = std::error::Error::source(&error)
+                .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
+            if is_limit {
+                Rejection::TooLarge(limit)
+            } else {
+                Rejection::BodyUnreadable(error)
+            }
+        })
+}
+
+/// The secret requests to `endpoint` are verified with.
+fn secret<'a>(state: &'a AppState, endpoint: &HttpEndpoint) -> Result<&'a Secret, Rejection> {
+    match state.secrets.get(endpoint.id()) {
+        Some(SecretState::Env { secret, .. } | SecretState::Generated { secret }) => Ok(secret),
+        Some(SecretState::Missing { var }) => Err(Rejection::SecretNotConfigured(var)),
+        // `Server::new` resolves a secret for every registered endpoint.
+        None => Err(Rejection::Unverified(format!(
+            "endpoint {:?} has no secret",
+            endpoint.id()
+        ))),
+    }
+}
+
+/// The sender's idempotency key, from the first of [`IDEMPOTENCY_HEADERS`] it sent.
+fn dedup_key(request: &Request) -> Option<String> {
+    IDEMPOTENCY_HEADERS
+        .iter()
+        .find_map(|name| request.header(name))
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
 }
 
 /// The URL the sender used: the public URL when configured, else built from `Host`.

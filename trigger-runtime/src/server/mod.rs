@@ -3,6 +3,7 @@
 mod api;
 mod ingest;
 mod response;
+mod views;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -13,7 +14,7 @@ use axum::routing::{any, get};
 use http::StatusCode;
 use tokio_util::sync::CancellationToken;
 
-pub use self::response::ErrorResponse;
+use self::response::ErrorResponse;
 use crate::endpoint::HttpEndpoint;
 use crate::error::{Error, Result};
 use crate::registry::Registry;
@@ -203,18 +204,8 @@ impl Server {
             context: "serving HTTP".to_owned(),
             source,
         })?;
-        joined.map_err(|e| Error::Config(format!("worker task failed: {e}")))?;
+        joined.map_err(Error::Workers)?;
         Ok(())
-    }
-}
-
-/// A new queued run of `job`.
-pub(crate) fn new_run(job: &crate::job::Job) -> crate::store::NewRun {
-    crate::store::NewRun {
-        id: crate::id::new_id("run"),
-        job_id: job.id().to_owned(),
-        job_version: job.version().to_owned(),
-        max_attempts: job.retry().max_attempts(),
     }
 }
 
@@ -234,8 +225,10 @@ async fn resolve_secret(endpoint: &HttpEndpoint, store: &Store) -> Result<Secret
             }
         });
     }
-    let candidate = crate::id::secret_hex()
-        .map_err(|e| Error::Config(format!("no randomness to generate a secret: {e}")))?;
+    let candidate = crate::id::secret_hex().map_err(|source| Error::Randomness {
+        endpoint: endpoint.id(),
+        source,
+    })?;
     let secret = store.endpoint_secret(endpoint.id(), candidate).await?;
     Ok(SecretState::Generated {
         secret: Secret::new(secret),

@@ -8,14 +8,14 @@ use http::request::Parts;
 
 /// An error answer.
 #[derive(Debug)]
-pub struct ErrorResponse {
+pub(crate) struct ErrorResponse {
     status: StatusCode,
     message: String,
 }
 
 impl ErrorResponse {
     /// An error with `status` and a human-readable `message`.
-    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
+    pub(crate) fn new(status: StatusCode, message: impl Into<String>) -> Self {
         Self {
             status,
             message: message.into(),
@@ -23,17 +23,17 @@ impl ErrorResponse {
     }
 
     /// `404`.
-    pub fn not_found(message: impl Into<String>) -> Self {
+    pub(crate) fn not_found(message: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, message)
     }
 
     /// `401`.
-    pub fn unauthorized(message: impl Into<String>) -> Self {
+    pub(crate) fn unauthorized(message: impl Into<String>) -> Self {
         Self::new(StatusCode::UNAUTHORIZED, message)
     }
 
     /// `500`, logged; the answer names what failed.
-    pub fn internal(message: impl Into<String>) -> Self {
+    pub(crate) fn internal(message: impl Into<String>) -> Self {
         let message = message.into();
         tracing::error!("{message}");
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, message)

@@ -4,59 +4,59 @@
 //! together, so a durable driver commits them in one transaction before the `200`. Workers
 //! claim runs with a lease ([`StoreDriver::claim`]) and finish them with the attempt number as
 //! a fencing token, so a worker whose lease expired cannot overwrite a newer attempt.
+//!
+//! The run state machine is written once, in SQL, in the SQLite driver; `memory://` is the
+//! same driver on an in-memory database, so tests exercise exactly what production runs.
 
-mod memory;
+mod error;
 mod record;
-#[cfg(feature = "sqlite")]
 mod sqlite;
 
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use self::memory::MemoryStore;
+pub use self::error::{Result, StoreError};
 pub use self::record::{
-    AttemptOutcome, AttemptRecord, ClaimRequest, ClaimedRun, EventRecord, Ingested, LogRecord,
-    NewEvent, NewRun, RunCounts, RunPage, RunQuery, RunRecord, RunRef, RunStatus,
+    AttemptOutcome, AttemptRecord, ClaimRequest, ClaimedRun, Event, EventError, EventRecord,
+    Ingested, LogRecord, NewRun, RunCounts, RunPage, RunQuery, RunRecord, RunRef, RunStatus,
 };
-#[cfg(feature = "sqlite")]
-#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub use self::sqlite::SqliteStore;
-use crate::io::LogLine;
+use crate::log::LogLine;
 use crate::time::Timestamp;
 
 /// The error recorded for an attempt whose worker stopped renewing its lease.
 pub const LOST_LEASE: &str =
     "the attempt lost its lease: its worker stopped (crashed, was killed or hung)";
 
-/// A store failure.
-#[derive(Debug, thiserror::Error)]
+/// What kind of storage a driver keeps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum StoreError {
-    /// The database URL names a driver this build does not have.
-    #[error("unsupported database URL {url:?}; expected `sqlite://path/to/file.db` or `memory://`")]
-    UnsupportedUrl {
-        /// The URL, without credentials.
-        url: String,
-    },
-    /// The driver failed.
-    #[error("store failure: {0}")]
-    Backend(String),
+pub enum StoreKind {
+    /// In memory: nothing survives the process.
+    Memory,
+    /// One SQLite file.
+    Sqlite,
 }
 
-/// `Result` with [`StoreError`].
-pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+impl StoreKind {
+    /// Whether what is stored survives a restart.
+    pub const fn is_persistent(self) -> bool {
+        !matches!(self, Self::Memory)
+    }
+}
 
 /// A storage backend. Object-safe: the runtime holds it as `Arc<dyn StoreDriver>`.
 #[async_trait::async_trait]
 pub trait StoreDriver: Send + Sync + 'static {
-    /// A short name (`"memory"`).
-    fn kind(&self) -> &'static str;
+    /// What kind of storage this is.
+    fn kind(&self) -> StoreKind;
 
     /// Stores the event and its runs together, or, when `event.dedup_key` was seen before for
-    /// the endpoint, stores nothing and returns the original event with `duplicate: true`.
-    /// Returns only once both are durable.
-    async fn ingest(&self, event: NewEvent, runs: Vec<NewRun>) -> Result<Ingested>;
+    /// the endpoint with the same body, stores nothing and returns the original event with
+    /// `duplicate: true`. A known key with another body is stored as a new, unkeyed event (and
+    /// a warning is logged). Returns only once both are durable.
+    async fn ingest(&self, event: Event, runs: Vec<NewRun>) -> Result<Ingested>;
 
     /// Claims up to `claim.limit` runs that are due (queued with `run_at` passed, or running
     /// with an expired lease) for `claim.lease`, counting a new attempt on each, and keeping
@@ -66,30 +66,21 @@ pub trait StoreDriver: Send + Sync + 'static {
     /// Extends the lease of attempt `attempt`; `false` if the run is no longer held by it.
     async fn heartbeat(&self, run_id: &str, attempt: u32, lease: Duration) -> Result<bool>;
 
-    /// Records how attempt `attempt` ended; `false` (and no change) if it no longer holds the run.
-    async fn finish(&self, run_id: &str, attempt: u32, outcome: AttemptOutcome) -> Result<bool>;
-
-    /// Appends an attempt's last log lines and records how it ended, in one write where the
-    /// driver can (the default calls [`append_logs`](Self::append_logs) then
-    /// [`finish`](Self::finish)).
-    async fn finish_with_logs(
+    /// Records how attempt `attempt` ended, with its last log lines, in one write; `false`
+    /// (and no change, not even the lines) if the attempt no longer holds the run.
+    async fn finish(
         &self,
         run_id: &str,
         attempt: u32,
         lines: Vec<LogLine>,
         outcome: AttemptOutcome,
-    ) -> Result<bool> {
-        if !lines.is_empty() {
-            self.append_logs(run_id, attempt, lines).await?;
-        }
-        self.finish(run_id, attempt, outcome).await
-    }
+    ) -> Result<bool>;
 
     /// Gives an unfinished attempt back (shutdown): the run is queued again without counting
     /// the attempt as failed.
     async fn release(&self, run_id: &str, attempt: u32) -> Result<()>;
 
-    /// Appends log lines to a run.
+    /// Appends log lines of attempt `attempt` while it runs.
     async fn append_logs(&self, run_id: &str, attempt: u32, lines: Vec<LogLine>) -> Result<()>;
 
     /// A run, with its history and logs.
@@ -144,22 +135,19 @@ impl Store {
         }
     }
 
-    /// A fresh in-memory store (nothing survives the process).
-    pub fn memory() -> Self {
-        Self::new(MemoryStore::default())
+    /// A fresh in-memory store (SQLite in memory; nothing survives the process).
+    pub fn memory() -> Result<Self> {
+        Ok(Self::new(SqliteStore::memory()?))
     }
 
     /// Opens the store a URL names: `sqlite://relative/path.db`, `sqlite:///absolute/path.db`
-    /// or `memory://`.
+    /// or `memory://` (`sqlite://:memory:` is the same).
     pub async fn open(url: &str) -> Result<Self> {
         match url.split_once("://") {
-            Some(("memory", _)) => Ok(Self::memory()),
-            #[cfg(feature = "sqlite")]
+            Some(("memory", _) | ("sqlite", ":memory:")) => Self::memory(),
             Some(("sqlite", path)) if !path.is_empty() => {
                 let path = path.to_owned();
-                let store = tokio::task::spawn_blocking(move || SqliteStore::open(path))
-                    .await
-                    .map_err(|e| StoreError::Backend(format!("opening SQLite failed: {e}")))??;
+                let store = tokio::task::spawn_blocking(move || SqliteStore::open(path)).await??;
                 Ok(Self::new(store))
             }
             _ => Err(StoreError::UnsupportedUrl {

@@ -4,9 +4,11 @@ use std::fmt;
 use std::time::Duration;
 
 use bytes::Bytes;
+use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use serde::Serialize;
 
-use crate::io::LogLine;
+use crate::log::LogLine;
+use crate::request::{Request, RequestError};
 use crate::time::Timestamp;
 
 /// A run's status.
@@ -62,9 +64,10 @@ impl fmt::Display for RunStatus {
     }
 }
 
-/// A request as received, to be stored.
+/// A request as received: what ingest stores, and what a worker rebuilds the job's
+/// [`Request`] from.
 #[derive(Clone, Debug)]
-pub struct NewEvent {
+pub struct Event {
     /// `evt_…`.
     pub id: String,
     /// The endpoint that received it.
@@ -85,11 +88,62 @@ pub struct NewEvent {
     pub dedup_key: Option<String>,
 }
 
+/// Why a stored [`Event`] cannot be turned back into a [`Request`].
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EventError {
+    /// The stored method is not an HTTP method.
+    #[error("stored method {0:?} is not an HTTP method")]
+    Method(String),
+    /// A stored header name or value is not valid in HTTP.
+    #[error("stored header {0:?} is not valid in HTTP")]
+    Header(String),
+    /// The stored URL does not parse.
+    #[error(transparent)]
+    Request(#[from] RequestError),
+}
+
+impl Event {
+    /// The event for a verified `request` to `endpoint_id`, with a new `evt_…` id.
+    pub fn verified(endpoint_id: &str, request: &Request, received_at: Timestamp) -> Self {
+        Self {
+            id: crate::id::new_id("evt"),
+            endpoint_id: endpoint_id.to_owned(),
+            method: request.method().as_str().to_owned(),
+            url: request.url().to_owned(),
+            headers: request
+                .headers()
+                .iter()
+                .map(|(k, v)| (k.as_str().to_owned(), v.as_bytes().to_vec()))
+                .collect(),
+            body: request.body().clone(),
+            received_at,
+            verified: true,
+            dedup_key: None,
+        }
+    }
+
+    /// The request this event describes, as a job receives it.
+    pub fn to_request(&self) -> Result<Request, EventError> {
+        let method = Method::from_bytes(self.method.as_bytes())
+            .map_err(|_| EventError::Method(self.method.clone()))?;
+        let mut headers = HeaderMap::with_capacity(self.headers.len());
+        for (name, value) in &self.headers {
+            let invalid = || EventError::Header(name.clone());
+            let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| invalid())?;
+            let value = HeaderValue::from_bytes(value).map_err(|_| invalid())?;
+            headers.append(name, value);
+        }
+        Ok(Request::new(method, &self.url, headers, self.body.clone())?)
+    }
+}
+
 /// A stored event.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct EventRecord {
     /// The event as received.
-    pub event: NewEvent,
+    pub event: Event,
     /// Its runs.
     pub runs: Vec<RunRef>,
 }
@@ -127,7 +181,8 @@ pub struct RunRef {
 }
 
 /// The result of an ingest.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Ingested {
     /// The stored event (the original one for a duplicate).
     pub event_id: String,
@@ -138,7 +193,8 @@ pub struct Ingested {
 }
 
 /// One finished attempt.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct AttemptRecord {
     /// From 1.
     pub attempt: u32,
@@ -151,17 +207,18 @@ pub struct AttemptRecord {
 }
 
 /// A stored log line.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct LogRecord {
     /// The attempt that logged it.
     pub attempt: u32,
     /// The line.
-    #[serde(flatten)]
     pub line: LogLine,
 }
 
 /// A stored run.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct RunRecord {
     /// `run_…`.
     pub id: String,
@@ -201,11 +258,12 @@ pub struct RunRecord {
 
 /// A run a worker claimed, with its event.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct ClaimedRun {
     /// The run, with `attempts` already counting this attempt.
     pub run: RunRecord,
     /// The event that started it.
-    pub event: NewEvent,
+    pub event: Event,
 }
 
 /// How an attempt ended.
@@ -235,8 +293,6 @@ pub enum AttemptOutcome {
 /// What a worker asks for when it claims runs.
 #[derive(Clone, Debug)]
 pub struct ClaimRequest {
-    /// The worker's id.
-    pub worker: String,
     /// At most this many runs.
     pub limit: usize,
     /// How long the claim holds each run without a heartbeat.
@@ -247,9 +303,8 @@ pub struct ClaimRequest {
 
 impl ClaimRequest {
     /// A claim of up to `limit` runs for `lease`, with no per-job limits.
-    pub fn new(worker: impl Into<String>, limit: usize, lease: Duration) -> Self {
+    pub fn new(limit: usize, lease: Duration) -> Self {
         Self {
-            worker: worker.into(),
             limit,
             lease,
             job_limits: std::sync::Arc::from([]),
@@ -279,7 +334,8 @@ pub struct RunQuery {
 }
 
 /// A page of runs (without their logs).
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct RunPage {
     /// The runs, newest first.
     pub runs: Vec<RunRecord>,
@@ -289,6 +345,7 @@ pub struct RunPage {
 
 /// How many runs are in each status.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct RunCounts {
     /// Waiting for a worker.
     pub queued: u64,

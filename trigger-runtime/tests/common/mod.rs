@@ -13,9 +13,98 @@ use trigger_runtime::store::Store;
 use trigger_runtime::verify::Secret;
 use trigger_runtime::worker::WorkerConfig;
 
+/// A fresh directory under the system's temporary one, removed (with everything in it) when
+/// dropped.
+pub struct TempDir(std::path::PathBuf);
+
+impl TempDir {
+    pub fn new(prefix: &str) -> Self {
+        let mut bytes = [0u8; 8];
+        getrandom::fill(&mut bytes).expect("randomness");
+        let path = std::env::temp_dir().join(format!("trigger-{prefix}-{}", hex::encode(bytes)));
+        std::fs::create_dir_all(&path).expect("create a temporary directory");
+        Self(path)
+    }
+
+    pub fn join(&self, name: &str) -> std::path::PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Everything logged through `tracing` in this test binary, from any thread, from the first
+/// call on.
+pub struct CapturedLogs(&'static std::sync::Mutex<Vec<u8>>);
+
+impl CapturedLogs {
+    pub fn text(&self) -> String {
+        let bytes = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+
+    pub fn contains(&self, needle: &str) -> bool {
+        self.text().contains(needle)
+    }
+
+    pub fn line_with(&self, needle: &str) -> Option<String> {
+        self.text()
+            .lines()
+            .find(|line| line.contains(needle))
+            .map(str::to_owned)
+    }
+}
+
+/// Installs (once) a global subscriber that keeps every line, and returns a view of them.
+pub fn capture_logs() -> CapturedLogs {
+    static LOGS: std::sync::Mutex<Vec<u8>> = std::sync::Mutex::new(Vec::new());
+    static INSTALL: std::sync::Once = std::sync::Once::new();
+    struct Writer;
+    impl std::io::Write for Writer {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            LOGS.lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    INSTALL.call_once(|| {
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_max_level(tracing::Level::INFO)
+            .with_writer(|| Writer)
+            .finish();
+        tracing::subscriber::set_global_default(subscriber).expect("no other global subscriber");
+    });
+    CapturedLogs(&LOGS)
+}
+
+/// Polls the run through the API until it has `status`, for at most 5 s.
+pub async fn wait_for_status(server: &Server, id: &str, status: &str) -> Value {
+    for _ in 0..500 {
+        let run = get(server, &format!("/api/v1/runs/{id}")).await.json;
+        if run["status"] == status {
+            return run;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let run = get(server, &format!("/api/v1/runs/{id}")).await.json;
+    panic!("run {id} never became {status}: {run}");
+}
+
 /// A server over a fresh memory store, with fast retries and polling for tests.
 pub async fn server(registry: Registry, config: ServerConfig) -> Server {
-    Server::new(registry, Store::memory(), config)
+    Server::new(registry, Store::memory().expect("memory store"), config)
         .await
         .expect("server starts")
 }

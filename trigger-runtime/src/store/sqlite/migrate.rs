@@ -1,48 +1,57 @@
 //! Embedded, numbered migrations, applied in one transaction at open.
 
-use rusqlite::Connection;
+use rusqlite::{Connection, TransactionBehavior};
+
+use crate::store::{Result, StoreError};
+use crate::time::Timestamp;
 
 /// `(number, name, sql)`, numbered from 1 without gaps.
-const MIGRATIONS: &[(u32, &str, &str)] = &[(
-    1,
-    "init",
-    include_str!("../../../migrations/sqlite/0001_init.sql"),
-)];
+const MIGRATIONS: &[(u32, &str, &str)] = &[
+    (
+        1,
+        "init",
+        include_str!("../../../migrations/sqlite/0001_init.sql"),
+    ),
+    (
+        2,
+        "drop_runs_worker",
+        include_str!("../../../migrations/sqlite/0002_drop_runs_worker.sql"),
+    ),
+];
 
-/// Applies every migration the database has not seen yet; refuses a database that is newer
-/// than this build.
-pub(super) fn run(conn: &mut Connection) -> rusqlite::Result<Result<(), String>> {
-    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+/// Applies every migration the database has not seen yet, all in one transaction; refuses a
+/// database that is newer than this build.
+pub(super) fn run(conn: &mut Connection) -> Result<()> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     tx.execute_batch(
         "CREATE TABLE IF NOT EXISTS trigger_migrations (
             version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL
         ) STRICT",
     )?;
-    let current: u32 = tx.query_row(
+    let found: u32 = tx.query_row(
         "SELECT COALESCE(MAX(version), 0) FROM trigger_migrations",
         [],
         |row| row.get(0),
     )?;
     let latest = MIGRATIONS.last().map_or(0, |m| m.0);
-    if current > latest {
-        return Ok(Err(format!(
-            "the database is at migration {current}, newer than this build's {latest}; \
-             run a newer build or point TRIGGER_DATABASE_URL elsewhere"
-        )));
+    if found > latest {
+        return Err(StoreError::TooNew { found, latest });
     }
-    for (version, name, sql) in MIGRATIONS.iter().filter(|m| m.0 > current) {
-        tx.execute_batch(sql)?;
+    for &(version, name, sql) in MIGRATIONS.iter().filter(|m| m.0 > found) {
+        let failed = |source| StoreError::Migration {
+            version,
+            name,
+            source,
+        };
+        tx.execute_batch(sql).map_err(failed)?;
         tx.execute(
             "INSERT INTO trigger_migrations (version, name, applied_at) VALUES (?1, ?2, ?3)",
-            rusqlite::params![
-                version,
-                name,
-                crate::time::Timestamp::now().as_unix_millis()
-            ],
-        )?;
+            rusqlite::params![version, name, Timestamp::now().as_unix_millis()],
+        )
+        .map_err(failed)?;
     }
     tx.commit()?;
-    Ok(Ok(()))
+    Ok(())
 }
 
 #[cfg(test)]
@@ -54,5 +63,21 @@ mod tests {
         for (i, (version, ..)) in MIGRATIONS.iter().enumerate() {
             assert_eq!(*version as usize, i + 1);
         }
+    }
+
+    #[test]
+    fn a_newer_database_is_refused() {
+        let mut conn = rusqlite::Connection::open_in_memory().unwrap();
+        super::run(&mut conn).unwrap();
+        conn.execute(
+            "INSERT INTO trigger_migrations (version, name, applied_at) VALUES (99, 'future', 0)",
+            [],
+        )
+        .unwrap();
+        let error = super::run(&mut conn).unwrap_err();
+        assert!(matches!(
+            error,
+            crate::store::StoreError::TooNew { found: 99, .. }
+        ));
     }
 }

@@ -2,80 +2,81 @@
 
 use rusqlite::Row;
 
-use crate::store::{NewEvent, RunRecord, RunStatus, StoreError};
+use crate::store::{Event, RunRecord, RunStatus, StoreError};
 use crate::time::Timestamp;
 
+/// The columns [`run`] reads, for `SELECT` and `RETURNING` lists.
 pub(super) const RUN_COLUMNS: &str = "id, job, job_version, event_id, endpoint_id, status, \
      attempts, max_attempts, created_at, run_at, started_at, finished_at, lease_until, output, error";
 
+/// The columns [`event`] reads.
 pub(super) const EVENT_COLUMNS: &str =
     "id, endpoint_id, method, url, headers, body, received_at, verified, dedup_key";
 
-fn ts(value: Option<i64>) -> Option<Timestamp> {
-    value.map(Timestamp::from_unix_millis)
+fn ts(row: &Row<'_>, column: &str) -> rusqlite::Result<Option<Timestamp>> {
+    Ok(row
+        .get::<_, Option<i64>>(column)?
+        .map(Timestamp::from_unix_millis))
 }
 
-fn conversion(
-    index: usize,
-    error: impl std::error::Error + Send + Sync + 'static,
-) -> rusqlite::Error {
+fn corrupt(row: &Row<'_>, column: &str, error: StoreError) -> rusqlite::Error {
+    let index = row.as_ref().column_index(column).unwrap_or_default();
     rusqlite::Error::FromSqlConversionFailure(index, rusqlite::types::Type::Text, Box::new(error))
 }
 
-/// A run from a row of [`RUN_COLUMNS`], without history or logs.
+/// A run from a row with [`RUN_COLUMNS`], without history or logs.
 pub(super) fn run(row: &Row<'_>) -> rusqlite::Result<RunRecord> {
-    let status: String = row.get(5)?;
+    let status: String = row.get("status")?;
     let status = RunStatus::parse(&status).ok_or_else(|| {
-        conversion(
-            5,
-            StoreError::Backend(format!("unknown run status {status:?}")),
-        )
+        let error = StoreError::Corrupt(format!("unknown run status {status:?}"));
+        corrupt(row, "status", error)
     })?;
-    let output: Option<String> = row.get(13)?;
+    let output: Option<String> = row.get("output")?;
     let output = output
         .map(|text| serde_json::from_str(&text))
         .transpose()
-        .map_err(|e| conversion(13, e))?;
+        .map_err(|e| {
+            let error = StoreError::Corrupt(format!("run output is not JSON: {e}"));
+            corrupt(row, "output", error)
+        })?;
     Ok(RunRecord {
-        id: row.get(0)?,
-        job: row.get(1)?,
-        job_version: row.get(2)?,
-        event_id: row.get(3)?,
-        endpoint_id: row.get(4)?,
+        id: row.get("id")?,
+        job: row.get("job")?,
+        job_version: row.get("job_version")?,
+        event_id: row.get("event_id")?,
+        endpoint_id: row.get("endpoint_id")?,
         status,
-        attempts: row.get(6)?,
-        max_attempts: row.get(7)?,
-        created_at: Timestamp::from_unix_millis(row.get(8)?),
-        run_at: Timestamp::from_unix_millis(row.get(9)?),
-        started_at: ts(row.get(10)?),
-        finished_at: ts(row.get(11)?),
-        lease_until: ts(row.get(12)?),
+        attempts: row.get("attempts")?,
+        max_attempts: row.get("max_attempts")?,
+        created_at: Timestamp::from_unix_millis(row.get("created_at")?),
+        run_at: Timestamp::from_unix_millis(row.get("run_at")?),
+        started_at: ts(row, "started_at")?,
+        finished_at: ts(row, "finished_at")?,
+        lease_until: ts(row, "lease_until")?,
         output,
-        error: row.get(14)?,
+        error: row.get("error")?,
         history: Vec::new(),
         logs: Vec::new(),
     })
 }
 
-/// An event from a row of [`EVENT_COLUMNS`].
-pub(super) fn event(row: &Row<'_>) -> rusqlite::Result<NewEvent> {
-    let headers: Vec<u8> = row.get(4)?;
-    let body: Vec<u8> = row.get(5)?;
-    Ok(NewEvent {
-        id: row.get(0)?,
-        endpoint_id: row.get(1)?,
-        method: row.get(2)?,
-        url: row.get(3)?,
+/// An event from a row with [`EVENT_COLUMNS`].
+pub(super) fn event(row: &Row<'_>) -> rusqlite::Result<Event> {
+    let headers: Vec<u8> = row.get("headers")?;
+    let body: Vec<u8> = row.get("body")?;
+    Ok(Event {
+        id: row.get("id")?,
+        endpoint_id: row.get("endpoint_id")?,
+        method: row.get("method")?,
+        url: row.get("url")?,
         headers: decode_headers(&headers).ok_or_else(|| {
-            conversion(
-                4,
-                StoreError::Backend("stored headers are corrupt".to_owned()),
-            )
+            let error = StoreError::Corrupt("stored headers are corrupt".to_owned());
+            corrupt(row, "headers", error)
         })?,
         body: body.into(),
-        received_at: Timestamp::from_unix_millis(row.get(6)?),
-        verified: row.get(7)?,
-        dedup_key: row.get(8)?,
+        received_at: Timestamp::from_unix_millis(row.get("received_at")?),
+        verified: row.get("verified")?,
+        dedup_key: row.get("dedup_key")?,
     })
 }
 

@@ -29,8 +29,9 @@ const MAX_BATCH: usize = 512;
 trait Op: Send {
     /// Applies the write; `false` if it failed or panicked.
     fn apply(&mut self, conn: &Connection) -> bool;
-    /// Answers the caller once its transaction has committed or failed.
-    fn answer(self: Box<Self>, commit: Result<(), String>);
+    /// Answers the caller once its transaction has ended: `commit_error` is why the commit
+    /// failed, if it did.
+    fn answer(self: Box<Self>, commit_error: Option<rusqlite::Error>);
 }
 
 struct Pending<T, F> {
@@ -49,16 +50,12 @@ where
         matches!(self.result, Some(Ok(_)))
     }
 
-    fn answer(self: Box<Self>, commit: Result<(), String>) {
-        let result = match (commit, self.result) {
-            (_, Some(Err(error))) => Err(error),
-            (_, None) => Err(StoreError::Backend(
-                "the write panicked and was rolled back".to_owned(),
-            )),
-            (Ok(()), Some(Ok(value))) => Ok(value),
-            (Err(error), Some(Ok(_))) => {
-                Err(StoreError::Backend(format!("commit failed: {error}")))
-            }
+    fn answer(self: Box<Self>, commit_error: Option<rusqlite::Error>) {
+        let result = match (self.result, commit_error) {
+            (None, _) => Err(StoreError::WritePanicked),
+            (Some(Err(error)), _) => Err(error),
+            (Some(Ok(value)), None) => Ok(value),
+            (Some(Ok(_)), Some(error)) => Err(StoreError::Sqlite(error)),
         };
         let _ = self.reply.send(result);
     }
@@ -67,8 +64,18 @@ where
 /// Commits and writes so far, to show that writes share commits.
 #[derive(Debug, Default)]
 pub(super) struct Counters {
-    pub(super) commits: AtomicU64,
-    pub(super) writes: AtomicU64,
+    commits: AtomicU64,
+    writes: AtomicU64,
+}
+
+impl Counters {
+    /// `(commits, writes)`.
+    pub(super) fn snapshot(&self) -> (u64, u64) {
+        (
+            self.commits.load(Ordering::Relaxed),
+            self.writes.load(Ordering::Relaxed),
+        )
+    }
 }
 
 /// The handle to the writer thread; the thread stops when the last handle is dropped.
@@ -104,10 +111,8 @@ impl Writer {
         self.queue
             .send(op)
             .await
-            .map_err(|_| StoreError::Backend("the SQLite writer has stopped".to_owned()))?;
-        answer
-            .await
-            .map_err(|_| StoreError::Backend("the SQLite writer stopped mid-write".to_owned()))?
+            .map_err(|_| StoreError::WriterStopped)?;
+        answer.await.map_err(|_| StoreError::WriterStopped)?
     }
 }
 
@@ -128,46 +133,56 @@ fn run(conn: &Connection, mut rx: mpsc::Receiver<Box<dyn Op>>, counters: &Counte
         match transaction(conn, &mut batch) {
             Ok(()) => {
                 for op in batch.drain(..) {
-                    op.answer(Ok(()));
+                    op.answer(None);
                 }
             }
             Err(error) => {
                 if batch.len() > 1 {
-                    tracing::warn!(%error, writes = batch.len(), "a SQLite batch failed; retrying its writes one by one");
+                    tracing::warn!(error = %Failure(error.as_ref()), writes = batch.len(), "a SQLite batch failed; retrying its writes one by one");
                 }
                 for mut op in batch.drain(..) {
                     counters.commits.fetch_add(1, Ordering::Relaxed);
-                    let commit = transaction(conn, std::slice::from_mut(&mut op));
-                    if let Err(error) = &commit {
-                        tracing::error!(%error, "a SQLite write failed and was refused");
-                    }
-                    op.answer(commit);
+                    let commit_error = match transaction(conn, std::slice::from_mut(&mut op)) {
+                        Ok(()) => None,
+                        Err(error) => {
+                            tracing::error!(error = %Failure(error.as_ref()), "a SQLite write failed and was refused");
+                            error
+                        }
+                    };
+                    op.answer(commit_error);
                 }
             }
         }
     }
 }
 
-/// Applies `ops` in one transaction and commits; on any failure rolls everything back.
-fn transaction(conn: &Connection, ops: &mut [Box<dyn Op>]) -> Result<(), String> {
+/// Applies `ops` in one transaction and commits; on any failure rolls everything back. The
+/// error is SQLite's, or `None` when a write failed (it keeps its own error).
+fn transaction(conn: &Connection, ops: &mut [Box<dyn Op>]) -> Result<(), Option<rusqlite::Error>> {
     // Cached statements: parsing them for every batch showed in profiles.
     let run = |sql: &str| conn.prepare_cached(sql)?.execute([]).map(drop);
-    run("BEGIN IMMEDIATE").map_err(|e| e.to_string())?;
-    let mut failed = None;
-    for op in ops.iter_mut() {
-        if !op.apply(conn) {
-            failed = Some("a write in the transaction failed".to_owned());
-            break;
-        }
-    }
-    let result = match failed {
-        Some(error) => Err(error),
-        None => run("COMMIT").map_err(|e| e.to_string()),
+    run("BEGIN IMMEDIATE").map_err(Some)?;
+    let result = if ops.iter_mut().all(|op| op.apply(conn)) {
+        run("COMMIT").map_err(Some)
+    } else {
+        Err(None)
     };
     if result.is_err() {
         let _ = conn.execute_batch("ROLLBACK");
     }
     result
+}
+
+/// Shows why a transaction failed.
+struct Failure<'a>(Option<&'a rusqlite::Error>);
+
+impl std::fmt::Display for Failure<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(error) => write!(f, "{error}"),
+            None => f.write_str("a write in the transaction failed"),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -193,7 +208,7 @@ mod tests {
         };
         let fail = writer.write(|c| {
             c.execute("INSERT INTO t VALUES (100)", [])?;
-            Err::<(), _>(StoreError::Backend("refused".to_owned()))
+            Err::<(), _>(StoreError::Corrupt("refused".to_owned()))
         });
         let panics = writer.write(|c| -> crate::store::Result<()> {
             c.execute("INSERT INTO t VALUES (200)", [])?;
@@ -201,8 +216,8 @@ mod tests {
         });
         let (a, b, c, d) = tokio::join!(insert(1), fail, insert(2), panics);
         assert_eq!((a.unwrap(), c.unwrap()), (1, 1));
-        assert!(matches!(b, Err(StoreError::Backend(m)) if m == "refused"));
-        assert!(matches!(d, Err(StoreError::Backend(m)) if m.contains("panicked")));
+        assert!(matches!(b, Err(StoreError::Corrupt(m)) if m == "refused"));
+        assert!(matches!(d, Err(StoreError::WritePanicked)));
         let rows: Vec<i64> = writer
             .write(|c| {
                 let mut stmt = c.prepare("SELECT n FROM t ORDER BY n")?;

@@ -1,0 +1,2 @@
+-- `runs.worker` was written on every claim and never read.
+ALTER TABLE runs DROP COLUMN worker;

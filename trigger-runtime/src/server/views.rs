@@ -1,0 +1,204 @@
+//! The JSON the API answers with: its own types, so the store's records can change (or carry
+//! internal fields such as a lease) without changing the API.
+
+use base64::Engine as _;
+use serde::Serialize;
+
+use crate::log::{LogLevel, LogLine};
+use crate::store::{
+    AttemptRecord, EventRecord, Ingested, LogRecord, RunPage, RunRecord, RunRef, RunStatus,
+};
+use crate::time::Timestamp;
+
+/// `200` to an ingest.
+#[derive(Serialize)]
+pub(super) struct IngestView<'a> {
+    event_id: &'a str,
+    runs: &'a [RunRef],
+    duplicate: bool,
+}
+
+impl<'a> From<&'a Ingested> for IngestView<'a> {
+    fn from(ingested: &'a Ingested) -> Self {
+        Self {
+            event_id: &ingested.event_id,
+            runs: &ingested.runs,
+            duplicate: ingested.duplicate,
+        }
+    }
+}
+
+/// A run: `GET /runs/{id}`, and each run of `GET /runs`.
+#[derive(Serialize)]
+pub(super) struct RunView<'a> {
+    id: &'a str,
+    job: &'a str,
+    job_version: &'a str,
+    event_id: &'a str,
+    endpoint_id: &'a str,
+    status: RunStatus,
+    attempts: u32,
+    max_attempts: u32,
+    created_at: Timestamp,
+    /// When it may next be claimed: the next retry, or the end of a wait.
+    run_at: Timestamp,
+    started_at: Option<Timestamp>,
+    finished_at: Option<Timestamp>,
+    output: Option<&'a serde_json::Value>,
+    error: Option<&'a str>,
+    history: Vec<AttemptView<'a>>,
+    logs: Vec<LogView<'a>>,
+}
+
+impl<'a> From<&'a RunRecord> for RunView<'a> {
+    fn from(run: &'a RunRecord) -> Self {
+        Self {
+            id: &run.id,
+            job: &run.job,
+            job_version: &run.job_version,
+            event_id: &run.event_id,
+            endpoint_id: &run.endpoint_id,
+            status: run.status,
+            attempts: run.attempts,
+            max_attempts: run.max_attempts,
+            created_at: run.created_at,
+            run_at: run.run_at,
+            started_at: run.started_at,
+            finished_at: run.finished_at,
+            output: run.output.as_ref(),
+            error: run.error.as_deref(),
+            history: run.history.iter().map(AttemptView::from).collect(),
+            logs: run.logs.iter().map(LogView::from).collect(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct AttemptView<'a> {
+    attempt: u32,
+    started_at: Timestamp,
+    finished_at: Timestamp,
+    error: Option<&'a str>,
+}
+
+impl<'a> From<&'a AttemptRecord> for AttemptView<'a> {
+    fn from(attempt: &'a AttemptRecord) -> Self {
+        Self {
+            attempt: attempt.attempt,
+            started_at: attempt.started_at,
+            finished_at: attempt.finished_at,
+            error: attempt.error.as_deref(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct LogView<'a> {
+    level: LogLevel,
+    message: &'a str,
+    data: &'a serde_json::Value,
+    at: Timestamp,
+    attempt: u32,
+}
+
+impl<'a> From<&'a LogRecord> for LogView<'a> {
+    fn from(record: &'a LogRecord) -> Self {
+        let LogLine {
+            level,
+            message,
+            data,
+            at,
+        } = &record.line;
+        Self {
+            level: *level,
+            message,
+            data,
+            at: *at,
+            attempt: record.attempt,
+        }
+    }
+}
+
+/// `GET /runs`.
+#[derive(Serialize)]
+pub(super) struct RunPageView<'a> {
+    runs: Vec<RunView<'a>>,
+    next_cursor: Option<&'a str>,
+}
+
+impl<'a> From<&'a RunPage> for RunPageView<'a> {
+    fn from(page: &'a RunPage) -> Self {
+        Self {
+            runs: page.runs.iter().map(RunView::from).collect(),
+            next_cursor: page.next_cursor.as_deref(),
+        }
+    }
+}
+
+/// `GET /events/{id}`: the request as received, the body as text when it is UTF-8, else
+/// base64 (`body_encoding` says which), credential headers redacted.
+#[derive(Serialize)]
+pub(super) struct EventView<'a> {
+    id: &'a str,
+    endpoint_id: &'a str,
+    method: &'a str,
+    url: &'a str,
+    headers: Vec<(&'a str, std::borrow::Cow<'a, str>)>,
+    body: std::borrow::Cow<'a, str>,
+    body_encoding: &'static str,
+    received_at: Timestamp,
+    verified: bool,
+    dedup_key: Option<&'a str>,
+    runs: &'a [RunRef],
+}
+
+impl<'a> From<&'a EventRecord> for EventView<'a> {
+    fn from(record: &'a EventRecord) -> Self {
+        let event = &record.event;
+        let (body, body_encoding) = match std::str::from_utf8(&event.body) {
+            Ok(text) => (text.into(), "utf8"),
+            Err(_) => (
+                base64::engine::general_purpose::STANDARD
+                    .encode(&event.body)
+                    .into(),
+                "base64",
+            ),
+        };
+        let headers = event
+            .headers
+            .iter()
+            .map(|(name, value)| {
+                let shown = if is_credential(name) {
+                    "[redacted]".into()
+                } else {
+                    String::from_utf8_lossy(value)
+                };
+                (name.as_str(), shown)
+            })
+            .collect();
+        Self {
+            id: &event.id,
+            endpoint_id: &event.endpoint_id,
+            method: &event.method,
+            url: &event.url,
+            headers,
+            body,
+            body_encoding,
+            received_at: event.received_at,
+            verified: event.verified,
+            dedup_key: event.dedup_key.as_deref(),
+            runs: &record.runs,
+        }
+    }
+}
+
+/// Headers that carry credentials: stored as received (a replay may need them), never shown.
+fn is_credential(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    matches!(
+        name.as_str(),
+        "authorization" | "proxy-authorization" | "cookie" | "set-cookie"
+    ) || ["token", "secret", "password", "api-key", "apikey"]
+        .iter()
+        .any(|part| name.contains(part))
+}

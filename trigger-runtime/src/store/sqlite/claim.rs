@@ -1,0 +1,197 @@
+//! Claiming due runs with a lease, renewing leases, and taking back runs whose lease expired.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::read::load_event;
+use super::rows::{self, RUN_COLUMNS};
+use crate::store::{ClaimRequest, ClaimedRun, Event, LOST_LEASE, Result, StoreError};
+use crate::time::Timestamp;
+
+/// When expired leases were last looked for, and the shortest lease claimed (both in ms).
+#[derive(Debug)]
+pub(super) struct ExpiryScan {
+    last: AtomicI64,
+    shortest_lease: AtomicI64,
+}
+
+impl Default for ExpiryScan {
+    fn default() -> Self {
+        Self {
+            last: AtomicI64::new(0),
+            shortest_lease: AtomicI64::new(i64::MAX),
+        }
+    }
+}
+
+impl ExpiryScan {
+    /// Whether to look for expired leases now: at most every tenth of the shortest lease
+    /// claimed so far, and at least every second; a busy worker claims hundreds of times a
+    /// second.
+    fn due(&self, now: i64, lease: Duration) -> bool {
+        let lease = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX);
+        let shortest = self
+            .shortest_lease
+            .fetch_min(lease, Ordering::Relaxed)
+            .min(lease);
+        now - self.last.load(Ordering::Relaxed) >= (shortest / 10).min(1000)
+    }
+}
+
+/// Runs whose lease expired lost their worker (it crashed or hung): the lost attempt is
+/// recorded and counts, so a job that kills its process cannot crash-loop the server; the run
+/// is queued again, or failed when it is out of attempts.
+fn requeue_expired(conn: &Connection, now: i64) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT OR REPLACE INTO attempts (run_id, attempt, started_at, finished_at, error) \
+         SELECT id, attempts, COALESCE(started_at, ?1), ?1, ?2 FROM runs \
+         WHERE status = 'running' AND lease_until < ?1",
+    )?
+    .execute(params![now, LOST_LEASE])?;
+    conn.prepare_cached(
+        "UPDATE runs SET status = CASE WHEN attempts >= max_attempts THEN 'failed' ELSE 'queued' END, \
+         finished_at = CASE WHEN attempts >= max_attempts THEN ?1 END, \
+         lease_until = NULL, run_at = ?1, error = ?2 \
+         WHERE status = 'running' AND lease_until < ?1",
+    )?
+    .execute(params![now, LOST_LEASE])?;
+    Ok(())
+}
+
+/// How many runs of each limited job are running.
+fn running_counts(conn: &Connection, claim: &ClaimRequest) -> Result<HashMap<String, usize>> {
+    let mut count =
+        conn.prepare_cached("SELECT COUNT(*) FROM runs WHERE status = 'running' AND job = ?1")?;
+    let mut running = HashMap::new();
+    for (job, _) in claim.job_limits.iter() {
+        running.insert(job.clone(), count.query_row([job], |row| row.get(0))?);
+    }
+    Ok(running)
+}
+
+/// Takes queued runs one by one, loading each event once.
+struct Taker<'c> {
+    conn: &'c Connection,
+    update: rusqlite::CachedStatement<'c>,
+    events: HashMap<String, Event>,
+    now: i64,
+    lease_until: i64,
+}
+
+impl Taker<'_> {
+    /// Marks run `id` running with a new attempt; `None` if it is no longer queued.
+    fn take(&mut self, id: &str) -> Result<Option<ClaimedRun>> {
+        let Some(run) = self
+            .update
+            .query_row(params![self.now, self.lease_until, id], rows::run)
+            .optional()?
+        else {
+            return Ok(None);
+        };
+        let event = match self.events.get(&run.event_id) {
+            Some(event) => event.clone(),
+            None => {
+                let event = load_event(self.conn, &run.event_id)?.ok_or_else(|| {
+                    StoreError::Corrupt(format!("run {} has no event {}", run.id, run.event_id))
+                })?;
+                self.events.insert(run.event_id.clone(), event.clone());
+                event
+            }
+        };
+        Ok(Some(ClaimedRun { run, event }))
+    }
+}
+
+/// The limited jobs that are at their limit, as a JSON array for `json_each`.
+fn capped_jobs(running: &HashMap<String, usize>, claim: &ClaimRequest) -> String {
+    let capped: Vec<&String> = running
+        .iter()
+        .filter(|(job, count)| claim.job_limit(job).is_some_and(|limit| **count >= limit))
+        .map(|(job, _)| job)
+        .collect();
+    serde_json::to_string(&capped).unwrap_or_else(|_| "[]".to_owned())
+}
+
+/// Claims due runs, first taking back runs whose lease expired (see [`ExpiryScan`]).
+pub(super) fn claim(
+    conn: &Connection,
+    claim: &ClaimRequest,
+    expiry: &ExpiryScan,
+) -> Result<Vec<ClaimedRun>> {
+    let now = Timestamp::now().as_unix_millis();
+    if expiry.due(now, claim.lease) {
+        requeue_expired(conn, now)?;
+        expiry.last.store(now, Ordering::Relaxed);
+    }
+    let mut running = running_counts(conn, claim)?;
+    let sql = format!(
+        "UPDATE runs SET status = 'running', attempts = attempts + 1, started_at = ?1, \
+         lease_until = ?2 WHERE id = ?3 AND status = 'queued' RETURNING {RUN_COLUMNS}"
+    );
+    let mut taker = Taker {
+        conn,
+        update: conn.prepare_cached(&sql)?,
+        events: HashMap::new(),
+        now,
+        lease_until: Timestamp::now()
+            .saturating_add(claim.lease)
+            .as_unix_millis(),
+    };
+    // Due runs in order, leaving out jobs at their limit; a job that reaches its limit during
+    // a pass is left out of the next one, so a backlog of one limited job never hides others.
+    let mut candidates = conn.prepare_cached(
+        "SELECT id, job FROM runs INDEXED BY runs_due \
+         WHERE status = 'queued' AND run_at <= ?1 \
+         AND job NOT IN (SELECT value FROM json_each(?2)) ORDER BY run_at, id LIMIT ?3",
+    )?;
+    let mut claimed = Vec::new();
+    loop {
+        let wanted = claim.limit - claimed.len();
+        let page: Vec<(String, String)> = candidates
+            .query_map(
+                params![
+                    now,
+                    capped_jobs(&running, claim),
+                    i64::try_from(wanted).unwrap_or(i64::MAX)
+                ],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )?
+            .collect::<rusqlite::Result<_>>()?;
+        let mut skipped = false;
+        for (id, job) in &page {
+            if let (Some(limit), Some(count)) = (claim.job_limit(job), running.get_mut(job)) {
+                if *count >= limit {
+                    skipped = true;
+                    continue;
+                }
+                *count += 1;
+            }
+            claimed.extend(taker.take(id)?);
+        }
+        // Done when full, or when this pass saw every due run there is.
+        if claimed.len() >= claim.limit || page.is_empty() || (page.len() < wanted && !skipped) {
+            break;
+        }
+    }
+    Ok(claimed)
+}
+
+/// Extends the lease of `attempt`; `false` if it no longer holds the run.
+pub(super) fn heartbeat(
+    conn: &Connection,
+    run_id: &str,
+    attempt: u32,
+    lease: Duration,
+) -> Result<bool> {
+    let until = Timestamp::now().saturating_add(lease).as_unix_millis();
+    let changed = conn
+        .prepare_cached(
+            "UPDATE runs SET lease_until = ?3 WHERE id = ?1 AND attempts = ?2 \
+             AND status = 'running'",
+        )?
+        .execute(params![run_id, attempt, until])?;
+    Ok(changed == 1)
+}

@@ -1,0 +1,139 @@
+//! How attempts end: finished (succeeded, retried, failed, suspended), released, canceled;
+//! and the log lines they leave. Every write names the attempt, so a worker that lost its
+//! lease changes nothing.
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::log::LogLine;
+use crate::store::{AttemptOutcome, Result, RunStatus};
+use crate::time::Timestamp;
+
+const SUCCEED: &str = "UPDATE runs SET status = 'succeeded', output = ?3, error = NULL, \
+     finished_at = ?4, lease_until = NULL \
+     WHERE id = ?1 AND status = 'running' AND attempts = ?2 RETURNING started_at";
+const RETRY: &str = "UPDATE runs SET status = 'queued', error = ?3, run_at = ?4, \
+     lease_until = NULL \
+     WHERE id = ?1 AND status = 'running' AND attempts = ?2 RETURNING started_at";
+const FAIL: &str = "UPDATE runs SET status = 'failed', error = ?3, finished_at = ?4, \
+     lease_until = NULL \
+     WHERE id = ?1 AND status = 'running' AND attempts = ?2 RETURNING started_at";
+
+/// Records how `attempt` ended and stores its last log lines, if it still holds the run;
+/// `false` and no change otherwise. A successful attempt gets no row in `attempts`: the run
+/// row has its times, and reads add it to the history.
+pub(super) fn finish(
+    conn: &Connection,
+    run_id: &str,
+    attempt: u32,
+    lines: &[LogLine],
+    outcome: &AttemptOutcome,
+) -> Result<bool> {
+    let now = Timestamp::now().as_unix_millis();
+    let held = |sql: &str, value: String, at: i64| -> Result<Option<Option<i64>>> {
+        Ok(conn
+            .prepare_cached(sql)?
+            .query_row(params![run_id, attempt, value, at], |row| row.get(0))
+            .optional()?)
+    };
+    let (started_at, error) = match outcome {
+        AttemptOutcome::Succeeded(output) => (held(SUCCEED, output.to_string(), now)?, None),
+        AttemptOutcome::Retry { error, at } => (
+            held(RETRY, error.clone(), at.as_unix_millis())?,
+            Some(error),
+        ),
+        AttemptOutcome::Failed { error } => (held(FAIL, error.clone(), now)?, Some(error)),
+        AttemptOutcome::Suspended { until } => {
+            let requeued = requeue(conn, run_id, attempt, *until)?;
+            if requeued {
+                insert_logs(conn, run_id, attempt, lines)?;
+            }
+            return Ok(requeued);
+        }
+    };
+    let Some(started_at) = started_at else {
+        return Ok(false);
+    };
+    if let Some(error) = error {
+        conn.prepare_cached(
+            "INSERT OR REPLACE INTO attempts (run_id, attempt, started_at, finished_at, error) \
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+        )?
+        .execute(params![
+            run_id,
+            attempt,
+            started_at.unwrap_or(now),
+            now,
+            error
+        ])?;
+    }
+    insert_logs(conn, run_id, attempt, lines)?;
+    Ok(true)
+}
+
+/// Queues the run again at `at` without counting `attempt` (a wait, or a shutdown), if the
+/// attempt still holds the run.
+fn requeue(conn: &Connection, run_id: &str, attempt: u32, at: Timestamp) -> Result<bool> {
+    let changed = conn
+        .prepare_cached(
+            "UPDATE runs SET status = 'queued', run_at = ?3, attempts = attempts - 1, \
+             lease_until = NULL WHERE id = ?1 AND status = 'running' AND attempts = ?2",
+        )?
+        .execute(params![run_id, attempt, at.as_unix_millis()])?;
+    Ok(changed == 1)
+}
+
+/// Gives an unfinished attempt back for the next start.
+pub(super) fn release(conn: &Connection, run_id: &str, attempt: u32) -> Result<()> {
+    requeue(conn, run_id, attempt, Timestamp::now()).map(drop)
+}
+
+/// Cancels a queued or running run; its status afterwards, `None` if there is no such run.
+pub(super) fn cancel(conn: &Connection, run_id: &str) -> Result<Option<RunStatus>> {
+    conn.prepare_cached(
+        "UPDATE runs SET status = 'canceled', finished_at = ?2, lease_until = NULL \
+         WHERE id = ?1 AND status IN ('queued', 'running')",
+    )?
+    .execute(params![run_id, Timestamp::now().as_unix_millis()])?;
+    let status: Option<String> = conn
+        .prepare_cached("SELECT status FROM runs WHERE id = ?1")?
+        .query_row([run_id], |row| row.get(0))
+        .optional()?;
+    Ok(status.as_deref().and_then(RunStatus::parse))
+}
+
+/// Appends log lines while the attempt still holds the run: a stale attempt's lines are
+/// dropped, like everything else it writes.
+pub(super) fn append_logs(
+    conn: &Connection,
+    run_id: &str,
+    attempt: u32,
+    lines: &[LogLine],
+) -> Result<()> {
+    let held: Option<i64> = conn
+        .prepare_cached(
+            "SELECT 1 FROM runs WHERE id = ?1 AND attempts = ?2 AND status = 'running'",
+        )?
+        .query_row(params![run_id, attempt], |row| row.get(0))
+        .optional()?;
+    if held.is_some() {
+        insert_logs(conn, run_id, attempt, lines)?;
+    }
+    Ok(())
+}
+
+fn insert_logs(conn: &Connection, run_id: &str, attempt: u32, lines: &[LogLine]) -> Result<()> {
+    let mut insert = conn.prepare_cached(
+        "INSERT INTO logs (run_id, attempt, level, message, data, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?;
+    for line in lines {
+        insert.execute(params![
+            run_id,
+            attempt,
+            line.level.as_str(),
+            line.message,
+            line.data.to_string(),
+            line.at.as_unix_millis()
+        ])?;
+    }
+    Ok(())
+}

@@ -1,0 +1,177 @@
+//! Reads: runs with their history and logs, events with their runs, lists, counts, tasks.
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::rows::{self, EVENT_COLUMNS, RUN_COLUMNS};
+use crate::log::{LogLevel, LogLine};
+use crate::store::{
+    AttemptRecord, Event, EventRecord, LogRecord, Result, RunCounts, RunPage, RunQuery, RunRecord,
+    RunRef, RunStatus, StoreError,
+};
+use crate::time::Timestamp;
+
+pub(super) fn load_event(conn: &Connection, id: &str) -> Result<Option<Event>> {
+    let sql = format!("SELECT {EVENT_COLUMNS} FROM events WHERE id = ?1");
+    Ok(conn
+        .prepare_cached(&sql)?
+        .query_row([id], rows::event)
+        .optional()?)
+}
+
+pub(super) fn event_runs(conn: &Connection, event_id: &str) -> Result<Vec<RunRef>> {
+    let mut stmt =
+        conn.prepare_cached("SELECT id, job FROM runs WHERE event_id = ?1 ORDER BY rowid")?;
+    let runs = stmt
+        .query_map([event_id], |row| {
+            Ok(RunRef {
+                id: row.get("id")?,
+                job: row.get("job")?,
+            })
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(runs)
+}
+
+pub(super) fn event(conn: &Connection, id: &str) -> Result<Option<EventRecord>> {
+    let Some(event) = load_event(conn, id)? else {
+        return Ok(None);
+    };
+    Ok(Some(EventRecord {
+        runs: event_runs(conn, id)?,
+        event,
+    }))
+}
+
+/// A run with its history (a successful attempt is added from the run row) and its logs.
+pub(super) fn run(conn: &Connection, id: &str) -> Result<Option<RunRecord>> {
+    let sql = format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = ?1");
+    let Some(mut run) = conn
+        .prepare_cached(&sql)?
+        .query_row([id], rows::run)
+        .optional()?
+    else {
+        return Ok(None);
+    };
+    run.history = conn
+        .prepare_cached(
+            "SELECT attempt, started_at, finished_at, error FROM attempts \
+             WHERE run_id = ?1 ORDER BY attempt",
+        )?
+        .query_map([id], |row| {
+            Ok(AttemptRecord {
+                attempt: row.get("attempt")?,
+                started_at: Timestamp::from_unix_millis(row.get("started_at")?),
+                finished_at: Timestamp::from_unix_millis(row.get("finished_at")?),
+                error: row.get("error")?,
+            })
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    if let (RunStatus::Succeeded, Some(started_at), Some(finished_at)) =
+        (run.status, run.started_at, run.finished_at)
+    {
+        run.history.push(AttemptRecord {
+            attempt: run.attempts,
+            started_at,
+            finished_at,
+            error: None,
+        });
+    }
+    run.logs = logs(conn, id)?;
+    Ok(Some(run))
+}
+
+fn logs(conn: &Connection, run_id: &str) -> Result<Vec<LogRecord>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT attempt, level, message, data, at FROM logs WHERE run_id = ?1 ORDER BY id",
+    )?;
+    let lines = stmt
+        .query_map([run_id], |row| {
+            let level: String = row.get("level")?;
+            let data: String = row.get("data")?;
+            Ok(LogRecord {
+                attempt: row.get("attempt")?,
+                line: LogLine {
+                    level: LogLevel::parse(&level).unwrap_or(LogLevel::Info),
+                    message: row.get("message")?,
+                    data: serde_json::from_str(&data).unwrap_or(serde_json::Value::String(data)),
+                    at: Timestamp::from_unix_millis(row.get("at")?),
+                },
+            })
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(lines)
+}
+
+/// When the earliest queued run is due.
+pub(super) fn next_due(conn: &Connection) -> Result<Option<Timestamp>> {
+    let at: Option<i64> = conn
+        .prepare_cached("SELECT MIN(run_at) FROM runs WHERE status = 'queued'")?
+        .query_row([], |row| row.get(0))?;
+    Ok(at.map(Timestamp::from_unix_millis))
+}
+
+pub(super) fn run_counts(conn: &Connection) -> Result<RunCounts> {
+    let mut counts = RunCounts::default();
+    let mut stmt = conn.prepare_cached("SELECT status, COUNT(*) AS n FROM runs GROUP BY status")?;
+    let rows = stmt.query_map([], |row| {
+        Ok((row.get::<_, String>("status")?, row.get::<_, u64>("n")?))
+    })?;
+    for row in rows {
+        let (status, n) = row?;
+        let status = RunStatus::parse(&status)
+            .ok_or_else(|| StoreError::Corrupt(format!("unknown run status {status:?}")))?;
+        counts.add(status, n);
+    }
+    Ok(counts)
+}
+
+pub(super) fn list_runs(conn: &Connection, query: &RunQuery) -> Result<RunPage> {
+    let sql = format!(
+        "SELECT {RUN_COLUMNS} FROM runs WHERE (?1 IS NULL OR status = ?1) \
+         AND (?2 IS NULL OR job = ?2) AND (?3 IS NULL OR id < ?3) ORDER BY id DESC LIMIT ?4"
+    );
+    let limit = i64::try_from(query.limit.saturating_add(1)).unwrap_or(i64::MAX);
+    let mut runs: Vec<RunRecord> = conn
+        .prepare_cached(&sql)?
+        .query_map(
+            params![
+                query.status.map(RunStatus::as_str),
+                query.job,
+                query.cursor,
+                limit
+            ],
+            rows::run,
+        )?
+        .collect::<rusqlite::Result<_>>()?;
+    let more = runs.len() > query.limit;
+    runs.truncate(query.limit);
+    let next_cursor = if more {
+        runs.last().map(|r| r.id.clone())
+    } else {
+        None
+    };
+    Ok(RunPage { runs, next_cursor })
+}
+
+/// The stored output of task `key` of a run.
+pub(super) fn task(
+    conn: &Connection,
+    run_id: &str,
+    key: &str,
+) -> Result<Option<serde_json::Value>> {
+    let output: Option<String> = conn
+        .prepare_cached("SELECT output FROM tasks WHERE run_id = ?1 AND key = ?2")?
+        .query_row([run_id, key], |row| row.get(0))
+        .optional()?;
+    output
+        .map(|text| task_output(run_id, key, &text))
+        .transpose()
+}
+
+pub(super) fn task_output(run_id: &str, key: &str, text: &str) -> Result<serde_json::Value> {
+    serde_json::from_str(text).map_err(|e| {
+        StoreError::Corrupt(format!(
+            "output of task {key:?} of run {run_id} is not JSON: {e}"
+        ))
+    })
+}

@@ -1,0 +1,128 @@
+//! Writes that create: events and their runs (ingest, replays), task outputs, secrets.
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::read::{event_runs, load_event, task_output};
+use super::rows;
+use crate::store::{Event, Ingested, NewRun, Result, RunRef};
+use crate::time::Timestamp;
+
+/// Stores `event` with `runs`, or finds the event its idempotency key already names.
+pub(super) fn ingest(conn: &Connection, event: &Event, runs: &[NewRun]) -> Result<Ingested> {
+    let mut dedup_key = event.dedup_key.as_deref();
+    if let Some(key) = dedup_key {
+        let existing: Option<(String, Vec<u8>)> = conn
+            .prepare_cached(
+                "SELECT id, body FROM events WHERE endpoint_id = ?1 AND dedup_key = ?2",
+            )?
+            .query_row(params![event.endpoint_id, key], |row| {
+                Ok((row.get("id")?, row.get("body")?))
+            })
+            .optional()?;
+        match existing {
+            Some((event_id, body)) if body == event.body => {
+                let runs = event_runs(conn, &event_id)?;
+                return Ok(Ingested {
+                    event_id,
+                    runs,
+                    duplicate: true,
+                });
+            }
+            // The same key with another body is another event: keep it, unkeyed.
+            Some((event_id, _)) => {
+                tracing::warn!(key, first = %event_id, "idempotency key reused with a different body; stored as a new event");
+                dedup_key = None;
+            }
+            None => {}
+        }
+    }
+    conn.prepare_cached(
+        "INSERT INTO events (id, endpoint_id, method, url, headers, body, received_at, \
+         verified, dedup_key) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )?
+    .execute(params![
+        event.id,
+        event.endpoint_id,
+        event.method,
+        event.url,
+        rows::encode_headers(&event.headers),
+        &event.body[..],
+        event.received_at.as_unix_millis(),
+        event.verified,
+        dedup_key,
+    ])?;
+    Ok(Ingested {
+        event_id: event.id.clone(),
+        runs: insert_runs(conn, event, runs)?,
+        duplicate: false,
+    })
+}
+
+fn insert_runs(conn: &Connection, event: &Event, runs: &[NewRun]) -> Result<Vec<RunRef>> {
+    let now = Timestamp::now().as_unix_millis();
+    let mut insert = conn.prepare_cached(
+        "INSERT INTO runs (id, job, job_version, event_id, endpoint_id, status, max_attempts, \
+         created_at, run_at) VALUES (?1, ?2, ?3, ?4, ?5, 'queued', ?6, ?7, ?7)",
+    )?;
+    for run in runs {
+        insert.execute(params![
+            run.id,
+            run.job_id,
+            run.job_version,
+            event.id,
+            event.endpoint_id,
+            run.max_attempts,
+            now
+        ])?;
+    }
+    Ok(runs.iter().map(NewRun::to_ref).collect())
+}
+
+/// Adds runs to a stored event; `None` if there is no such event.
+pub(super) fn add_runs(
+    conn: &Connection,
+    event_id: &str,
+    runs: &[NewRun],
+) -> Result<Option<Vec<RunRef>>> {
+    let Some(event) = load_event(conn, event_id)? else {
+        return Ok(None);
+    };
+    insert_runs(conn, &event, runs).map(Some)
+}
+
+/// Stores a task's output unless one is stored already; returns the stored one.
+pub(super) fn save_task(
+    conn: &Connection,
+    run_id: &str,
+    key: &str,
+    output: &str,
+) -> Result<serde_json::Value> {
+    conn.prepare_cached(
+        "INSERT INTO tasks (run_id, key, output) VALUES (?1, ?2, ?3) \
+         ON CONFLICT (run_id, key) DO NOTHING",
+    )?
+    .execute(params![run_id, key, output])?;
+    let stored: String = conn
+        .prepare_cached("SELECT output FROM tasks WHERE run_id = ?1 AND key = ?2")?
+        .query_row([run_id, key], |row| row.get(0))?;
+    task_output(run_id, key, &stored)
+}
+
+/// The endpoint's stored secret, storing `candidate` first if it has none.
+pub(super) fn endpoint_secret(
+    conn: &Connection,
+    endpoint_id: &str,
+    candidate: &str,
+) -> Result<String> {
+    conn.prepare_cached(
+        "INSERT OR IGNORE INTO secrets (endpoint_id, secret, created_at) VALUES (?1, ?2, ?3)",
+    )?
+    .execute(params![
+        endpoint_id,
+        candidate,
+        Timestamp::now().as_unix_millis()
+    ])?;
+    Ok(conn
+        .prepare_cached("SELECT secret FROM secrets WHERE endpoint_id = ?1")?
+        .query_row([endpoint_id], |row| row.get(0))?)
+}
