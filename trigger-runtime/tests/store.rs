@@ -75,7 +75,10 @@ for_each_driver!(
     per_job_limits,
     a_limited_backlog_never_hides_other_jobs,
     release_and_suspend_do_not_count_attempts,
-    list_cancel_replay_tasks_and_secrets,
+    lists_page_newest_first_and_filter,
+    cancel_replay_and_counts,
+    the_first_task_output_wins,
+    the_first_secret_is_kept,
     a_stale_attempt_leaves_no_log_lines,
     a_reused_key_with_another_body_is_logged,
     canceled_runs_are_never_due,
@@ -359,7 +362,8 @@ async fn release_and_suspend_do_not_count_attempts(store: Store) {
     assert!(store.claim(&claim(1)).await.unwrap().is_empty());
 }
 
-async fn list_cancel_replay_tasks_and_secrets(store: Store) {
+/// Five events with one run each, of jobs `even` and `odd` alternately.
+async fn five_runs(store: &Store) {
     for i in 0..5 {
         store
             .ingest(
@@ -372,20 +376,24 @@ async fn list_cancel_replay_tasks_and_secrets(store: Store) {
             .await
             .unwrap();
     }
-    let page = store
-        .list_runs(&RunQuery {
-            limit: 2,
-            ..RunQuery::default()
-        })
-        .await
-        .unwrap();
+}
+
+fn query(limit: usize) -> RunQuery {
+    RunQuery {
+        limit,
+        ..RunQuery::default()
+    }
+}
+
+async fn lists_page_newest_first_and_filter(store: Store) {
+    five_runs(&store).await;
+    let page = store.list_runs(&query(2)).await.unwrap();
     let ids: Vec<_> = page.runs.iter().map(|r| r.id.as_str()).collect();
     assert_eq!(ids, ["run_4", "run_3"]);
     let next = store
         .list_runs(&RunQuery {
-            limit: 10,
             cursor: page.next_cursor.clone(),
-            ..RunQuery::default()
+            ..query(10)
         })
         .await
         .unwrap();
@@ -393,14 +401,16 @@ async fn list_cancel_replay_tasks_and_secrets(store: Store) {
     assert!(next.next_cursor.is_none());
     let even = store
         .list_runs(&RunQuery {
-            limit: 10,
             job: Some("even".into()),
-            ..RunQuery::default()
+            ..query(10)
         })
         .await
         .unwrap();
     assert_eq!(even.runs.len(), 3);
+}
 
+async fn cancel_replay_and_counts(store: Store) {
+    five_runs(&store).await;
     assert_eq!(
         store.cancel("run_0").await.unwrap(),
         Some(RunStatus::Canceled)
@@ -408,20 +418,23 @@ async fn list_cancel_replay_tasks_and_secrets(store: Store) {
     assert_eq!(store.cancel("run_nope").await.unwrap(), None);
     let canceled = store
         .list_runs(&RunQuery {
-            limit: 10,
             status: Some(RunStatus::Canceled),
-            ..RunQuery::default()
+            ..query(10)
         })
         .await
         .unwrap();
     assert_eq!(canceled.runs.len(), 1);
-    assert!(
-        store
-            .claim(&claim(10))
-            .await
-            .unwrap()
-            .iter()
-            .all(|c| c.run.id != "run_0")
+    let claimed = store.claim(&claim(10)).await.unwrap();
+    assert!(claimed.iter().all(|c| c.run.id != "run_0"));
+    assert_eq!(
+        store.cancel(&claimed[0].run.id).await.unwrap(),
+        Some(RunStatus::Canceled),
+        "a running run can be canceled"
+    );
+    assert_eq!(
+        store.cancel("run_0").await.unwrap(),
+        Some(RunStatus::Canceled),
+        "canceling again changes nothing"
     );
 
     let replayed = store
@@ -438,7 +451,15 @@ async fn list_cancel_replay_tasks_and_secrets(store: Store) {
             .unwrap()
             .is_none()
     );
+    let counts = store.run_counts().await.unwrap();
+    assert_eq!(
+        (counts.canceled, counts.running, counts.queued),
+        (2, 3, 1),
+        "{counts:?}"
+    );
+}
 
+async fn the_first_task_output_wins(store: Store) {
     assert_eq!(store.task("run_1", "k").await.unwrap(), None);
     assert_eq!(
         store.save_task("run_1", "k", json!([1, 2])).await.unwrap(),
@@ -447,19 +468,22 @@ async fn list_cancel_replay_tasks_and_secrets(store: Store) {
     let second = store.save_task("run_1", "k", json!("late")).await.unwrap();
     assert_eq!(second, json!([1, 2]), "the first output stored wins");
     assert_eq!(store.task("run_1", "k").await.unwrap(), Some(json!([1, 2])));
+    assert_eq!(store.task("run_2", "k").await.unwrap(), None);
+}
 
-    let counts = store.run_counts().await.unwrap();
-    assert_eq!(
-        (counts.canceled, counts.running, counts.queued),
-        (1, 4, 1),
-        "{counts:?}"
-    );
-
+async fn the_first_secret_is_kept(store: Store) {
     let secret = store.endpoint_secret("ep", "first".into()).await.unwrap();
     assert_eq!(secret, "first");
     assert_eq!(
         store.endpoint_secret("ep", "second".into()).await.unwrap(),
         "first"
+    );
+    assert_eq!(
+        store
+            .endpoint_secret("other", "third".into())
+            .await
+            .unwrap(),
+        "third"
     );
 }
 

@@ -371,3 +371,43 @@ impl RunCounts {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use http::{HeaderMap, HeaderValue, Method};
+
+    use super::{Event, EventError};
+    use crate::request::Request;
+    use crate::time::Timestamp;
+
+    #[test]
+    fn an_event_gives_back_the_request_it_was_made_from() {
+        let mut headers = HeaderMap::new();
+        headers.append("x-sig", HeaderValue::from_static("abc"));
+        headers.append("x-many", HeaderValue::from_static("1"));
+        headers.append("x-many", HeaderValue::from_static("2"));
+        let body: Vec<u8> = (0..=255u8).collect();
+        let request =
+            Request::new(Method::PUT, "http://h/endpoints/ep?a=1", headers, body).unwrap();
+        let event = Event::verified("ep", &request, Timestamp::from_unix_millis(5));
+        assert!(event.id.starts_with("evt_") && event.verified);
+        let back = event.to_request().unwrap();
+        assert_eq!(back.method(), Method::PUT);
+        assert_eq!(back.url(), "http://h/endpoints/ep?a=1");
+        assert_eq!(back.query().get("a"), Some("1"));
+        assert_eq!(back.body(), request.body());
+        let many: Vec<_> = back.headers().get_all("x-many").iter().collect();
+        assert_eq!(many, ["1", "2"]);
+    }
+
+    #[test]
+    fn a_corrupt_event_is_an_error_not_a_panic() {
+        let request = Request::new(Method::POST, "/p", HeaderMap::new(), "").unwrap();
+        let mut event = Event::verified("ep", &request, Timestamp::from_unix_millis(0));
+        event.headers.push(("bad name".to_owned(), b"v".to_vec()));
+        assert!(matches!(event.to_request(), Err(EventError::Header(n)) if n == "bad name"));
+        event.headers.clear();
+        event.method = "NOT A METHOD".to_owned();
+        assert!(matches!(event.to_request(), Err(EventError::Method(_))));
+    }
+}

@@ -157,7 +157,7 @@ pub(super) fn claim(
                     capped_jobs(&running, claim),
                     i64::try_from(wanted).unwrap_or(i64::MAX)
                 ],
-                |row| Ok((row.get(0)?, row.get(1)?)),
+                |row| Ok((row.get("id")?, row.get("job")?)),
             )?
             .collect::<rusqlite::Result<_>>()?;
         let mut skipped = false;

@@ -29,10 +29,13 @@ pub(super) fn finish(
     outcome: &AttemptOutcome,
 ) -> Result<bool> {
     let now = Timestamp::now().as_unix_millis();
-    let held = |sql: &str, value: String, at: i64| -> Result<Option<Option<i64>>> {
+    // When the attempt started, if it still holds the run.
+    let held = |sql: &str, value: String, at: i64| -> Result<Option<i64>> {
         Ok(conn
             .prepare_cached(sql)?
-            .query_row(params![run_id, attempt, value, at], |row| row.get(0))
+            .query_row(params![run_id, attempt, value, at], |row| {
+                Ok(row.get::<_, Option<i64>>("started_at")?.unwrap_or(now))
+            })
             .optional()?)
     };
     let (started_at, error) = match outcome {
@@ -58,13 +61,7 @@ pub(super) fn finish(
             "INSERT OR REPLACE INTO attempts (run_id, attempt, started_at, finished_at, error) \
              VALUES (?1, ?2, ?3, ?4, ?5)",
         )?
-        .execute(params![
-            run_id,
-            attempt,
-            started_at.unwrap_or(now),
-            now,
-            error
-        ])?;
+        .execute(params![run_id, attempt, started_at, now, error])?;
     }
     insert_logs(conn, run_id, attempt, lines)?;
     Ok(true)
