@@ -13,8 +13,9 @@ use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
 use trigger_tests::fixture::{
-    COUNTED, Fixture, WAITS, accepted, post, run_counts, wait_until_settled,
+    COUNTED, Fixture, JobLog, WAITS, accepted, post, run_counts, wait_until_settled,
 };
+use trigger_tests::{RunCounts, Server};
 
 /// Webhooks the crash test sends, and from how many threads.
 const REQUESTS: usize = 2000;
@@ -116,25 +117,35 @@ fn wait_for_acks(load: &Load, acks: usize) {
     }
 }
 
-// ---- tests --------------------------------------------------------------------------------
+/// What the crash test's load left when the server was killed.
+#[derive(Debug)]
+struct Killed {
+    /// The acknowledgement count the kill aimed at.
+    aimed_at: usize,
+    /// Acknowledgements when the server was killed.
+    acked: usize,
+    /// Webhooks sent (or being sent) when the server was killed.
+    sent: usize,
+    /// Requests cut off by the kill.
+    cut_off: usize,
+    /// Every acknowledged webhook.
+    acks: Vec<Ack>,
+}
 
-#[test]
-fn kill_dash_nine_loses_nothing_acknowledged() {
-    let started = Instant::now();
-    let fixture = Fixture::new();
-    let mut first = fixture.server().start();
-
-    // Load it from many threads and kill it mid-stream.
+/// Loads `server` from [`CLIENTS`] threads and kills it with `SIGKILL` mid-stream; panics if a
+/// webhook failed before the kill or if every webhook was sent before it.
+#[track_caller]
+fn load_until_killed(server: &mut Server) -> Killed {
     let load = Load::default();
-    let kill_at = kill_point();
-    let port = first.port();
-    let (acked_at_kill, sent_at_kill, status) = thread::scope(|scope| {
+    let aimed_at = kill_point();
+    let port = server.port();
+    let (acked, sent, status) = thread::scope(|scope| {
         for _ in 0..CLIENTS {
             scope.spawn(|| load.client(port));
         }
-        wait_for_acks(&load, kill_at);
+        wait_for_acks(&load, aimed_at);
         load.killed.store(true, Ordering::SeqCst);
-        let status = first.kill();
+        let status = server.kill();
         let acked = load.acked.load(Ordering::SeqCst);
         let sent = load.next.load(Ordering::SeqCst).min(REQUESTS);
         (acked, sent, status)
@@ -145,29 +156,28 @@ fn kill_dash_nine_loses_nothing_acknowledged() {
         .into_inner()
         .unwrap_or_else(PoisonError::into_inner);
     assert!(failures.is_empty(), "webhooks failed: {failures:#?}");
-    assert!(
-        sent_at_kill < REQUESTS,
-        "every webhook was sent before the kill"
-    );
+    assert!(sent < REQUESTS, "every webhook was sent before the kill");
     let acks = load
         .acks
         .into_inner()
         .unwrap_or_else(PoisonError::into_inner);
     let cut_off = load.cut_off.into_inner();
-    // The server is dead: nothing appends to the log any more.
-    let at_kill = fixture.log();
+    Killed {
+        aimed_at,
+        acked,
+        sent,
+        cut_off,
+        acks,
+    }
+}
 
-    // Restart on the same database; every acknowledged event and run must be there and finish.
-    let second = fixture.server().start();
-    let counts = wait_until_settled(&second, SETTLE);
-    assert_eq!(
-        (counts["failed"].as_u64(), counts["canceled"].as_u64()),
-        (Some(0), Some(0)),
-        "{counts}"
-    );
+/// Checks that every acknowledged event is in `server`'s store with its one run, and that the
+/// run succeeds; returns how many of those runs took more than one attempt.
+#[track_caller]
+fn assert_acks_kept(server: &Server, acks: &[Ack]) -> usize {
     let mut claimed_again = 0;
-    for ack in &acks {
-        let response = second.get(&format!("/api/v1/events/{}", ack.event));
+    for ack in acks {
+        let response = server.get(&format!("/api/v1/events/{}", ack.event));
         assert_eq!(
             response.status, 200,
             "acknowledged {} lost: {response}",
@@ -182,15 +192,33 @@ fn kill_dash_nine_loses_nothing_acknowledged() {
         assert_eq!(runs, ack.runs, "runs of {}: {event}", ack.event);
         assert_eq!(ack.runs.len(), 1, "one `counted` run per event: {event}");
         for run_id in &ack.runs {
-            let run = second.wait_for_run_status(run_id, "succeeded", WAIT);
+            let run = server.wait_for_run_status(run_id, "succeeded", WAIT);
             if run["attempts"].as_u64() > Some(1) {
                 claimed_again += 1;
             }
         }
     }
+    claimed_again
+}
 
-    // Tasks whose output was stored before the kill never ran again; every run ran its task.
-    let after = fixture.log();
+/// How the `counted` tasks ran, from the job log at the kill and after the restart.
+#[derive(Debug)]
+struct Tasks {
+    /// Runs that stored their task's output, in the end.
+    saved: usize,
+    /// Runs that had stored it before the kill.
+    saved_at_kill: usize,
+    /// Runs whose task had started but not been stored at the kill.
+    interrupted: usize,
+    /// Of those, the runs whose task ran again.
+    ran_twice: usize,
+}
+
+/// Checks the job log: a task stored before the kill never ran again, every acknowledged run
+/// ran and stored its task, no task ran more than twice, and the runs that stored their task
+/// are the `succeeded` runs of `counts`.
+#[track_caller]
+fn assert_task_log(at_kill: &JobLog, after: &JobLog, acks: &[Ack], counts: RunCounts) -> Tasks {
     assert!(
         after.text().starts_with(at_kill.text()),
         "the log changed before its end"
@@ -216,8 +244,8 @@ fn kill_dash_nine_loses_nothing_acknowledged() {
         "runs that ran their task but never stored it"
     );
     assert_eq!(
-        Some(saved.len() as u64),
-        counts["succeeded"].as_u64(),
+        saved.len() as u64,
+        counts.succeeded,
         "succeeded runs ≠ runs that stored their task: {counts}"
     );
     let interrupted: Vec<&str> = at_kill
@@ -236,15 +264,53 @@ fn kill_dash_nine_loses_nothing_acknowledged() {
         "a task ran more than twice:\n{}",
         after.text()
     );
+    Tasks {
+        saved: saved.len(),
+        saved_at_kill: saved_at_kill.len(),
+        interrupted: interrupted.len(),
+        ran_twice,
+    }
+}
+
+// ---- tests --------------------------------------------------------------------------------
+
+#[test]
+fn kill_dash_nine_loses_nothing_acknowledged() {
+    let started = Instant::now();
+    let fixture = Fixture::new();
+    let mut first = fixture.server().start();
+
+    // Load it from many threads and kill it mid-stream.
+    let killed = load_until_killed(&mut first);
+    // The server is dead: nothing appends to the log any more.
+    let at_kill = fixture.log();
+
+    // Restart on the same database; every acknowledged event and run must be there and finish.
+    let second = fixture.server().start();
+    let counts = wait_until_settled(&second, SETTLE);
+    assert_eq!((counts.failed, counts.canceled), (0, 0), "{counts}");
+    let claimed_again = assert_acks_kept(&second, &killed.acks);
+
+    // Tasks whose output was stored before the kill never ran again; every run ran its task.
+    let after = fixture.log();
+    let tasks = assert_task_log(&at_kill, &after, &killed.acks, counts);
+    let Killed {
+        aimed_at,
+        acked,
+        sent,
+        cut_off,
+        ..
+    } = killed;
     eprintln!(
-        "kill -9 after {acked_at_kill} acks (aimed at {kill_at}; {sent_at_kill} of {REQUESTS} \
-         sent; {cut_off} cut off in flight or refused); {} runs stored in all, {} unacknowledged; \
-         {} tasks stored before the kill, none re-run; {} tasks interrupted, {ran_twice} ran \
-         again; {claimed_again} acknowledged runs claimed again after the restart; {:.1?} in all",
-        saved.len(),
-        saved.len() - acks.len(),
-        saved_at_kill.len(),
-        interrupted.len(),
+        "kill -9 after {acked} acks (aimed at {aimed_at}; {sent} of {REQUESTS} sent; {cut_off} \
+         cut off in flight or refused); {} runs stored in all, {} unacknowledged; {} tasks \
+         stored before the kill, none re-run; {} tasks interrupted, {} ran again; \
+         {claimed_again} acknowledged runs claimed again after the restart; {:.1?} in all",
+        tasks.saved,
+        tasks.saved - killed.acks.len(),
+        tasks.saved_at_kill,
+        tasks.interrupted,
+        tasks.ran_twice,
         started.elapsed(),
     );
 }
@@ -290,7 +356,7 @@ fn a_wait_resumes_after_a_restart() {
         "the log:\n{}",
         log.text()
     );
-    assert_eq!(run_counts(&second)["succeeded"], 1);
+    assert_eq!(run_counts(&second).succeeded, 1);
 }
 
 #[test]
@@ -316,5 +382,5 @@ fn a_redelivery_after_a_restart_is_still_a_duplicate() {
     };
     second.wait_for_run_status(run, "succeeded", WAIT);
     let counts = wait_until_settled(&second, WAIT);
-    assert_eq!(counts["succeeded"], 1, "{counts}");
+    assert_eq!(counts.succeeded, 1, "{counts}");
 }

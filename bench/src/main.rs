@@ -20,6 +20,15 @@ mod report;
 mod servers;
 mod split;
 
+// Shared with the end-to-end tests (`tests/common`), where these items are public.
+#[allow(dead_code, unreachable_pub)]
+#[path = "../../tests/common/poll.rs"]
+mod poll;
+#[allow(dead_code, unreachable_pub)]
+#[path = "../../tests/common/temp_dir.rs"]
+mod temp_dir;
+
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -113,72 +122,27 @@ fn main() -> ExitCode {
 }
 
 fn bench(options: &Options) -> Result<(), BoxError> {
-    if options.requests == 0 || options.concurrency == 0 {
-        return Err("--requests and --concurrency must be at least 1".into());
-    }
-    if !(options.rate_fraction > 0.0 && options.open_loop_secs > 0.0) {
-        return Err("--rate-fraction and --open-loop-secs must be positive".into());
-    }
+    check(options)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(options.client_threads.max(1))
         .enable_all()
         .build()?;
-    report::heading("trigger-bench");
-    let cores = std::thread::available_parallelism().map_or(0, std::num::NonZero::get);
-    println!(
-        "  {} webhooks per peak run (+{} warm-up), {} connections, client runtime {} thread(s), {cores} cores",
-        options.requests, options.warmup, options.concurrency, options.client_threads
-    );
-    println!(
-        "  sample body ({} bytes): {}",
-        client::booking_body(0).len(),
-        client::booking_body(0)
-    );
-    println!("  building example-caldotcom (release)...");
-    let executable = servers::build_example()?;
-    println!("  server binary: {}", executable.display());
+    let executable = prepare(options)?;
 
     let mut numbering = Numbering::default();
     let mut measured = Measured::default();
     let mut bare = None;
     if !options.skip_bare {
-        report::heading("bare: axum + HMAC verification, nothing stored");
-        let mut server = ServerProcess::start_bare(SECRET)?;
-        println!("  pid {} at http://{}", server.pid(), server.addr());
-        phases::warm_up(&rt, &mut server, options, &mut numbering)?;
-        let (closed, _) = phases::peak(&rt, &mut server, options, &mut numbering)?;
-        measured.bare_rate = Some(closed.rate());
-        bare = Some(server);
+        bare = Some(bare_peak(&rt, options, &mut numbering, &mut measured)?);
     }
-
-    report::heading("durable: example-caldotcom, SQLite store");
-    let mut durable = ServerProcess::start_durable(&executable, SECRET)?;
-    let fs = proc::filesystem(durable.dir()).map_or_else(
-        || "?".to_owned(),
-        |(kind, mount)| format!("{kind} on {mount}"),
-    );
-    println!(
-        "  pid {} at http://{}, store {}/.trigger/trigger.db ({fs})",
-        durable.pid(),
-        durable.addr(),
-        durable.dir().display()
-    );
-    let rate = phases::durable_phase(&rt, &mut durable, options, &mut numbering, &mut measured)?;
-
-    report::heading("memory");
-    let durable_memory = proc::memory(durable.pid())?;
-    measured.durable_peak_kib = durable_memory.peak_kib;
-    report::print_memory("durable", durable_memory);
-    if let Some(server) = &bare {
-        report::print_memory("bare", proc::memory(server.pid())?);
-    }
-    let stderr = durable.stderr_tail();
-    if !stderr.is_empty() {
-        println!("  note: the durable server wrote to stderr{stderr}");
-    }
-    // The durable server would go on executing the open loop's runs during the reference run.
-    drop(durable);
-
+    let rate = durable(
+        &rt,
+        &executable,
+        options,
+        &mut numbering,
+        &mut measured,
+        bare.as_ref(),
+    )?;
     if let Some(server) = &mut bare {
         report::heading("reference: bare server at the same open-loop rate");
         phases::open(&rt, server, options, &mut numbering, rate)?;
@@ -200,4 +164,90 @@ fn bench(options: &Options) -> Result<(), BoxError> {
     // The guard kills the bare server here (and both servers on every early return or panic).
     drop(bare);
     Ok(())
+}
+
+/// Refuses options that would measure nothing.
+fn check(options: &Options) -> Result<(), BoxError> {
+    if options.requests == 0 || options.concurrency == 0 {
+        return Err("--requests and --concurrency must be at least 1".into());
+    }
+    if !(options.rate_fraction > 0.0 && options.open_loop_secs > 0.0) {
+        return Err("--rate-fraction and --open-loop-secs must be positive".into());
+    }
+    Ok(())
+}
+
+/// Prints the setup and builds the example in release mode; returns its executable.
+fn prepare(options: &Options) -> Result<PathBuf, BoxError> {
+    report::heading("trigger-bench");
+    let cores = std::thread::available_parallelism().map_or(0, std::num::NonZero::get);
+    println!(
+        "  {} webhooks per peak run (+{} warm-up), {} connections, client runtime {} thread(s), {cores} cores",
+        options.requests, options.warmup, options.concurrency, options.client_threads
+    );
+    println!(
+        "  sample body ({} bytes): {}",
+        client::booking_body(0).len(),
+        client::booking_body(0)
+    );
+    println!("  building example-caldotcom (release)...");
+    let executable = servers::build_example()?;
+    println!("  server binary: {}", executable.display());
+    Ok(executable)
+}
+
+/// Starts the bare server, warms it up and measures its peak (the ceiling); returns the server,
+/// kept for the open-loop reference run.
+fn bare_peak(
+    rt: &phases::Rt,
+    options: &Options,
+    numbering: &mut Numbering,
+    measured: &mut Measured,
+) -> Result<ServerProcess, BoxError> {
+    report::heading("bare: axum + HMAC verification, nothing stored");
+    let mut server = ServerProcess::start_bare(SECRET)?;
+    println!("  pid {} at http://{}", server.pid(), server.addr());
+    phases::warm_up(rt, &mut server, options, numbering)?;
+    let (closed, _) = phases::peak(rt, &mut server, options, numbering)?;
+    measured.bare_rate = Some(closed.rate());
+    Ok(server)
+}
+
+/// Starts the durable server, runs its phases and reads its memory (and `bare`'s); returns the
+/// open-loop rate. The server is killed on return: it would go on executing the open loop's
+/// runs during the reference run.
+fn durable(
+    rt: &phases::Rt,
+    executable: &Path,
+    options: &Options,
+    numbering: &mut Numbering,
+    measured: &mut Measured,
+    bare: Option<&ServerProcess>,
+) -> Result<f64, BoxError> {
+    report::heading("durable: example-caldotcom, SQLite store");
+    let mut durable = ServerProcess::start_durable(executable, SECRET)?;
+    let fs = proc::filesystem(durable.dir()).map_or_else(
+        || "?".to_owned(),
+        |(kind, mount)| format!("{kind} on {mount}"),
+    );
+    println!(
+        "  pid {} at http://{}, store {}/.trigger/trigger.db ({fs})",
+        durable.pid(),
+        durable.addr(),
+        durable.dir().display()
+    );
+    let rate = phases::durable_phase(rt, &mut durable, options, numbering, measured)?;
+
+    report::heading("memory");
+    let durable_memory = proc::memory(durable.pid())?;
+    measured.durable_peak_kib = durable_memory.peak_kib;
+    report::print_memory("durable", durable_memory);
+    if let Some(server) = bare {
+        report::print_memory("bare", proc::memory(server.pid())?);
+    }
+    let stderr = durable.stderr_tail();
+    if !stderr.is_empty() {
+        println!("  note: the durable server wrote to stderr{stderr}");
+    }
+    Ok(rate)
 }

@@ -5,14 +5,11 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use crate::client::{self, LoadResult};
+use crate::poll::{POLL, RunCounts, poll_until};
 use crate::proc::{PhaseCpu, PhaseSampler};
 use crate::report::{self, EndToEnd, Measured, Percentiles};
 use crate::servers::ServerProcess;
 use crate::{BoxError, Options, SECRET};
-
-/// How often `/api/v1/stats` is polled while waiting for the runs (each poll counts every run,
-/// so polling much faster would itself load the server).
-pub(crate) const POLL: Duration = Duration::from_millis(50);
 
 /// The client runtime every phase drives its load from.
 pub(crate) type Rt = tokio::runtime::Runtime;
@@ -119,56 +116,44 @@ pub(crate) fn open(
     Ok(result)
 }
 
-/// Run counts from `/api/v1/stats`.
-#[derive(Clone, Copy, Debug, Default)]
-struct Counts {
-    total: u64,
-    succeeded: u64,
-    unsuccessful: u64,
-}
-
-async fn counts(server: SocketAddr) -> Result<Counts, BoxError> {
+/// The run counts of `GET /api/v1/stats`.
+async fn counts(server: SocketAddr) -> Result<RunCounts, BoxError> {
     let stats = client::call_json("GET", server, "/api/v1/stats").await?;
-    let get = |name: &str| stats["runs"][name].as_u64().unwrap_or(0);
-    Ok(Counts {
-        total: ["queued", "running", "succeeded", "failed", "canceled"]
-            .into_iter()
-            .map(get)
-            .sum(),
-        succeeded: get("succeeded"),
-        unsuccessful: get("failed") + get("canceled"),
-    })
+    let counts = RunCounts::from_stats(&stats);
+    counts.ok_or_else(|| format!("no count for every run status in {stats}").into())
 }
 
-/// Polls until `expected` runs exist and all of them succeeded; returns when that was seen.
+/// Polls `/api/v1/stats` every [`POLL`] until `expected` runs exist and all of them
+/// succeeded; returns when that was seen.
 fn wait_for_runs(
     rt: &Rt,
     server: &mut ServerProcess,
     expected: u64,
     timeout: Duration,
 ) -> Result<Instant, BoxError> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let seen = rt.block_on(counts(server.addr()))?;
+    let mut seen = RunCounts::default();
+    let mut look = || -> Result<Option<Instant>, BoxError> {
+        seen = rt.block_on(counts(server.addr()))?;
         let now = Instant::now();
-        if seen.unsuccessful > 0 {
-            return Err(format!("{} runs failed or were canceled", seen.unsuccessful).into());
+        if seen.unsuccessful() > 0 {
+            return Err(format!("{} runs failed or were canceled", seen.unsuccessful()).into());
         }
-        if seen.total == expected && seen.succeeded == expected {
-            return Ok(now);
-        }
-        if now > deadline {
-            return Err(format!(
-                "after {timeout:?}: {} of {} runs succeeded, {expected} expected{}",
-                seen.succeeded,
-                seen.total,
-                server.stderr_tail()
-            )
-            .into());
+        if seen.total() == expected && seen.succeeded == expected {
+            return Ok(Some(now));
         }
         server.check_alive()?;
-        std::thread::sleep(POLL);
+        Ok(None)
+    };
+    if let Some(done) = poll_until(timeout, || look().transpose()) {
+        return done;
     }
+    Err(format!(
+        "after {timeout:?}: {} of {} runs succeeded, {expected} expected{}",
+        seen.succeeded,
+        seen.total(),
+        server.stderr_tail()
+    )
+    .into())
 }
 
 /// The durable server: warm-up, peak, end to end, open loop. Returns the measurements and the
@@ -182,7 +167,7 @@ pub(crate) fn durable_phase(
 ) -> Result<f64, BoxError> {
     let timeout = Duration::from_secs(options.e2e_timeout_secs);
     warm_up(rt, durable, options, numbering)?;
-    let baseline = rt.block_on(counts(durable.addr()))?.total;
+    let baseline = rt.block_on(counts(durable.addr()))?.total();
     wait_for_runs(rt, durable, baseline, timeout)?;
 
     let (closed, _) = peak(rt, durable, options, numbering)?;
@@ -229,7 +214,7 @@ pub(crate) fn split_phase(
     warm_up(rt, &mut server, options, numbering)?;
     println!("  ingest alone (workers off):");
     let (closed, _) = peak(rt, &mut server, options, numbering)?;
-    let queued = rt.block_on(counts(server.addr()))?.total;
+    let queued = rt.block_on(counts(server.addr()))?.total();
     let sampler = PhaseSampler::start(server.pid())?;
     let started = Instant::now();
     rt.block_on(client::call_json("POST", server.addr(), "/bench/workers"))?;

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -20,6 +20,7 @@ use trigger_runtime::verify::{HmacScheme, Secret};
 
 use crate::BoxError;
 use crate::client::SIGNATURE_HEADER;
+use crate::temp_dir::TempDir;
 
 /// The environment variable the example reads its Cal.com secret from.
 pub(crate) const SECRET_VAR: &str = "CALDOTCOM_SECRET";
@@ -72,26 +73,14 @@ pub(crate) fn build_example() -> Result<PathBuf, BoxError> {
     executable.ok_or_else(|| "cargo reported no executable for example-caldotcom".into())
 }
 
-/// A fresh directory under the system temp dir, named after this process and the time.
-pub(crate) fn fresh_dir(label: &str) -> Result<PathBuf, BoxError> {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    let dir = std::env::temp_dir().join(format!(
-        "trigger-bench-{label}-{}-{nanos}",
-        std::process::id()
-    ));
-    std::fs::create_dir_all(&dir)?;
-    Ok(dir)
-}
-
-/// A running server process; dropping it kills the process and removes its directory.
+/// A running server process; dropping it kills the process, then removes its directory.
 #[derive(Debug)]
 pub(crate) struct ServerProcess {
     name: &'static str,
     child: Child,
     addr: SocketAddr,
-    dir: PathBuf,
+    /// Dropped after the process is killed.
+    dir: TempDir,
 }
 
 impl ServerProcess {
@@ -101,7 +90,7 @@ impl ServerProcess {
         command
             .args(["bare-server", "--port", "0"])
             .env(SECRET_VAR, secret);
-        Self::start("bare", command, fresh_dir("bare")?)
+        Self::start("bare", command, TempDir::create("bench-bare")?)
     }
 
     /// Starts the bench itself as the split server (`split-server --port 0`) in a fresh
@@ -111,7 +100,7 @@ impl ServerProcess {
         command
             .args(["split-server", "--port", "0"])
             .env(SECRET_VAR, secret);
-        Self::start("split", command, fresh_dir("split")?)
+        Self::start("split", command, TempDir::create("bench-split")?)
     }
 
     /// Starts the example's release binary on a free port, in a fresh directory so that its
@@ -134,15 +123,15 @@ impl ServerProcess {
         ] {
             command.env_remove(var);
         }
-        Self::start("durable", command, fresh_dir("durable")?)
+        Self::start("durable", command, TempDir::create("bench-durable")?)
     }
 
     /// Starts `command` in `dir` with stderr in `dir/stderr.log`, and waits until it prints
     /// `listening on http://ADDR` on stdout.
-    fn start(name: &'static str, mut command: Command, dir: PathBuf) -> Result<Self, BoxError> {
+    fn start(name: &'static str, mut command: Command, dir: TempDir) -> Result<Self, BoxError> {
         let log = std::fs::File::create(dir.join("stderr.log"))?;
         command
-            .current_dir(&dir)
+            .current_dir(dir.path())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(log);
@@ -196,7 +185,7 @@ impl ServerProcess {
 
     /// The server's directory (its working directory; the durable store lives under it).
     pub(crate) fn dir(&self) -> &Path {
-        &self.dir
+        self.dir.path()
     }
 
     /// Whether the process is still running.
@@ -229,7 +218,7 @@ impl Drop for ServerProcess {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
+        // Then `dir` is dropped, which removes it (or keeps it, during a panic).
     }
 }
 

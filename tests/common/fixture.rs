@@ -6,12 +6,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use serde_json::Value;
-
-use crate::{Response, Server, ServerBuilder, TempDir, clean_command, http, package_binary, sign};
+use crate::{
+    Response, RunCounts, Server, ServerBuilder, TempDir, clean_command, http, package_binary,
+    poll_until, sign,
+};
 
 /// The package and binary of the fixture.
 const PACKAGE: &str = "trigger-tests";
@@ -30,8 +30,6 @@ pub const WAITS: &str = "/endpoints/waits";
 pub const GENERATED: &str = "/endpoints/generated";
 /// The lease the fixture runs with, so runs of a killed server are claimed again soon.
 pub const LEASE: &str = "2s";
-/// How often the `wait_*` helpers look again.
-const POLL: Duration = Duration::from_millis(50);
 
 /// A fixture installation: a working directory, so every server started from it uses the
 /// same `.trigger/trigger.db` (the default database URL), and the jobs' log file.
@@ -96,19 +94,17 @@ impl Fixture {
     /// Waits until the log has a `{kind} {run}` line; returns the log.
     #[track_caller]
     pub fn wait_for_line(&self, kind: &str, run: &str, timeout: Duration) -> JobLog {
-        let deadline = Instant::now() + timeout;
-        loop {
+        let found = poll_until(timeout, || {
+            Some(self.log()).filter(|l| l.count(kind, run) > 0)
+        });
+        let Some(log) = found else {
             let log = self.log();
-            if log.count(kind, run) > 0 {
-                return log;
-            }
-            assert!(
-                Instant::now() < deadline,
+            panic!(
                 "no `{kind} {run}` line within {timeout:?}; the log:\n{}",
                 log.text()
             );
-            thread::sleep(POLL);
-        }
+        };
+        log
     }
 }
 
@@ -191,27 +187,27 @@ pub fn accepted(response: &Response) -> (String, Vec<String>) {
     }
 }
 
-/// `GET /api/v1/stats`'s run counts: `{"queued": n, "running": n, …}`.
+/// The run counts of `GET /api/v1/stats`.
 #[track_caller]
-pub fn run_counts(server: &Server) -> Value {
+pub fn run_counts(server: &Server) -> RunCounts {
     let response = server.get("/api/v1/stats");
     assert_eq!(response.status, 200, "GET /api/v1/stats: {response}");
-    response.json()["runs"].clone()
+    let Some(counts) = RunCounts::from_stats(&response.json()) else {
+        panic!("no count for every run status in {response}");
+    };
+    counts
 }
 
 /// Waits until no run is queued or running; returns the run counts.
 #[track_caller]
-pub fn wait_until_settled(server: &Server, timeout: Duration) -> Value {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let counts = run_counts(server);
-        if counts["queued"] == 0 && counts["running"] == 0 {
-            return counts;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "runs still queued or running after {timeout:?}: {counts}"
-        );
-        thread::sleep(POLL);
-    }
+pub fn wait_until_settled(server: &Server, timeout: Duration) -> RunCounts {
+    let mut last = RunCounts::default();
+    let settled = poll_until(timeout, || {
+        last = run_counts(server);
+        (last.unfinished() == 0).then_some(last)
+    });
+    let Some(counts) = settled else {
+        panic!("runs still queued or running after {timeout:?}: {last}");
+    };
+    counts
 }

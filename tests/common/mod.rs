@@ -1,29 +1,34 @@
 //! Helpers for the end-to-end tests: build an example binary once ([`example_binary`]), run
-//! it as a real process ([`Server`]) and talk HTTP/1.1 to it ([`http`]). [`fixture`] drives the
-//! `trigger-fixture` server of the durability and secrets tests.
+//! it as a real process ([`Server`]) in a [`TempDir`], talk HTTP/1.1 to it ([`http`]) and wait
+//! for it ([`poll_until`], [`RunCounts`]). [`fixture`] drives the `trigger-fixture` server of
+//! the durability and secrets tests.
+//!
+//! `temp_dir.rs` and `poll.rs` are also compiled into the bench, and `temp_dir.rs` into the
+//! runtime's tests, with `#[path]`.
 
 mod build;
 pub mod fixture;
 pub mod http;
+mod poll;
+mod temp_dir;
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread::{self, JoinHandle};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use hmac::{Hmac, Mac};
 use serde_json::Value;
 
 pub use self::build::{example_binary, package_binary};
 pub use self::http::Response;
+pub use self::poll::{POLL, RunCounts, poll_until};
+pub use self::temp_dir::TempDir;
 
 /// How long a server may take to print its listening line.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
-/// How often the `wait_for_*` helpers look again.
-const POLL: Duration = Duration::from_millis(50);
 /// The banner line that gives the port.
 const LISTENING: &str = "listening on http://127.0.0.1:";
 
@@ -82,8 +87,8 @@ impl ServerBuilder {
         let (dir, owned_dir) = match self.dir {
             Some(dir) => (dir, None),
             None => {
-                let dir = fresh_dir("e2e");
-                (dir.clone(), Some(dir))
+                let dir = TempDir::new("e2e");
+                (dir.path().to_owned(), Some(dir))
             }
         };
         let command = self.command.current_dir(&dir).stdin(Stdio::null());
@@ -102,79 +107,42 @@ impl ServerBuilder {
             stdout,
             stderr,
             readers,
-            owned_dir,
+            _owned_dir: owned_dir,
             api_key,
         };
-        let deadline = Instant::now() + START_TIMEOUT;
-        loop {
-            let line = lock(&server.stdout)
+        let started = poll_until(START_TIMEOUT, || {
+            let port = lock(&server.stdout)
                 .lines()
                 .find_map(|l| l.strip_prefix(LISTENING)?.parse().ok());
-            if let Some(port) = line {
-                server.port = port;
-                return server;
+            match port {
+                Some(port) => Some(Ok(port)),
+                None => server
+                    .child
+                    .try_wait()
+                    .expect("query the server process")
+                    .map(Err),
             }
-            if let Some(status) = server.child.try_wait().expect("query the server process") {
-                panic!("the server exited with {status} before listening");
-            }
-            let waited = Instant::now() < deadline;
-            assert!(waited, "the server did not listen within {START_TIMEOUT:?}");
-            thread::sleep(POLL);
+        });
+        match started {
+            Some(Ok(port)) => server.port = port,
+            Some(Err(status)) => panic!("the server exited with {status} before listening"),
+            None => panic!("the server did not listen within {START_TIMEOUT:?}"),
         }
-    }
-}
-
-/// A new, empty directory under the system's temporary directory: not under the workspace,
-/// because the server also looks for `.env` in parent directories.
-fn fresh_dir(label: &str) -> PathBuf {
-    static COUNT: AtomicUsize = AtomicUsize::new(0);
-    let n = COUNT.fetch_add(1, Ordering::Relaxed);
-    let name = format!("trigger-{label}-{}-{n}", std::process::id());
-    let dir = std::env::temp_dir().join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("create a temporary directory");
-    dir
-}
-
-/// A temporary directory that outlives servers (for restarts on the same database); removed
-/// on drop, except during a panic, when its path is printed so its files can be inspected.
-#[derive(Debug)]
-pub struct TempDir(PathBuf);
-
-impl TempDir {
-    /// A new, empty directory named after `label`.
-    pub fn new(label: &str) -> Self {
-        Self(fresh_dir(label))
-    }
-
-    /// Its path.
-    pub fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        if thread::panicking() {
-            eprintln!("kept {} for inspection", self.0.display());
-        } else {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
+        server
     }
 }
 
 /// Waits until a line of `text` contains `needle`, and returns it.
 #[track_caller]
 fn wait_for_line(text: &Mutex<String>, name: &str, needle: &str, timeout: Duration) -> String {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(line) = lock(text).lines().find(|l| l.contains(needle)) {
-            return line.to_owned();
-        }
-        let waited = Instant::now() < deadline;
-        assert!(waited, "no {name} line with {needle:?} within {timeout:?}");
-        thread::sleep(POLL);
-    }
+    let found = poll_until(timeout, || {
+        let text = lock(text);
+        text.lines().find(|l| l.contains(needle)).map(str::to_owned)
+    });
+    let Some(line) = found else {
+        panic!("no {name} line with {needle:?} within {timeout:?}");
+    };
+    line
 }
 
 /// A command for the binary at `path` that inherits no `TRIGGER_*` or `RUST_LOG` variables.
@@ -224,18 +192,11 @@ pub fn run_to_exit(command: &mut Command, timeout: Duration) -> Finished {
         .unwrap_or_else(|e| panic!("could not start {command:?}: {e}"));
     let (stdout, out_reader) = collect(child.stdout.take().expect("piped stdout"));
     let (stderr, err_reader) = collect(child.stderr.take().expect("piped stderr"));
-    let deadline = Instant::now() + timeout;
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("query the process") {
-            break Some(status);
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        thread::sleep(POLL);
-    };
+    let status = poll_until(timeout, || child.try_wait().expect("query the process"));
+    if status.is_none() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
     // It has exited, so its pipes are closed: let the readers take the last lines.
     drop(out_reader.join());
     drop(err_reader.join());
@@ -275,8 +236,9 @@ pub struct Server {
     stdout: Arc<Mutex<String>>,
     stderr: Arc<Mutex<String>>,
     readers: Vec<JoinHandle<()>>,
-    /// The working directory, when the server made it (and removes it on drop).
-    owned_dir: Option<PathBuf>,
+    /// The working directory, when the server made it: only held, so that it is removed
+    /// after the process is killed.
+    _owned_dir: Option<TempDir>,
     api_key: Option<String>,
 }
 
@@ -378,30 +340,28 @@ impl Server {
     /// Polls `GET /api/v1/runs/{id}` until the run's status is `status`; returns the run.
     #[track_caller]
     pub fn wait_for_run_status(&self, run_id: &str, status: &str, timeout: Duration) -> Value {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let response = self.get(&format!("/api/v1/runs/{run_id}"));
-            if response.status == 200 && response.json()["status"] == status {
-                return response.json();
-            }
-            assert!(
-                Instant::now() < deadline,
-                "run {run_id} not {status:?} within {timeout:?}; last: {response}"
-            );
-            thread::sleep(POLL);
-        }
+        let path = format!("/api/v1/runs/{run_id}");
+        let mut last = None;
+        let run = poll_until(timeout, || {
+            let response = self.get(&path);
+            let run = (response.status == 200).then(|| response.json());
+            last = Some(response);
+            run.filter(|run| run["status"] == status)
+        });
+        let Some(run) = run else {
+            let last = last
+                .map(|response| response.to_string())
+                .unwrap_or_default();
+            panic!("run {run_id} not {status:?} within {timeout:?}; last: {last}");
+        };
+        run
     }
 
     /// Waits up to `timeout` for the process to exit; its status, or `None` if it still runs.
     pub fn wait_for_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let status = self.child.try_wait().expect("query the server process");
-            if status.is_some() || Instant::now() >= deadline {
-                return status;
-            }
-            thread::sleep(POLL);
-        }
+        poll_until(timeout, || {
+            self.child.try_wait().expect("query the server process")
+        })
     }
 }
 
@@ -416,8 +376,6 @@ impl Drop for Server {
                 .for_each(|reader| drop(reader.join()));
             eprintln!("{}", self.output());
         }
-        if let Some(dir) = &self.owned_dir {
-            let _ = std::fs::remove_dir_all(dir);
-        }
+        // Then `_owned_dir` is dropped, which removes it (or keeps it, during a panic).
     }
 }

@@ -13,29 +13,13 @@ use trigger_runtime::store::Store;
 use trigger_runtime::verify::Secret;
 use trigger_runtime::worker::WorkerConfig;
 
-/// A fresh directory under the system's temporary one, removed (with everything in it) when
-/// dropped.
-pub struct TempDir(std::path::PathBuf);
-
-impl TempDir {
-    pub fn new(prefix: &str) -> Self {
-        let mut bytes = [0u8; 8];
-        getrandom::fill(&mut bytes).expect("randomness");
-        let path = std::env::temp_dir().join(format!("trigger-{prefix}-{}", hex::encode(bytes)));
-        std::fs::create_dir_all(&path).expect("create a temporary directory");
-        Self(path)
-    }
-
-    pub fn join(&self, name: &str) -> std::path::PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+// `TempDir`: a fresh directory under the system's temporary one, removed (with everything in
+// it) when dropped, kept during a panic. One file for these tests, the end-to-end tests and the
+// bench.
+#[path = "../../../tests/common/temp_dir.rs"]
+mod temp_dir;
+#[allow(unused_imports)] // not every test file uses it
+pub use temp_dir::TempDir;
 
 /// Everything logged through `tracing` in this test binary, from any thread, from the first
 /// call on.
