@@ -26,7 +26,9 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 
+use crate::filter::{Filter, FilterError};
 use crate::request::Request;
 use crate::verify::{HmacScheme, Secret, Verification};
 
@@ -255,9 +257,13 @@ impl HttpEndpoint {
         format!("/endpoints/{}", self.id)
     }
 
-    /// A trigger for jobs: every verified request to this endpoint.
+    /// A trigger for jobs: every verified request to this endpoint; narrow it with
+    /// [`Trigger::filter`].
     pub const fn on_request(&'static self) -> Trigger {
-        Trigger { endpoint: self }
+        Trigger {
+            endpoint: self,
+            filter: None,
+        }
     }
 
     /// Verifies `request` with the secret from the endpoint's environment variable (the
@@ -295,16 +301,48 @@ impl HttpEndpoint {
     }
 }
 
-/// What starts a job: every verified request to an endpoint.
-#[derive(Clone, Copy, Debug)]
+/// What starts a job: every verified request to an endpoint, or those its filter matches.
+#[derive(Clone, Debug)]
 pub struct Trigger {
     endpoint: &'static HttpEndpoint,
+    filter: Option<Arc<Filter>>,
 }
 
 impl Trigger {
     /// The endpoint whose requests start the job.
     pub const fn endpoint(&self) -> &'static HttpEndpoint {
         self.endpoint
+    }
+
+    /// Only requests that match `filter` (JSON with any of `method`, `headers`, `query` and
+    /// `body`; see [`crate::filter`]) start the job. The filter is compiled here, once; a
+    /// mistake in it is an error, never a filter that silently matches nothing.
+    ///
+    /// ```
+    /// # use trigger_runtime::endpoint::HttpEndpoint;
+    /// static CALDOTCOM: HttpEndpoint = HttpEndpoint::new("cal.com");
+    /// let created = CALDOTCOM
+    ///     .on_request()
+    ///     .filter(serde_json::json!({ "body": { "triggerEvent": ["BOOKING_CREATED"] } }))?;
+    /// assert!(created.request_filter().is_some());
+    /// let typo = CALDOTCOM.on_request().filter(serde_json::json!({ "bodyy": {} }));
+    /// assert_eq!(typo.unwrap_err().to_string(), "invalid filter at `bodyy`: unknown key `bodyy`; did you mean `body`?");
+    /// # Ok::<(), trigger_runtime::filter::FilterError>(())
+    /// ```
+    pub fn filter(self, filter: serde_json::Value) -> Result<Self, FilterError> {
+        Ok(self.with_filter(Filter::from_json(&filter)?))
+    }
+
+    /// Only requests that match an already compiled `filter` start the job.
+    #[must_use]
+    pub fn with_filter(mut self, filter: Filter) -> Self {
+        self.filter = Some(Arc::new(filter));
+        self
+    }
+
+    /// The filter, if the trigger has one.
+    pub fn request_filter(&self) -> Option<&Filter> {
+        self.filter.as_deref()
     }
 }
 
@@ -328,7 +366,7 @@ impl IntoTrigger for HttpEndpoint {
 
 impl IntoTrigger for Trigger {
     fn into_trigger(&'static self) -> Trigger {
-        *self
+        self.clone()
     }
 }
 

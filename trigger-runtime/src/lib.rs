@@ -34,6 +34,7 @@ extern crate self as trigger_runtime;
 pub mod cli;
 pub mod endpoint;
 pub mod error;
+pub mod filter;
 pub mod io;
 pub mod job;
 pub mod registry;

@@ -28,6 +28,7 @@ fn event(id: &str, dedup: Option<&str>, body: &[u8]) -> Event {
         received_at: Timestamp::from_unix_millis(1_000),
         verified: true,
         dedup_key: dedup.map(str::to_owned),
+        skipped: Vec::new(),
     }
 }
 
@@ -438,7 +439,7 @@ async fn cancel_replay_and_counts(store: Store) {
     );
 
     let replayed = store
-        .add_runs("evt_0", vec![run("run_r", "even")])
+        .add_runs("evt_0", vec![run("run_r", "even")], None)
         .await
         .unwrap()
         .unwrap();
@@ -446,7 +447,7 @@ async fn cancel_replay_and_counts(store: Store) {
     assert_eq!(store.event("evt_0").await.unwrap().unwrap().runs.len(), 2);
     assert!(
         store
-            .add_runs("evt_missing", vec![])
+            .add_runs("evt_missing", vec![], None)
             .await
             .unwrap()
             .is_none()

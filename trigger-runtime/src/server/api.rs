@@ -11,10 +11,11 @@ use http::StatusCode;
 use serde_json::json;
 
 use super::AppState;
+use super::dispatch::{Dispatch, dispatch};
 use super::response::{ErrorResponse, PathId};
 use super::views::{EventView, RunPageView, RunView};
 use crate::error::error_chain;
-use crate::store::{EventRecord, NewRun, RunQuery, RunRecord, RunStatus};
+use crate::store::{EventRecord, NewRun, RunQuery, RunRecord, RunStatus, SkippedJob};
 
 type ApiResult = Result<Response, ErrorResponse>;
 
@@ -166,26 +167,35 @@ async fn replay_run(State(state): State<Arc<AppState>>, PathId(id): PathId) -> A
             ),
         ));
     };
-    add_runs(&state, &run.event_id, vec![job.new_run()]).await
+    add_runs(&state, &run.event_id, vec![job.new_run()], None).await
 }
 
-/// `POST /events/{id}/replay`: the event dispatched again to every enabled job of its endpoint.
+/// `POST /events/{id}/replay`: the event dispatched again to every enabled job of its
+/// endpoint whose filter matches it today; the skipped jobs and their reasons are replaced.
 async fn replay_event(State(state): State<Arc<AppState>>, PathId(id): PathId) -> ApiResult {
-    let event = load_event(&state, &id).await?;
-    let runs = state
-        .registry
-        .jobs_for(&event.event.endpoint_id)
-        .filter(|job| job.is_enabled())
-        .map(crate::job::Job::new_run)
-        .collect();
-    add_runs(&state, &id, runs).await
+    let event = load_event(&state, &id).await?.event;
+    let request = event
+        .to_request()
+        .map_err(|e| ErrorResponse::internal(format!("stored event {id:?} is unreadable: {e}")))?;
+    let Dispatch { runs, skipped } = dispatch(&state.registry, &event.endpoint_id, &request);
+    add_runs(&state, &id, runs, Some(skipped)).await
 }
 
-async fn add_runs(state: &AppState, event_id: &str, runs: Vec<NewRun>) -> ApiResult {
-    match state.store.add_runs(event_id, runs).await {
+async fn add_runs(
+    state: &AppState,
+    event_id: &str,
+    runs: Vec<NewRun>,
+    skipped: Option<Vec<SkippedJob>>,
+) -> ApiResult {
+    let skipped_now = skipped.clone().unwrap_or_default();
+    match state.store.add_runs(event_id, runs, skipped).await {
         Ok(Some(runs)) => {
             state.worker.wake();
-            Ok(Json(json!({ "event_id": event_id, "runs": runs })).into_response())
+            let skipped = skipped_now;
+            Ok(
+                Json(json!({ "event_id": event_id, "runs": runs, "skipped": skipped }))
+                    .into_response(),
+            )
         }
         Ok(None) => Err(ErrorResponse::not_found(format!("no event {event_id:?}"))),
         Err(e) => Err(ErrorResponse::internal(format!(

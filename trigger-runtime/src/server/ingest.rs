@@ -10,13 +10,14 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use http::{HeaderMap, Method, StatusCode, Uri, header};
 
+use super::dispatch::{Dispatch, dispatch};
 use super::response::{ErrorResponse, PathId};
 use super::views::IngestView;
 use super::{AppState, SecretState};
 use crate::endpoint::HttpEndpoint;
 use crate::error::error_chain;
 use crate::request::{Request, RequestError};
-use crate::store::{Event, NewRun, StoreError};
+use crate::store::{Event, StoreError};
 use crate::time::Timestamp;
 use crate::verify::Secret;
 
@@ -114,14 +115,11 @@ async fn accept(
         return Err(Rejection::Unverified(reason.to_owned()));
     }
 
+    let Dispatch { runs, skipped } = dispatch(&state.registry, endpoint.id(), &request);
     let mut event = Event::verified(endpoint.id(), &request, received_at);
     event.dedup_key = dedup_key(&request);
-    let runs: Vec<NewRun> = state
-        .registry
-        .jobs_for(endpoint.id())
-        .filter(|job| job.is_enabled())
-        .map(crate::job::Job::new_run)
-        .collect();
+    event.skipped = skipped;
+    let skipped = (runs.is_empty() && !event.skipped.is_empty()).then(|| event.skipped.clone());
     let ingested = state
         .store
         .ingest(event, runs)
@@ -137,6 +135,18 @@ async fn accept(
         duplicate = ingested.duplicate,
         "accepted webhook"
     );
+    if let Some(skipped) = skipped.filter(|_| !ingested.duplicate) {
+        let reasons: Vec<String> = skipped
+            .iter()
+            .map(|s| format!("{}: {}", s.job, s.reason))
+            .collect();
+        tracing::info!(
+            endpoint = id,
+            event = %ingested.event_id,
+            reasons = %reasons.join("; "),
+            "no job's filter matched the webhook; it is stored, and can be replayed"
+        );
+    }
     Ok((StatusCode::OK, Json(IngestView::from(&ingested))).into_response())
 }
 

@@ -150,6 +150,17 @@ pub(super) struct EventView<'a> {
     verified: bool,
     dedup_key: Option<&'a str>,
     runs: &'a [RunRef],
+    /// Per job of the endpoint when the event was last dispatched: whether its filter
+    /// matched, and if not, why.
+    jobs: Vec<JobMatchView<'a>>,
+}
+
+#[derive(Serialize)]
+struct JobMatchView<'a> {
+    job: &'a str,
+    matched: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<&'a str>,
 }
 
 impl<'a> From<&'a EventRecord> for EventView<'a> {
@@ -188,8 +199,29 @@ impl<'a> From<&'a EventRecord> for EventView<'a> {
             verified: event.verified,
             dedup_key: event.dedup_key.as_deref(),
             runs: &record.runs,
+            jobs: job_matches(record),
         }
     }
+}
+
+/// The jobs that have runs (matched), then those skipped with their reason.
+fn job_matches(record: &EventRecord) -> Vec<JobMatchView<'_>> {
+    let mut jobs: Vec<JobMatchView<'_>> = Vec::new();
+    for run in &record.runs {
+        if !jobs.iter().any(|j| j.job == run.job) {
+            jobs.push(JobMatchView {
+                job: &run.job,
+                matched: true,
+                reason: None,
+            });
+        }
+    }
+    jobs.extend(record.event.skipped.iter().map(|s| JobMatchView {
+        job: &s.job,
+        matched: false,
+        reason: Some(&s.reason),
+    }));
+    jobs
 }
 
 /// Headers that carry credentials: stored as received (a replay may need them), never shown.

@@ -20,6 +20,7 @@ pub use self::error::{Result, StoreError};
 pub use self::record::{
     AttemptOutcome, AttemptRecord, ClaimRequest, ClaimedRun, Event, EventError, EventRecord,
     Ingested, LogRecord, NewRun, RunCounts, RunPage, RunQuery, RunRecord, RunRef, RunStatus,
+    SkippedJob,
 };
 pub use self::sqlite::SqliteStore;
 use crate::log::LogLine;
@@ -105,8 +106,14 @@ pub trait StoreDriver: Send + Sync + 'static {
     /// A running attempt notices at its next heartbeat and stops.
     async fn cancel(&self, run_id: &str) -> Result<Option<RunStatus>>;
 
-    /// Adds runs to a stored event (replays); `None` if there is no such event.
-    async fn add_runs(&self, event_id: &str, runs: Vec<NewRun>) -> Result<Option<Vec<RunRef>>>;
+    /// Adds runs to a stored event (replays), replacing its skipped jobs when `skipped` is
+    /// given (the filters were evaluated again); `None` if there is no such event.
+    async fn add_runs(
+        &self,
+        event_id: &str,
+        runs: Vec<NewRun>,
+        skipped: Option<Vec<SkippedJob>>,
+    ) -> Result<Option<Vec<RunRef>>>;
 
     /// The stored output of task `key` of a run.
     async fn task(&self, run_id: &str, key: &str) -> Result<Option<serde_json::Value>>;

@@ -86,6 +86,17 @@ pub struct Event {
     pub verified: bool,
     /// The sender's idempotency key, if it sent one.
     pub dedup_key: Option<String>,
+    /// The endpoint's enabled jobs whose filter did not match, each with why.
+    pub skipped: Vec<SkippedJob>,
+}
+
+/// A job that an event did not start, because its filter did not match.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct SkippedJob {
+    /// The job's id.
+    pub job: String,
+    /// The first reason its filter did not match: `body.triggerEvent: "X" is not one of ["Y"]`.
+    pub reason: String,
 }
 
 /// Why a stored [`Event`] cannot be turned back into a [`Request`].
@@ -120,6 +131,7 @@ impl Event {
             received_at,
             verified: true,
             dedup_key: None,
+            skipped: Vec::new(),
         }
     }
 

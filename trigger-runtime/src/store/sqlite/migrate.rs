@@ -17,6 +17,11 @@ const MIGRATIONS: &[(u32, &str, &str)] = &[
         "drop_runs_worker",
         include_str!("../../../migrations/sqlite/0002_drop_runs_worker.sql"),
     ),
+    (
+        3,
+        "events_skipped",
+        include_str!("../../../migrations/sqlite/0003_events_skipped.sql"),
+    ),
 ];
 
 /// Applies every migration the database has not seen yet, all in one transaction; refuses a

@@ -27,7 +27,8 @@ use self::claim::ExpiryScan;
 use self::writer::Writer;
 use super::{
     AttemptOutcome, ClaimRequest, ClaimedRun, Event, EventRecord, Ingested, NewRun, Result,
-    RunCounts, RunPage, RunQuery, RunRecord, RunRef, RunStatus, StoreDriver, StoreError, StoreKind,
+    RunCounts, RunPage, RunQuery, RunRecord, RunRef, RunStatus, SkippedJob, StoreDriver,
+    StoreError, StoreKind,
 };
 use crate::log::LogLine;
 use crate::time::Timestamp;
@@ -269,10 +270,15 @@ impl StoreDriver for SqliteStore {
             .await
     }
 
-    async fn add_runs(&self, event_id: &str, runs: Vec<NewRun>) -> Result<Option<Vec<RunRef>>> {
+    async fn add_runs(
+        &self,
+        event_id: &str,
+        runs: Vec<NewRun>,
+        skipped: Option<Vec<SkippedJob>>,
+    ) -> Result<Option<Vec<RunRef>>> {
         let event_id = event_id.to_owned();
         self.writer
-            .write(move |conn| write::add_runs(conn, &event_id, &runs))
+            .write(move |conn| write::add_runs(conn, &event_id, &runs, skipped.as_deref()))
             .await
     }
 

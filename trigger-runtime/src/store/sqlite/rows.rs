@@ -2,7 +2,7 @@
 
 use rusqlite::Row;
 
-use crate::store::{Event, RunRecord, RunStatus, StoreError};
+use crate::store::{Event, RunRecord, RunStatus, SkippedJob, StoreError};
 use crate::time::Timestamp;
 
 /// The columns [`run`] reads, for `SELECT` and `RETURNING` lists.
@@ -11,7 +11,7 @@ pub(super) const RUN_COLUMNS: &str = "id, job, job_version, event_id, endpoint_i
 
 /// The columns [`event`] reads.
 pub(super) const EVENT_COLUMNS: &str =
-    "id, endpoint_id, method, url, headers, body, received_at, verified, dedup_key";
+    "id, endpoint_id, method, url, headers, body, received_at, verified, dedup_key, skipped";
 
 fn ts(row: &Row<'_>, column: &str) -> rusqlite::Result<Option<Timestamp>> {
     Ok(row
@@ -77,7 +77,27 @@ pub(super) fn event(row: &Row<'_>) -> rusqlite::Result<Event> {
         received_at: Timestamp::from_unix_millis(row.get("received_at")?),
         verified: row.get("verified")?,
         dedup_key: row.get("dedup_key")?,
+        skipped: skipped(row)?,
     })
+}
+
+/// The `skipped` column: a JSON array, or NULL for none.
+fn skipped(row: &Row<'_>) -> rusqlite::Result<Vec<SkippedJob>> {
+    let Some(text) = row.get::<_, Option<String>>("skipped")? else {
+        return Ok(Vec::new());
+    };
+    serde_json::from_str(&text).map_err(|e| {
+        let error = StoreError::Corrupt(format!("stored skipped jobs are not JSON: {e}"));
+        corrupt(row, "skipped", error)
+    })
+}
+
+/// The `skipped` column for `jobs`: NULL for none, so the common case costs nothing.
+pub(super) fn encode_skipped(jobs: &[SkippedJob]) -> Option<String> {
+    if jobs.is_empty() {
+        return None;
+    }
+    serde_json::to_string(jobs).ok()
 }
 
 /// Headers as `(u32 name length, name, u32 value length, value)*`, little-endian: exact for

@@ -4,7 +4,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::read::{event_runs, load_event, task_output};
 use super::rows;
-use crate::store::{Event, Ingested, NewRun, Result, RunRef};
+use crate::store::{Event, Ingested, NewRun, Result, RunRef, SkippedJob};
 use crate::time::Timestamp;
 
 /// Stores `event` with `runs`, or finds the event its idempotency key already names.
@@ -38,7 +38,7 @@ pub(super) fn ingest(conn: &Connection, event: &Event, runs: &[NewRun]) -> Resul
     }
     conn.prepare_cached(
         "INSERT INTO events (id, endpoint_id, method, url, headers, body, received_at, \
-         verified, dedup_key) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+         verified, dedup_key, skipped) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
     )?
     .execute(params![
         event.id,
@@ -50,6 +50,7 @@ pub(super) fn ingest(conn: &Connection, event: &Event, runs: &[NewRun]) -> Resul
         event.received_at.as_unix_millis(),
         event.verified,
         dedup_key,
+        rows::encode_skipped(&event.skipped),
     ])?;
     Ok(Ingested {
         event_id: event.id.clone(),
@@ -78,15 +79,21 @@ fn insert_runs(conn: &Connection, event: &Event, runs: &[NewRun]) -> Result<Vec<
     Ok(runs.iter().map(NewRun::to_ref).collect())
 }
 
-/// Adds runs to a stored event; `None` if there is no such event.
+/// Adds runs to a stored event, replacing its skipped jobs if given; `None` if there is no
+/// such event.
 pub(super) fn add_runs(
     conn: &Connection,
     event_id: &str,
     runs: &[NewRun],
+    skipped: Option<&[SkippedJob]>,
 ) -> Result<Option<Vec<RunRef>>> {
     let Some(event) = load_event(conn, event_id)? else {
         return Ok(None);
     };
+    if let Some(skipped) = skipped {
+        conn.prepare_cached("UPDATE events SET skipped = ?2 WHERE id = ?1")?
+            .execute(params![event_id, rows::encode_skipped(skipped)])?;
+    }
     insert_runs(conn, &event, runs).map(Some)
 }
 
