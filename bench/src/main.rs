@@ -14,6 +14,7 @@
 //! Each server is a separate process, killed when the bench ends, fails or panics.
 
 mod client;
+mod filters;
 mod phases;
 mod proc;
 mod report;
@@ -71,6 +72,12 @@ enum Command {
         #[arg(long, default_value_t = 0)]
         port: u16,
     },
+    /// Only measure filters: 20 filtered jobs on one endpoint against a 2 KiB webhook.
+    Filters {
+        /// Requests routed per measurement.
+        #[arg(long, default_value_t = 50_000)]
+        iterations: u32,
+    },
 }
 
 /// The bench's options.
@@ -110,6 +117,9 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Some(Command::BareServer { port }) => servers::run_bare_server(port),
         Some(Command::SplitServer { port }) => split::run_split_server(port),
+        Some(Command::Filters { iterations }) => {
+            filters::measure(iterations).map(|cost| report::print_filters(&cost))
+        }
         None => bench(&cli.options),
     };
     match result {
@@ -152,9 +162,13 @@ fn bench(options: &Options) -> Result<(), BoxError> {
         let (ingest, workers) = phases::split_phase(&rt, options, &mut numbering)?;
         measured.split = Some((ingest, workers));
     }
+    report::heading("filters: 20 filtered jobs on one endpoint, one webhook");
+    let cost = filters::measure(50_000)?;
+    report::print_filters(&cost);
+    measured.filters = Some(cost);
     let missed = report::print_targets(&measured);
     println!(
-        "\n  {missed} of 4 targets missed{}",
+        "\n  {missed} of 5 targets missed{}",
         if missed > 0 {
             "; see the cpu lines above for where the time goes"
         } else {

@@ -5,8 +5,11 @@ use std::fmt;
 
 use crate::endpoint::registration::EndpointRegistration;
 use crate::endpoint::{HttpEndpoint, Location};
+use crate::filter::{Filter, RequestView};
 use crate::job::Job;
 use crate::job::registration::JobRegistration;
+use crate::request::Request;
+use crate::store::SkippedJob;
 
 /// A problem with the registered endpoints and jobs, found at start-up.
 #[derive(Debug, thiserror::Error)]
@@ -188,6 +191,46 @@ impl Registry {
             .flatten()
             .map(|&i| &self.jobs[i])
     }
+
+    /// Which enabled jobs of `endpoint_id` a request starts: those whose filter matches it (a
+    /// job without one always does); the others come back with the first reason their filter
+    /// did not match. This is what ingest and event replays do, so a test can check its
+    /// filters with it.
+    pub fn route<'a>(&'a self, endpoint_id: &str, request: &Request) -> Route<'a> {
+        let mut route = Route::default();
+        let mut view: Option<RequestView> = None;
+        for job in self.jobs_for(endpoint_id).filter(|job| job.is_enabled()) {
+            let Some(filter) = job.trigger().request_filter() else {
+                route.matched.push(job);
+                continue;
+            };
+            let view = view.get_or_insert_with(|| {
+                let reads_body = self
+                    .jobs_for(endpoint_id)
+                    .filter_map(|j| j.trigger().request_filter())
+                    .any(Filter::reads_body);
+                RequestView::new(request, reads_body)
+            });
+            match filter.check(&view.parts()) {
+                Ok(()) => route.matched.push(job),
+                Err(mismatch) => route.skipped.push(SkippedJob {
+                    job: job.id().to_owned(),
+                    reason: mismatch.to_string(),
+                }),
+            }
+        }
+        route
+    }
+}
+
+/// What a request to an endpoint starts: see [`Registry::route`].
+#[derive(Debug, Default)]
+#[non_exhaustive]
+pub struct Route<'a> {
+    /// The jobs it starts.
+    pub matched: Vec<&'a Job>,
+    /// The enabled jobs it does not start, each with why.
+    pub skipped: Vec<SkippedJob>,
 }
 
 impl fmt::Debug for Registry {

@@ -11,7 +11,6 @@ use http::StatusCode;
 use serde_json::json;
 
 use super::AppState;
-use super::dispatch::{Dispatch, dispatch};
 use super::response::{ErrorResponse, PathId};
 use super::views::{EventView, RunPageView, RunView};
 use crate::error::error_chain;
@@ -177,8 +176,9 @@ async fn replay_event(State(state): State<Arc<AppState>>, PathId(id): PathId) ->
     let request = event
         .to_request()
         .map_err(|e| ErrorResponse::internal(format!("stored event {id:?} is unreadable: {e}")))?;
-    let Dispatch { runs, skipped } = dispatch(&state.registry, &event.endpoint_id, &request);
-    add_runs(&state, &id, runs, Some(skipped)).await
+    let route = state.registry.route(&event.endpoint_id, &request);
+    let runs = route.matched.iter().map(|job| job.new_run()).collect();
+    add_runs(&state, &id, runs, Some(route.skipped)).await
 }
 
 async fn add_runs(

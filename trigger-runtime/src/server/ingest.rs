@@ -10,7 +10,6 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use http::{HeaderMap, Method, StatusCode, Uri, header};
 
-use super::dispatch::{Dispatch, dispatch};
 use super::response::{ErrorResponse, PathId};
 use super::views::IngestView;
 use super::{AppState, SecretState};
@@ -115,7 +114,9 @@ async fn accept(
         return Err(Rejection::Unverified(reason.to_owned()));
     }
 
-    let Dispatch { runs, skipped } = dispatch(&state.registry, endpoint.id(), &request);
+    let route = state.registry.route(endpoint.id(), &request);
+    let runs: Vec<_> = route.matched.iter().map(|job| job.new_run()).collect();
+    let skipped = route.skipped;
     let mut event = Event::verified(endpoint.id(), &request, received_at);
     event.dedup_key = dedup_key(&request);
     event.skipped = skipped;

@@ -1,7 +1,6 @@
 //! [`Server`]: the HTTP side (ingest, health, JSON API) and the in-process workers.
 
 mod api;
-mod dispatch;
 mod ingest;
 mod response;
 mod views;
