@@ -11,3 +11,13 @@ pub use crate::job::{
 };
 pub use crate::request::Request;
 pub use crate::verify::{Algorithm, Encoding, HmacScheme, Secret, Verification};
+
+/// An endpoint declared by `#[http_endpoint]` at `location`.
+pub const fn endpoint(id: &'static str, location: Location) -> HttpEndpoint {
+    HttpEndpoint::__new(id, location)
+}
+
+/// The placeholder static emitted beside a `#[http_endpoint]` compile error.
+pub const fn fallback_endpoint() -> HttpEndpoint {
+    HttpEndpoint::__fallback()
+}

@@ -17,7 +17,7 @@ pub(super) fn endpoint(plan: &Plan, item: &EndpointItem) -> TokenStream {
     let name = &sig.ident;
 
     let mut builder = quote! {
-        #private::HttpEndpoint::__new(
+        #private::endpoint(
             #id,
             #private::Location::new(::core::file!(), ::core::line!(), ::core::column!()),
         )
@@ -154,7 +154,7 @@ pub(super) fn fallback(
     quote! {
         #[allow(non_upper_case_globals, dead_code)]
         #vis static #name: #krate::__private::HttpEndpoint =
-            #krate::__private::HttpEndpoint::__fallback();
+            #krate::__private::fallback_endpoint();
         #errors
     }
 }
