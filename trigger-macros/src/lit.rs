@@ -104,6 +104,22 @@ pub(crate) fn unknown(input: ParseStream<'_>, expected: &[&str]) -> syn::Result<
     ))
 }
 
+/// The value of a required argument, or the error `missing()` that says it is missing. The error
+/// is reported too, unless an argument failed to parse (`malformed`): that one was reported, and
+/// most likely is why this one is missing.
+pub(crate) fn required<T>(
+    value: Option<T>,
+    malformed: bool,
+    errors: &mut Errors,
+    missing: impl FnOnce() -> syn::Error,
+) -> syn::Result<T> {
+    match value {
+        Some(value) => Ok(value),
+        None if malformed => Err(missing()),
+        None => errors.fail(missing()),
+    }
+}
+
 /// The value of a boolean argument.
 pub(crate) fn boolean(arg: Option<&Arg<LitBool>>, default: bool) -> bool {
     arg.map_or(default, |a| a.value.value)

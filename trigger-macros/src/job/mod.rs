@@ -91,37 +91,35 @@ fn check_options(args: &JobArgs, errors: &mut Errors) -> Options {
     options
 }
 
+const MISSING_ID: &str = "missing argument `id`, the stable key of the job's runs; write \
+                          `#[job(id = \"my-job\", trigger = my_endpoint)]`";
+const MISSING_TRIGGER: &str = "missing argument `trigger`, the endpoint whose requests run this \
+                               job; write `#[job(id = \"my-job\", trigger = my_endpoint)]`";
+
 fn validate(mut args: JobArgs, item: &ItemFn) -> syn::Result<Plan> {
     let mut errors = std::mem::take(&mut args.errors);
-    let id = match &args.id {
-        Some(arg) => {
-            check_id(&arg.value, &mut errors);
-            arg.value.clone()
-        }
-        None => {
-            if !args.malformed {
-                errors.at(
-                    Span::call_site(),
-                    "missing argument `id`, the stable key of the job's runs; write \
-                     `#[job(id = \"my-job\", trigger = my_endpoint)]`",
-                );
-            }
-            LitStr::new("", Span::call_site())
-        }
-    };
+    let id = lit::required(
+        args.id.take().map(|a| a.value),
+        args.malformed,
+        &mut errors,
+        || syn::Error::new(Span::call_site(), MISSING_ID),
+    );
+    if let Ok(id) = &id {
+        check_id(id, &mut errors);
+    }
     if let Some(version) = &args.version {
         check_version(&version.value, &mut errors);
     }
-    if args.trigger.is_none() && !args.malformed {
-        errors.at(
-            Span::call_site(),
-            "missing argument `trigger`, the endpoint whose requests run this job; write \
-             `#[job(id = \"my-job\", trigger = my_endpoint)]`",
-        );
-    }
+    let trigger = lit::required(
+        args.trigger.take().map(|a| a.value),
+        args.malformed,
+        &mut errors,
+        || syn::Error::new(Span::call_site(), MISSING_TRIGGER),
+    );
     let options = check_options(&args, &mut errors);
     let (params, output) = check_signature(item, &mut errors);
     errors.finish()?;
+    let id = id?;
     Ok(Plan {
         krate: args.krate.map_or_else(
             || quote::quote!(::trigger_runtime),
@@ -132,12 +130,9 @@ fn validate(mut args: JobArgs, item: &ItemFn) -> syn::Result<Plan> {
         version: args.version.map(|a| a.value),
         enabled: lit::boolean(args.enabled.as_ref(), true),
         options,
-        trigger: args
-            .trigger
-            .map(|a| a.value)
-            .unwrap_or_else(|| syn::parse_quote!(unreachable)),
+        trigger: trigger?,
         params,
-        output,
+        output: output?,
     })
 }
 
@@ -159,15 +154,15 @@ fn check_id(id: &LitStr, errors: &mut Errors) {
 /// `major.minor.patch`, optionally followed by `-prerelease` or `+build`.
 fn check_version(version: &LitStr, errors: &mut Errors) {
     let value = version.value();
-    let core = value.split(['-', '+']).next().unwrap_or_default();
+    let (core, tail) = value.split_at(value.find(['-', '+']).unwrap_or(value.len()));
     let parts: Vec<&str> = core.split('.').collect();
     let numeric = |p: &&str| {
         !p.is_empty()
             && p.bytes().all(|b| b.is_ascii_digit())
             && (p.len() == 1 || !p.starts_with('0'))
     };
-    let tail_ok = value[core.len()..].len() != 1
-        && value[core.len()..]
+    let tail_ok = tail.len() != 1
+        && tail
             .bytes()
             .skip(1)
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'+'));
@@ -181,7 +176,7 @@ fn check_version(version: &LitStr, errors: &mut Errors) {
 
 const SIGNATURE: &str = "async fn(request: Request, io: Io, ctx: Context) -> Result<()>";
 
-fn check_signature(item: &ItemFn, errors: &mut Errors) -> (Vec<Type>, Type) {
+fn check_signature(item: &ItemFn, errors: &mut Errors) -> (Vec<Type>, syn::Result<Type>) {
     let sig = &item.sig;
     if sig.asyncness.is_none() {
         errors.spanned(
@@ -226,14 +221,11 @@ fn check_signature(item: &ItemFn, errors: &mut Errors) -> (Vec<Type>, Type) {
         );
     }
     let output = match &sig.output {
-        ReturnType::Type(_, ty) => (**ty).clone(),
-        ReturnType::Default => {
-            errors.at(
-                sig.paren_token.span.close(),
-                "a job returns `Result<T, E>`; add `-> Result<()>` and return `Ok(())`",
-            );
-            syn::parse_quote!(())
-        }
+        ReturnType::Type(_, ty) => Ok((**ty).clone()),
+        ReturnType::Default => errors.fail(syn::Error::new(
+            sig.paren_token.span.close(),
+            "a job returns `Result<T, E>`; add `-> Result<()>` and return `Ok(())`",
+        )),
     };
     (params, output)
 }
