@@ -67,28 +67,55 @@ fn check_options(args: &JobArgs, errors: &mut Errors) -> Options {
         );
     }
     if let Some(arg) = &args.timeout {
-        match lit::duration_ms(&arg.value.value()) {
-            Some(ms) if ms > 0 => options.timeout_ms = Some(ms),
-            _ => errors.spanned(
-                &arg.value,
-                "invalid `timeout`; write a duration with a unit, like \"30s\", \"500ms\", \"5m\" or \"1h\"",
-            ),
-        }
+        options.timeout_ms = check_timeout(&arg.value, errors);
     }
     if let Some(arg) = &args.backoff {
-        let value = arg.value.value();
-        let bounds = value
-            .split_once("..")
-            .and_then(|(min, max)| Some((lit::duration_ms(min)?, lit::duration_ms(max)?)));
-        match bounds {
-            Some((min, max)) if min <= max => options.backoff_ms = Some((min, max)),
-            _ => errors.spanned(
-                &arg.value,
-                "invalid `backoff`; write the first and the longest wait, like \"1s..5m\"",
-            ),
-        }
+        options.backoff_ms = check_backoff(&arg.value, errors);
     }
     options
+}
+
+/// The per-attempt timeout, in milliseconds. A duration always has a unit: `"30"` could mean
+/// seconds or milliseconds.
+fn check_timeout(lit: &LitStr, errors: &mut Errors) -> Option<u64> {
+    match lit::duration_ms(&lit.value()) {
+        Some(0) => {
+            errors.spanned(
+                lit,
+                "invalid `timeout`; it must be longer than zero, like \"30s\"",
+            );
+            None
+        }
+        Some(ms) => Some(ms),
+        None => {
+            errors.spanned(
+                lit,
+                "invalid `timeout`; write a duration with a unit, like \"30s\", \"500ms\", \"5m\" or \"1h\"",
+            );
+            None
+        }
+    }
+}
+
+/// The first and the longest wait between attempts, in milliseconds: `"min..max"`, two durations
+/// with a unit, the first no longer than the second.
+fn check_backoff(lit: &LitStr, errors: &mut Errors) -> Option<(u64, u64)> {
+    let value = lit.value();
+    let bounds = value
+        .split_once("..")
+        .and_then(|(min, max)| Some((lit::duration_ms(min)?, lit::duration_ms(max)?)));
+    let message = match bounds {
+        Some((min, max)) if min <= max => return bounds,
+        Some(_) => {
+            "invalid `backoff`; the first wait must not be longer than the longest, like \"1s..5m\""
+        }
+        None => {
+            "invalid `backoff`; write the first and the longest wait, each a duration with a \
+             unit, like \"1s..5m\""
+        }
+    };
+    errors.spanned(lit, message);
+    None
 }
 
 const MISSING_ID: &str = "missing argument `id`, the stable key of the job's runs; write \
