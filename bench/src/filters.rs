@@ -93,13 +93,21 @@ fn request(body: Vec<u8>) -> Result<Request, BoxError> {
         ("content-type", "application/json"),
         ("accept", "*/*"),
         ("accept-encoding", "gzip, deflate"),
-        ("x-cal-signature-256", "9f2a6c1e0b7d4a8f3e5c2b1a0f9e8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b3a2f1e"),
+        (
+            "x-cal-signature-256",
+            "9f2a6c1e0b7d4a8f3e5c2b1a0f9e8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b3a2f1e",
+        ),
         ("x-forwarded-for", "203.0.113.7"),
         ("x-forwarded-proto", "https"),
     ] {
         headers.insert(name, HeaderValue::from_static(value));
     }
-    Ok(Request::new(Method::POST, "https://hooks.example.com/endpoints/cal.com", headers, body)?)
+    Ok(Request::new(
+        Method::POST,
+        "https://hooks.example.com/endpoints/cal.com",
+        headers,
+        body,
+    )?)
 }
 
 fn registry(filtered: bool) -> Result<Registry, BoxError> {
@@ -111,7 +119,9 @@ fn registry(filtered: bool) -> Result<Registry, BoxError> {
         } else {
             ENDPOINT.on_request()
         };
-        jobs.push(Job::new(id, trigger, |_req, _io, _ctx| async { Ok::<_, JobError>(()) }));
+        jobs.push(Job::new(id, trigger, |_req, _io, _ctx| async {
+            Ok::<_, JobError>(())
+        }));
     }
     Ok(Registry::from_parts([&ENDPOINT], jobs)?)
 }
@@ -135,7 +145,9 @@ pub(crate) fn measure(iterations: u32) -> Result<FilterCost, BoxError> {
     let filtered = registry(true)?;
     let matched = filtered.route("cal.com", &request).matched.len();
     if matched == 0 {
-        return Err("the sample webhook matches no filter; the benchmark would not be typical".into());
+        return Err(
+            "the sample webhook matches no filter; the benchmark would not be typical".into(),
+        );
     }
     Ok(FilterCost {
         filtered: time(&filtered, &request, iterations),

@@ -233,9 +233,10 @@ pub(crate) fn print_targets(m: &Measured) -> usize {
     let ratio = m.bare_rate.map(|bare| m.durable_rate / bare.max(1e-9));
     let rss_mb = m.durable_peak_kib as f64 * 1024.0 / 1e6;
     // The time per durable ingest is the inverse of its rate (workers running).
-    let filter_share = m.filters.as_ref().map(|cost| {
-        cost.filtered.saturating_sub(cost.unfiltered).as_secs_f64() * m.durable_rate
-    });
+    let filter_share = m
+        .filters
+        .as_ref()
+        .map(|cost| cost.filtered.saturating_sub(cost.unfiltered).as_secs_f64() * m.durable_rate);
     let rows = [
         (
             "durable ingest >= 50% of bare rate",

@@ -25,6 +25,14 @@ impl Errors {
         self.push(syn::Error::new(span, message));
     }
 
+    /// Reports `error` and returns it, as the result of a check whose value cannot be had.
+    /// Validation goes on to report every mistake; the caller's `?` on that result comes after
+    /// [`finish`](Self::finish), which returns `error` with the others.
+    pub(crate) fn fail<T>(&mut self, error: syn::Error) -> syn::Result<T> {
+        self.push(error.clone());
+        Err(error)
+    }
+
     pub(crate) fn finish(self) -> syn::Result<()> {
         self.inner.map_or(Ok(()), Err)
     }

@@ -6,6 +6,52 @@ use syn::{LitBool, Token};
 
 use crate::diag::Errors;
 
+/// Declares a macro's arguments, one line each, and generates from that one table both the
+/// struct that holds them (each value with its key's span, see [`Arg`]) and its `Parse` impl,
+/// which peeks each keyword in turn and lists them all in the "unknown argument" error.
+///
+/// A line is `field: ValueType = "written" keyword,`, where `keyword` is a
+/// `syn::custom_keyword!` from `kw`, or a `syn::token` type such as `syn::token::Crate`.
+macro_rules! arguments {
+    (
+        $(#[$attr:meta])*
+        $vis:vis struct $name:ident {
+            $($field:ident: $ty:ty = $key:literal $token:path,)*
+        }
+    ) => {
+        $(#[$attr])*
+        #[derive(Default)]
+        $vis struct $name {
+            $(pub(crate) $field: ::core::option::Option<$crate::lit::Arg<$ty>>,)*
+            /// Unknown, malformed and duplicate arguments: reported with the validation errors.
+            pub(crate) errors: $crate::diag::Errors,
+            /// An argument could not be parsed, so missing arguments are not reported.
+            pub(crate) malformed: bool,
+        }
+
+        impl ::syn::parse::Parse for $name {
+            fn parse(input: ::syn::parse::ParseStream<'_>) -> ::syn::Result<Self> {
+                let mut args = Self::default();
+                let list = $crate::lit::parse_list(input, |input, errors| {
+                    let span = input.span();
+                    $(
+                        if input.peek($token) {
+                            input.parse::<$token>()?;
+                            return $crate::lit::assign(input, &mut args.$field, span, $key, errors);
+                        }
+                    )*
+                    $crate::lit::unknown(input, &[$($key),*])
+                });
+                args.errors = list.errors;
+                args.malformed = list.malformed;
+                Ok(args)
+            }
+        }
+    };
+}
+
+pub(crate) use arguments;
+
 /// One argument value, kept with the key's span so duplicates point at the second key.
 pub(crate) struct Arg<T> {
     pub(crate) key_span: Span,
@@ -43,22 +89,34 @@ pub(crate) fn assign<T: syn::parse::Parse>(
     Ok(())
 }
 
-/// Builds the error listing the arguments that a macro accepts.
-pub(crate) fn unknown(input: ParseStream<'_>, expected: &[&str]) -> syn::Error {
+/// The error on an argument that is none of `expected`, listing them.
+pub(crate) fn unknown(input: ParseStream<'_>, expected: &[&str]) -> syn::Result<()> {
     let list = expected
         .iter()
         .map(|k| format!("`{k}`"))
         .collect::<Vec<_>>()
         .join(", ");
-    match input.fork().parse::<TokenTree>() {
-        Ok(found) => syn::Error::new(
-            found.span(),
-            format!("unknown argument `{found}`; expected one of {list}"),
-        ),
-        Err(_) => syn::Error::new(
-            input.span(),
-            format!("expected an argument; expected one of {list}"),
-        ),
+    // A fork: the argument is skipped up to the next comma, which may be this very token.
+    let found = input.fork().parse::<TokenTree>()?;
+    Err(syn::Error::new(
+        found.span(),
+        format!("unknown argument `{found}`; expected one of {list}"),
+    ))
+}
+
+/// The value of a required argument, or the error `missing()` that says it is missing. The error
+/// is reported too, unless an argument failed to parse (`malformed`): that one was reported, and
+/// most likely is why this one is missing.
+pub(crate) fn required<T>(
+    value: Option<T>,
+    malformed: bool,
+    errors: &mut Errors,
+    missing: impl FnOnce() -> syn::Error,
+) -> syn::Result<T> {
+    match value {
+        Some(value) => Ok(value),
+        None if malformed => Err(missing()),
+        None => errors.fail(missing()),
     }
 }
 

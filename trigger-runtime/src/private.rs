@@ -19,3 +19,18 @@ pub const fn endpoint(id: &'static str, location: Location) -> HttpEndpoint {
 pub const fn fallback_endpoint() -> HttpEndpoint {
     HttpEndpoint::new("")
 }
+
+/// The boxed future of a `#[job]` fn's run: `future`, then `into_output` on its output.
+///
+/// Named for the error that its `Send` bound gives, on the job fn's name, when the job holds a
+/// value that is not `Send` (an `Rc`, a `RefCell` borrow) across an `.await`: "required by a
+/// bound in `job_future_must_be_send`". rustc shows the bound's line, comment included.
+pub fn job_future_must_be_send<F>(
+    future: F,
+    into_output: fn(F::Output) -> JobOutput,
+) -> BoxFuture<'static, JobOutput>
+where
+    F: Future + Send + 'static, // hold no `Rc` or `RefCell` borrow across an `.await`
+{
+    Box::pin(async move { into_output(future.await) })
+}

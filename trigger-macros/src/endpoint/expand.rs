@@ -2,10 +2,9 @@
 
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
-use syn::{FnArg, ReturnType};
 
-use super::{EndpointItem, Plan, Verifier};
-use crate::diag::{binding, first_last, respan, spanned_value};
+use super::{EndpointItem, Plan, Verifier, VerifyFnSpans};
+use crate::diag::{binding, respan, spanned_value};
 
 /// The endpoint static, its verify fn (when it has a body) and its registration.
 pub(super) fn endpoint(plan: &Plan, item: &EndpointItem) -> TokenStream {
@@ -56,8 +55,8 @@ pub(super) fn endpoint(plan: &Plan, item: &EndpointItem) -> TokenStream {
                 )
             });
         }
-        Verifier::Custom => {
-            let verify = verify_fn(&private, item, &other_attrs);
+        Verifier::Custom(spans) => {
+            let verify = verify_fn(&private, item, &other_attrs, spans);
             builder.extend(quote!(.with_verify_fn(#verify)));
         }
     }
@@ -86,7 +85,12 @@ pub(super) fn endpoint(plan: &Plan, item: &EndpointItem) -> TokenStream {
 
 /// A block that keeps the user's async fn out of the module (its name is the static's) and
 /// returns a plain fn pointer that boxes its future.
-fn verify_fn(private: &TokenStream, item: &EndpointItem, attrs: &[&syn::Attribute]) -> TokenStream {
+fn verify_fn(
+    private: &TokenStream,
+    item: &EndpointItem,
+    attrs: &[&syn::Attribute],
+    spans: &VerifyFnSpans,
+) -> TokenStream {
     let EndpointItem { sig, body, .. } = item;
     let name = &sig.ident;
     let wrapper = format_ident!("__trigger_verify_{}", name);
@@ -98,26 +102,12 @@ fn verify_fn(private: &TokenStream, item: &EndpointItem, attrs: &[&syn::Attribut
     let request = binding("request");
     let secret = binding("secret");
     let verdict = binding("verdict");
-    let args = sig
-        .inputs
-        .iter()
-        .zip([&request, &secret])
-        .map(|(input, arg)| {
-            let span = match input {
-                FnArg::Typed(pat) => first_last(&pat.ty),
-                FnArg::Receiver(r) => first_last(r),
-            };
-            spanned_value(arg, span)
-        });
-    let check = match &sig.output {
-        ReturnType::Type(_, ty) => {
-            let span = first_last(ty);
-            let ty = respan(quote!(#private::Verification), span);
-            let value = spanned_value(&verdict, span);
-            quote!(let #verdict: #ty = #value;)
-        }
-        ReturnType::Default => quote!(),
-    };
+    let args = [
+        spanned_value(&request, spans.request),
+        spanned_value(&secret, spans.secret),
+    ];
+    let verdict_ty = respan(quote!(#private::Verification), spans.verdict);
+    let verdict_value = spanned_value(&verdict, spans.verdict);
     quote! {{
         #(#attrs)*
         // The macro requires `async`, even for a verify fn that awaits nothing.
@@ -130,7 +120,7 @@ fn verify_fn(private: &TokenStream, item: &EndpointItem, attrs: &[&syn::Attribut
         ) -> #private::BoxFuture<'a, #private::Verification> {
             ::std::boxed::Box::pin(async move {
                 let #verdict = #name(#(#args),*).await;
-                #check
+                let #verdict: #verdict_ty = #verdict_value;
                 #verdict
             })
         }

@@ -5,7 +5,7 @@ use quote::{format_ident, quote, quote_spanned};
 use syn::ItemFn;
 use syn::spanned::Spanned;
 
-use super::Plan;
+use super::{Options, Plan};
 use crate::diag::{binding, first_last, respan};
 
 /// The user's fn (unchanged but for an `allow`), plus a hidden runner and the job's
@@ -17,47 +17,18 @@ pub(super) fn job(plan: &Plan, item: &ItemFn) -> TokenStream {
         name,
         enabled,
         trigger,
-        params,
-        output,
         ..
     } = plan;
     let private = quote!(#krate::__private);
-    let fn_name = &item.sig.ident;
-    let runner = format_ident!("__trigger_run_{}", fn_name);
+    let runner = format_ident!("__trigger_run_{}", item.sig.ident);
+    let run = runner_fn(&runner, plan, item, &private);
     let version = plan
         .version
         .as_ref()
         .map_or_else(|| quote!(::core::env!("CARGO_PKG_VERSION")), |v| quote!(#v));
-
-    // Each argument goes through a trait implemented only by the right type, so a wrong
-    // parameter type is reported on that type, with the trait's message. The runner's bindings
-    // have private, hygienic names (see `diag::binding`): the job may be named `ctx`, and an
-    // endpoint static may be named `io`.
-    let traits = [quote!(JobRequest), quote!(JobIo), quote!(JobContext)];
-    let values = [binding("request"), binding("io"), binding("ctx")];
-    let args = params.iter().zip(traits.iter().zip(&values)).map(
-        |(ty, (tr, value))| quote_spanned!(ty.span()=> <#ty as #private::#tr>::from_job(#value)),
-    );
-    // The trait calls are spanned on the user's return type and trigger path, so that the
-    // trait's message underlines exactly those tokens.
-    let value = binding("output");
-    let into_result = quote_spanned! {output.span()=>
-        <#output as #private::IntoJobResult>::into_job_result(#value)
-    };
-    let [request, io, ctx] = &values;
-    let mut options = quote!(#private::JobOptions::new());
-    if let Some(n) = plan.options.max_attempts {
-        options.extend(quote!(.max_attempts(#n)));
-    }
-    if let Some((min, max)) = plan.options.backoff_ms {
-        options.extend(quote!(.backoff_ms(#min, #max)));
-    }
-    if let Some(ms) = plan.options.timeout_ms {
-        options.extend(quote!(.timeout_ms(#ms)));
-    }
-    if let Some(n) = plan.options.concurrency {
-        options.extend(quote!(.concurrency(#n)));
-    }
+    let options = options(&plan.options, &private);
+    // The trait call is spanned on the user's trigger path, so that the trait's message
+    // underlines exactly those tokens.
     let trigger_value = respan(
         quote!(#private::IntoTrigger::into_trigger(&#trigger)),
         first_last(trigger),
@@ -69,17 +40,7 @@ pub(super) fn job(plan: &Plan, item: &ItemFn) -> TokenStream {
         #item
 
         const _: () = {
-        #[allow(non_snake_case)]
-        fn #runner(
-            #request: #private::Request,
-            #io: #private::Io,
-            #ctx: #private::Context,
-        ) -> #private::BoxFuture<'static, #private::JobOutput> {
-            ::std::boxed::Box::pin(async move {
-                let #value = #fn_name(#(#args),*).await;
-                #into_result
-            })
-        }
+        #run
 
         #private::inventory::submit! {
             #private::JobRegistration {
@@ -97,4 +58,61 @@ pub(super) fn job(plan: &Plan, item: &ItemFn) -> TokenStream {
         }
         };
     }
+}
+
+/// The runner: a plain fn that calls the job with the worker's values and boxes its future.
+fn runner_fn(
+    runner: &syn::Ident,
+    plan: &Plan,
+    item: &ItemFn,
+    private: &TokenStream,
+) -> TokenStream {
+    let Plan { params, output, .. } = plan;
+    let fn_name = &item.sig.ident;
+    // Each argument goes through a trait implemented only by the right type, so a wrong
+    // parameter type is reported on that type, with the trait's message. The runner's bindings
+    // have private, hygienic names (see `diag::binding`): the job may be named `ctx`, and an
+    // endpoint static may be named `io`.
+    let traits = [quote!(JobRequest), quote!(JobIo), quote!(JobContext)];
+    let values = [binding("request"), binding("io"), binding("ctx")];
+    let args = params.iter().zip(traits.iter().zip(&values)).map(
+        |(ty, (tr, value))| quote_spanned!(ty.span()=> <#ty as #private::#tr>::from_job(#value)),
+    );
+    // The call is spanned on the job's name, so that a future that is not `Send` is reported
+    // there ("future returned by `name` is not `Send`"), along with the value held across an
+    // `.await`. The conversion of the output is spanned on the return type, so that the
+    // trait's message underlines it.
+    let call = quote_spanned!(fn_name.span()=> #fn_name(#(#args),*));
+    let into_output = quote_spanned! {output.span()=>
+        <#output as #private::IntoJobResult>::into_job_result
+    };
+    let [request, io, ctx] = &values;
+    quote! {
+        #[allow(non_snake_case)]
+        fn #runner(
+            #request: #private::Request,
+            #io: #private::Io,
+            #ctx: #private::Context,
+        ) -> #private::BoxFuture<'static, #private::JobOutput> {
+            #private::job_future_must_be_send(#call, #into_output)
+        }
+    }
+}
+
+/// `JobOptions::new()` with a builder call for each option given.
+fn options(options: &Options, private: &TokenStream) -> TokenStream {
+    let mut tokens = quote!(#private::JobOptions::new());
+    if let Some(n) = options.max_attempts {
+        tokens.extend(quote!(.max_attempts(#n)));
+    }
+    if let Some((min, max)) = options.backoff_ms {
+        tokens.extend(quote!(.backoff_ms(#min, #max)));
+    }
+    if let Some(ms) = options.timeout_ms {
+        tokens.extend(quote!(.timeout_ms(#ms)));
+    }
+    if let Some(n) = options.concurrency {
+        tokens.extend(quote!(.concurrency(#n)));
+    }
+    tokens
 }

@@ -67,61 +67,86 @@ fn check_options(args: &JobArgs, errors: &mut Errors) -> Options {
         );
     }
     if let Some(arg) = &args.timeout {
-        match lit::duration_ms(&arg.value.value()) {
-            Some(ms) if ms > 0 => options.timeout_ms = Some(ms),
-            _ => errors.spanned(
-                &arg.value,
-                "invalid `timeout`; write a duration with a unit, like \"30s\", \"500ms\", \"5m\" or \"1h\"",
-            ),
-        }
+        options.timeout_ms = check_timeout(&arg.value, errors);
     }
     if let Some(arg) = &args.backoff {
-        let value = arg.value.value();
-        let bounds = value
-            .split_once("..")
-            .and_then(|(min, max)| Some((lit::duration_ms(min)?, lit::duration_ms(max)?)));
-        match bounds {
-            Some((min, max)) if min <= max => options.backoff_ms = Some((min, max)),
-            _ => errors.spanned(
-                &arg.value,
-                "invalid `backoff`; write the first and the longest wait, like \"1s..5m\"",
-            ),
-        }
+        options.backoff_ms = check_backoff(&arg.value, errors);
     }
     options
 }
 
-fn validate(mut args: JobArgs, item: &ItemFn) -> syn::Result<Plan> {
-    let mut errors = std::mem::take(&mut args.errors);
-    let id = match &args.id {
-        Some(arg) => {
-            check_id(&arg.value, &mut errors);
-            arg.value.clone()
+/// The per-attempt timeout, in milliseconds. A duration always has a unit: `"30"` could mean
+/// seconds or milliseconds.
+fn check_timeout(lit: &LitStr, errors: &mut Errors) -> Option<u64> {
+    match lit::duration_ms(&lit.value()) {
+        Some(0) => {
+            errors.spanned(
+                lit,
+                "invalid `timeout`; it must be longer than zero, like \"30s\"",
+            );
+            None
+        }
+        Some(ms) => Some(ms),
+        None => {
+            errors.spanned(
+                lit,
+                "invalid `timeout`; write a duration with a unit, like \"30s\", \"500ms\", \"5m\" or \"1h\"",
+            );
+            None
+        }
+    }
+}
+
+/// The first and the longest wait between attempts, in milliseconds: `"min..max"`, two durations
+/// with a unit, the first no longer than the second.
+fn check_backoff(lit: &LitStr, errors: &mut Errors) -> Option<(u64, u64)> {
+    let value = lit.value();
+    let bounds = value
+        .split_once("..")
+        .and_then(|(min, max)| Some((lit::duration_ms(min)?, lit::duration_ms(max)?)));
+    let message = match bounds {
+        Some((min, max)) if min <= max => return bounds,
+        Some(_) => {
+            "invalid `backoff`; the first wait must not be longer than the longest, like \"1s..5m\""
         }
         None => {
-            if !args.malformed {
-                errors.at(
-                    Span::call_site(),
-                    "missing argument `id`, the stable key of the job's runs; write \
-                     `#[job(id = \"my-job\", trigger = my_endpoint)]`",
-                );
-            }
-            LitStr::new("", Span::call_site())
+            "invalid `backoff`; write the first and the longest wait, each a duration with a \
+             unit, like \"1s..5m\""
         }
     };
+    errors.spanned(lit, message);
+    None
+}
+
+const MISSING_ID: &str = "missing argument `id`, the stable key of the job's runs; write \
+                          `#[job(id = \"my-job\", trigger = my_endpoint)]`";
+const MISSING_TRIGGER: &str = "missing argument `trigger`, the endpoint whose requests run this \
+                               job; write `#[job(id = \"my-job\", trigger = my_endpoint)]`";
+
+fn validate(mut args: JobArgs, item: &ItemFn) -> syn::Result<Plan> {
+    let mut errors = std::mem::take(&mut args.errors);
+    let id = lit::required(
+        args.id.take().map(|a| a.value),
+        args.malformed,
+        &mut errors,
+        || syn::Error::new(Span::call_site(), MISSING_ID),
+    );
+    if let Ok(id) = &id {
+        check_id(id, &mut errors);
+    }
     if let Some(version) = &args.version {
         check_version(&version.value, &mut errors);
     }
-    if args.trigger.is_none() && !args.malformed {
-        errors.at(
-            Span::call_site(),
-            "missing argument `trigger`, the endpoint whose requests run this job; write \
-             `#[job(id = \"my-job\", trigger = my_endpoint)]`",
-        );
-    }
+    let trigger = lit::required(
+        args.trigger.take().map(|a| a.value),
+        args.malformed,
+        &mut errors,
+        || syn::Error::new(Span::call_site(), MISSING_TRIGGER),
+    );
     let options = check_options(&args, &mut errors);
     let (params, output) = check_signature(item, &mut errors);
     errors.finish()?;
+    let id = id?;
     Ok(Plan {
         krate: args.krate.map_or_else(
             || quote::quote!(::trigger_runtime),
@@ -132,12 +157,9 @@ fn validate(mut args: JobArgs, item: &ItemFn) -> syn::Result<Plan> {
         version: args.version.map(|a| a.value),
         enabled: lit::boolean(args.enabled.as_ref(), true),
         options,
-        trigger: args
-            .trigger
-            .map(|a| a.value)
-            .unwrap_or_else(|| syn::parse_quote!(unreachable)),
+        trigger: trigger?,
         params,
-        output,
+        output: output?,
     })
 }
 
@@ -159,15 +181,15 @@ fn check_id(id: &LitStr, errors: &mut Errors) {
 /// `major.minor.patch`, optionally followed by `-prerelease` or `+build`.
 fn check_version(version: &LitStr, errors: &mut Errors) {
     let value = version.value();
-    let core = value.split(['-', '+']).next().unwrap_or_default();
+    let (core, tail) = value.split_at(value.find(['-', '+']).unwrap_or(value.len()));
     let parts: Vec<&str> = core.split('.').collect();
     let numeric = |p: &&str| {
         !p.is_empty()
             && p.bytes().all(|b| b.is_ascii_digit())
             && (p.len() == 1 || !p.starts_with('0'))
     };
-    let tail_ok = value[core.len()..].len() != 1
-        && value[core.len()..]
+    let tail_ok = tail.len() != 1
+        && tail
             .bytes()
             .skip(1)
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'+'));
@@ -181,7 +203,7 @@ fn check_version(version: &LitStr, errors: &mut Errors) {
 
 const SIGNATURE: &str = "async fn(request: Request, io: Io, ctx: Context) -> Result<()>";
 
-fn check_signature(item: &ItemFn, errors: &mut Errors) -> (Vec<Type>, Type) {
+fn check_signature(item: &ItemFn, errors: &mut Errors) -> (Vec<Type>, syn::Result<Type>) {
     let sig = &item.sig;
     if sig.asyncness.is_none() {
         errors.spanned(
@@ -226,14 +248,11 @@ fn check_signature(item: &ItemFn, errors: &mut Errors) -> (Vec<Type>, Type) {
         );
     }
     let output = match &sig.output {
-        ReturnType::Type(_, ty) => (**ty).clone(),
-        ReturnType::Default => {
-            errors.at(
-                sig.paren_token.span.close(),
-                "a job returns `Result<T, E>`; add `-> Result<()>` and return `Ok(())`",
-            );
-            syn::parse_quote!(())
-        }
+        ReturnType::Type(_, ty) => Ok((**ty).clone()),
+        ReturnType::Default => errors.fail(syn::Error::new(
+            sig.paren_token.span.close(),
+            "a job returns `Result<T, E>`; add `-> Result<()>` and return `Ok(())`",
+        )),
     };
     (params, output)
 }

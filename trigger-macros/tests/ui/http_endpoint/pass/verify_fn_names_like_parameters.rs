@@ -23,7 +23,7 @@ mod request {
     #[http_endpoint(id = "request")]
     pub async fn request(request: &Request, _secret: &Secret) -> Verification {
         if request.header("X-Token").is_some() {
-            Verification::verified()
+            Verification::Verified
         } else {
             Verification::rejected("missing X-Token")
         }

@@ -18,4 +18,9 @@ async fn range(_request: Request, _io: Io, _ctx: Context) -> Result<()> {
     Ok(())
 }
 
+#[job(id = "bare", trigger = acme, timeout = "0s", backoff = "1..60")]
+async fn bare(_request: Request, _io: Io, _ctx: Context) -> Result<()> {
+    Ok(())
+}
+
 fn main() {}
