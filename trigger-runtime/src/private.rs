@@ -1,6 +1,7 @@
 //! Not public API: what `#[http_endpoint]` and `#[job]` expand to. Only generated code uses it.
 
 pub use inventory;
+pub use serde_json;
 
 pub use crate::endpoint::registration::EndpointRegistration;
 pub use crate::endpoint::{BoxFuture, HttpEndpoint, IntoTrigger, Location, Trigger};

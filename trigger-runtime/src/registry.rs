@@ -60,6 +60,17 @@ pub enum RegistryError {
         /// Where the job was declared.
         location: Location,
     },
+    /// A job's filter does not compile.
+    #[error("job {job:?} ({location}) has an invalid filter")]
+    Filter {
+        /// The job.
+        job: String,
+        /// Where the job was declared.
+        location: Location,
+        /// What is wrong.
+        #[source]
+        source: crate::filter::FilterError,
+    },
     /// Nothing is registered.
     #[error(
         "no endpoints or jobs are registered; declare them with #[http_endpoint] and #[job], and \
@@ -83,10 +94,33 @@ pub struct Registry {
 impl Registry {
     /// Everything declared with `#[http_endpoint]` and `#[job]` in the linked crates.
     pub fn from_inventory() -> Result<Self, RegistryError> {
-        Self::from_parts(
-            inventory::iter::<EndpointRegistration>().map(EndpointRegistration::endpoint),
-            inventory::iter::<JobRegistration>().map(Job::from_registration),
-        )
+        let mut errors = Vec::new();
+        let mut jobs = Vec::new();
+        for registration in inventory::iter::<JobRegistration>() {
+            match Job::from_registration(registration) {
+                Ok(job) => jobs.push(job),
+                Err(source) => errors.push(RegistryError::Filter {
+                    job: registration.id.to_owned(),
+                    location: registration.location,
+                    source,
+                }),
+            }
+        }
+        let endpoints =
+            inventory::iter::<EndpointRegistration>().map(EndpointRegistration::endpoint);
+        match (Self::from_parts(endpoints, jobs), errors.len()) {
+            (built, 0) => built,
+            (Ok(_), 1) => Err(errors.remove(0)),
+            (Ok(_), _) => Err(RegistryError::Many(errors)),
+            (Err(RegistryError::Many(more)), _) => {
+                errors.extend(more);
+                Err(RegistryError::Many(errors))
+            }
+            (Err(other), _) => {
+                errors.push(other);
+                Err(RegistryError::Many(errors))
+            }
+        }
     }
 
     /// A registry of exactly these endpoints and jobs (for tests, or to mount a subset).

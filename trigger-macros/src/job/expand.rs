@@ -51,6 +51,7 @@ pub(super) fn job(plan: &Plan, item: &ItemFn) -> TokenStream {
                 trigger: || #trigger_value,
                 run: #runner,
                 options: #options,
+                filter: ::core::option::Option::None,
                 location: #private::Location::new(
                     ::core::file!(), ::core::line!(), ::core::column!(),
                 ),

@@ -34,6 +34,7 @@ use serde::Serialize;
 pub use self::context::Context;
 pub use self::retry::RetryPolicy;
 use crate::endpoint::{BoxFuture, Location, Trigger};
+use crate::filter::FilterError;
 use crate::io::Io;
 use crate::request::Request;
 use crate::store::NewRun;
@@ -91,22 +92,29 @@ impl Job {
         }
     }
 
-    /// The job a `#[job]` registration describes.
-    pub(crate) fn from_registration(registration: &'static registration::JobRegistration) -> Self {
+    /// The job a `#[job]` registration describes; an error if its filter does not compile
+    /// (the macro checks it, so this happens only if the two crates disagree).
+    pub(crate) fn from_registration(
+        registration: &'static registration::JobRegistration,
+    ) -> Result<Self, FilterError> {
         let run = registration.run;
+        let mut trigger = (registration.trigger)();
+        if let Some(filter) = registration.filter {
+            trigger = trigger.filter(filter())?;
+        }
         let job = Self {
             id: registration.id,
             name: registration.name,
             version: registration.version,
             enabled: registration.enabled,
-            trigger: (registration.trigger)(),
+            trigger,
             location: registration.location,
             retry: RetryPolicy::default(),
             timeout: None,
             concurrency: None,
             handler: Arc::new(run),
         };
-        registration.options.apply(job)
+        Ok(registration.options.apply(job))
     }
 
     /// Sets the display name.

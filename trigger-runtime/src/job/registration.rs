@@ -30,6 +30,9 @@ pub struct JobRegistration {
     pub run: JobFn,
     /// Retries, timeout and concurrency.
     pub options: JobOptions,
+    /// The `filter = {...}` argument, checked at compile time by the same code that compiles
+    /// it at start-up.
+    pub filter: Option<fn() -> serde_json::Value>,
     /// Where the job was declared.
     pub location: Location,
 }
