@@ -4,7 +4,7 @@
 use serde_json::{Map, Value};
 
 use crate::error::{ErrorKind, FilterError, Target};
-use crate::path::Segment;
+use crate::path::{Display, Segment};
 
 type Result<T, E = FilterError> = std::result::Result<T, E>;
 
@@ -22,18 +22,34 @@ pub struct Filter {
 /// A compiled `EventFilter`: fields, each with a rule, all of which must hold.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Pattern {
-    pub(crate) fields: Vec<(String, Rule)>,
+    /// Where the pattern applies (`body.payload`), for reasons; empty at the top.
+    pub(crate) path: Box<str>,
+    pub(crate) fields: Vec<Field>,
 }
 
-/// What one field must be.
+/// One field of a pattern, with the text of its path and its rule.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Field {
+    pub(crate) name: String,
+    /// `body.payload.length`: written once here, so a mismatch costs one string.
+    pub(crate) path: Box<str>,
+    pub(crate) rule: Rule,
+}
+
+/// What one field must be. Each rule keeps the end of its mismatch reason, written once.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) enum Rule {
     /// `[]`: anything, even a missing field.
     Any,
     /// `["a", 1]`: equal to one of them, with no type coercion.
-    OneOf(Vec<Value>),
-    /// `[{ "$gt": 1 }, { "$lt": 9 }]`: every operator holds.
-    All(Vec<Op>),
+    OneOf {
+        values: Vec<Value>,
+        /// ` is not one of ["a",1]`.
+        reason: Box<str>,
+    },
+    /// `[{ "$gt": 1 }, { "$lt": 9 }]`: every operator holds; each with ` does not satisfy
+    /// {"$gt": 1}`.
+    All(Vec<(Op, Box<str>)>),
     /// `{ ... }`: the nested fields match (some element does, for an array).
     Nested(Pattern),
 }
@@ -125,8 +141,8 @@ fn text_section(value: &Value, path: &[Segment], section: &'static str) -> Resul
     let mut path = path.to_vec();
     let mut pattern = Pattern::fields(fields, &mut path, Scope::Text(section))?;
     if section == "headers" {
-        for (name, _) in &mut pattern.fields {
-            *name = name.to_ascii_lowercase();
+        for field in &mut pattern.fields {
+            field.name = field.name.to_ascii_lowercase();
         }
     }
     Ok(pattern)
@@ -150,10 +166,17 @@ impl Pattern {
         let mut compiled = Vec::with_capacity(fields.len());
         for (key, value) in fields {
             path.push(Segment::Key(key.clone()));
-            compiled.push((key.clone(), rule(value, path, scope)?));
+            compiled.push(Field {
+                name: key.clone(),
+                path: Display(path).to_string().into(),
+                rule: rule(value, path, scope)?,
+            });
             path.pop();
         }
-        Ok(Self { fields: compiled })
+        Ok(Self {
+            path: Display(path).to_string().into(),
+            fields: compiled,
+        })
     }
 }
 
@@ -196,7 +219,10 @@ fn array_rule(items: &[Value], path: &mut Vec<Segment>) -> Result<Rule> {
                     ErrorKind::NotAPlainValue,
                 ))
             }
-            None => Ok(Rule::OneOf(items.to_vec())),
+            None => Ok(Rule::OneOf {
+                reason: format!(" is not one of {}", Value::Array(items.to_vec())).into(),
+                values: items.to_vec(),
+            }),
         };
     }
     if operators < items.len() {
@@ -207,7 +233,8 @@ fn array_rule(items: &[Value], path: &mut Vec<Segment>) -> Result<Rule> {
     let mut ops = Vec::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
         path.push(Segment::Index(i));
-        ops.push(operator(item, path)?);
+        let reason = format!(" does not satisfy {item}").into();
+        ops.push((operator(item, path)?, reason));
         path.pop();
     }
     Ok(Rule::All(ops))

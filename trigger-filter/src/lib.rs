@@ -30,11 +30,13 @@ mod compile;
 mod error;
 mod matching;
 mod path;
+mod reads;
 
 pub use self::compile::{Filter, Pattern};
 pub use self::error::{ErrorKind, FilterError, Target};
 pub use self::matching::{Mismatch, RequestParts};
 pub use self::path::Segment;
+pub use self::reads::Reads;
 
 /// The operators, as written in filters.
 pub const OPERATORS: &[&str] = &[

@@ -1,11 +1,10 @@
 //! Matching a compiled filter against a request, with the first reason it does not match.
 
-use std::fmt;
+use std::fmt::{self, Write as _};
 
 use serde_json::Value;
 
 use crate::compile::{Filter, Op, Pattern, Rule};
-use crate::path::{Display, Segment};
 
 /// The four parts of a request a filter looks at, as JSON.
 #[derive(Clone, Copy, Debug)]
@@ -34,30 +33,44 @@ impl<'a> RequestParts<'a> {
     }
 }
 
-/// Why a request does not match a filter: where, and what was found there.
+/// Why a request does not match a filter: where, and what was found there, in words:
+/// `body.triggerEvent: "BOOKING_CANCELLED" is not one of ["BOOKING_CREATED"]`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Mismatch {
-    path: Vec<Segment>,
-    reason: String,
+    text: String,
+    path_len: usize,
 }
 
 impl Mismatch {
-    fn new(path: &[Segment], reason: String) -> Self {
+    /// `path: ` then what `value` is, then `reason`: one allocation.
+    fn new(path: &str, value: Option<&Value>, reason: &str) -> Self {
+        let mut text = String::with_capacity(path.len() + reason.len() + 32);
+        text.push_str(path);
+        if !path.is_empty() {
+            text.push_str(": ");
+        }
+        show(&mut text, value);
+        text.push_str(reason);
         Self {
-            path: path.to_vec(),
-            reason,
+            text,
+            path_len: path.len(),
         }
     }
 
-    /// Where: `body.triggerEvent`.
-    pub fn path(&self) -> &[Segment] {
-        &self.path
+    /// Where, as text: `body.triggerEvent`.
+    pub fn path(&self) -> &str {
+        &self.text[..self.path_len]
+    }
+
+    /// The whole reason, path first.
+    pub fn into_string(self) -> String {
+        self.text
     }
 }
 
 impl fmt::Display for Mismatch {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", Display(&self.path), self.reason)
+        f.write_str(&self.text)
     }
 }
 
@@ -69,26 +82,29 @@ impl Filter {
     /// `Ok` when every part of the filter matches, else the first reason it does not.
     pub fn check(&self, request: &RequestParts<'_>) -> Checked {
         if let Some(methods) = &self.method {
-            if !methods
-                .iter()
-                .any(|m| m.eq_ignore_ascii_case(request.method))
-            {
-                let reason = format!("{} is not one of {}", request.method, list(methods));
-                return Err(Mismatch::new(&[key("method")], reason));
+            if !methods.iter().any(|m| m.eq_ignore_ascii_case(request.method)) {
+                let method = Value::String(request.method.to_owned());
+                let methods = serde_json::to_string(methods).unwrap_or_default();
+                let reason = format!(" is not one of {methods}");
+                return Err(Mismatch::new("method", Some(&method), &reason));
             }
         }
         let parts = [
-            ("headers", &self.headers, Ok(request.headers)),
-            ("query", &self.query, Ok(request.query)),
-            ("body", &self.body, request.body),
+            (&self.headers, Ok(request.headers)),
+            (&self.query, Ok(request.query)),
+            (&self.body, request.body),
         ];
-        for (name, pattern, value) in parts {
+        for (pattern, value) in parts {
             let Some(pattern) = pattern else { continue };
-            let mut path = vec![key(name)];
             match value {
-                Ok(value) => pattern.check_at(Some(value), &mut path)?,
+                Ok(value) => pattern.check_at(Some(value))?,
                 Err(why) if !pattern.fields.is_empty() => {
-                    return Err(Mismatch::new(&path, why.to_owned()));
+                    let mut text = format!("{}: {why}", pattern.path);
+                    text.shrink_to_fit();
+                    return Err(Mismatch {
+                        path_len: pattern.path.len(),
+                        text,
+                    });
                 }
                 Err(_) => {}
             }
@@ -101,7 +117,7 @@ impl Pattern {
     /// `Ok` when `payload` matches, else the first reason it does not (paths start at the
     /// payload's fields).
     pub fn check(&self, payload: &Value) -> Checked {
-        self.check_at(Some(payload), &mut Vec::new())
+        self.check_at(Some(payload))
     }
 
     /// Whether `payload` matches.
@@ -109,57 +125,44 @@ impl Pattern {
         self.check(payload).is_ok()
     }
 
-    /// Checks `payload` (`None`: missing) with `path` pointing at it; `path` is as it was when
-    /// this returns.
-    fn check_at(&self, payload: Option<&Value>, path: &mut Vec<Segment>) -> Checked {
+    /// Checks `payload` (`None`: missing), a value found at this pattern's path.
+    fn check_at(&self, payload: Option<&Value>) -> Checked {
         if matches!(payload, None | Some(Value::Null)) && !self.fields.is_empty() {
-            let reason = format!("{}, expected an object", show(payload));
-            return Err(Mismatch::new(path, reason));
+            return Err(Mismatch::new(&self.path, payload, ", expected an object"));
         }
-        let depth = path.len();
         let object = payload.and_then(Value::as_object);
-        for (name, rule) in &self.fields {
-            path.push(Segment::Key(name.clone()));
-            let checked = rule.check(object.and_then(|o| o.get(name)), path);
-            path.truncate(depth);
-            checked?;
+        for field in &self.fields {
+            let value = object.and_then(|o| o.get(&field.name));
+            field.rule.check(value, &field.path)?;
         }
         Ok(())
     }
 }
 
 impl Rule {
-    fn check(&self, value: Option<&Value>, path: &mut Vec<Segment>) -> Checked {
+    fn check(&self, value: Option<&Value>, path: &str) -> Checked {
         match self {
             Self::Any => Ok(()),
-            Self::OneOf(values) => {
+            Self::OneOf { values, reason } => {
                 if value.is_some_and(|v| values.iter().any(|x| same(x, v))) {
                     Ok(())
                 } else {
-                    let reason = format!("{} is not one of {}", show(value), list(values));
-                    Err(Mismatch::new(path, reason))
+                    Err(Mismatch::new(path, value, reason))
                 }
             }
-            Self::All(ops) => match ops.iter().find(|op| !op.holds(value)) {
+            Self::All(ops) => match ops.iter().find(|(op, _)| !op.holds(value)) {
                 None => Ok(()),
-                Some(op) => {
-                    let reason = format!("{} does not satisfy {op}", show(value));
-                    Err(Mismatch::new(path, reason))
-                }
+                Some((_, reason)) => Err(Mismatch::new(path, value, reason)),
             },
             Self::Nested(pattern) => match value {
                 Some(Value::Array(items)) => {
-                    if items
-                        .iter()
-                        .any(|item| pattern.check_at(Some(item), path).is_ok())
-                    {
+                    if items.iter().any(|item| pattern.check_at(Some(item)).is_ok()) {
                         Ok(())
                     } else {
-                        let reason = format!("no element of {} matches", show(value));
-                        Err(Mismatch::new(path, reason))
+                        Err(Mismatch::new(path, value, " has no element that matches"))
                     }
                 }
-                _ => pattern.check_at(value, path),
+                _ => pattern.check_at(value),
             },
         }
     }
@@ -195,28 +198,6 @@ impl Op {
     }
 }
 
-impl fmt::Display for Op {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let number = |n: &f64| serde_json::Number::from_f64(*n).map_or(Value::Null, Value::Number);
-        let (name, operand) = match self {
-            Self::EndsWith(s) => ("$endsWith", Value::from(s.as_str())),
-            Self::StartsWith(s) => ("$startsWith", Value::from(s.as_str())),
-            Self::IgnoreCaseEquals(s) => ("$ignoreCaseEquals", Value::from(s.as_str())),
-            Self::Exists(b) => ("$exists", Value::Bool(*b)),
-            Self::IsNull(b) => ("$isNull", Value::Bool(*b)),
-            Self::AnythingBut(values) => ("$anythingBut", Value::Array(values.clone())),
-            Self::Gt(n) => ("$gt", number(n)),
-            Self::Lt(n) => ("$lt", number(n)),
-            Self::Gte(n) => ("$gte", number(n)),
-            Self::Lte(n) => ("$lte", number(n)),
-            Self::Between(low, high) => ("$between", Value::Array(vec![number(low), number(high)])),
-            Self::Includes(x) => ("$includes", x.clone()),
-            Self::Not(x) => ("$not", x.clone()),
-        };
-        write!(f, "{{\"{name}\": {operand}}}")
-    }
-}
-
 /// JavaScript's `===` on JSON: numbers by value (`1` is `1.0`), no coercion between types,
 /// and arrays and objects never equal (a filter's values are never arrays or objects).
 fn same(a: &Value, b: &Value) -> bool {
@@ -232,23 +213,33 @@ fn same(a: &Value, b: &Value) -> bool {
     }
 }
 
-fn key(name: &str) -> Segment {
-    Segment::Key(name.to_owned())
-}
+/// The most of a value a reason shows, in characters.
+const SHOWN: usize = 80;
 
-/// A value for a reason: `missing`, or its JSON, cut to 80 characters.
-fn show(value: Option<&Value>) -> String {
-    let Some(value) = value else {
-        return "missing".to_owned();
-    };
-    let text = value.to_string();
-    if text.chars().count() <= 80 {
-        return text;
+/// Writes a value for a reason: `missing`, or its JSON, cut to [`SHOWN`] characters.
+fn show(out: &mut String, value: Option<&Value>) {
+    match value {
+        None => out.push_str("missing"),
+        // The common case, a short plain string, without going through the serializer.
+        Some(Value::String(s))
+            if s.len() <= SHOWN && !s.chars().any(|c| c == '"' || c == '\\' || c.is_control()) =>
+        {
+            out.push('"');
+            out.push_str(s);
+            out.push('"');
+        }
+        Some(Value::Number(n)) => {
+            let _ = write!(out, "{n}");
+        }
+        Some(value) => {
+            let text = value.to_string();
+            match text.char_indices().nth(SHOWN - 3) {
+                Some((cut, _)) => {
+                    out.push_str(&text[..cut]);
+                    out.push_str("...");
+                }
+                None => out.push_str(&text),
+            }
+        }
     }
-    let cut: String = text.chars().take(77).collect();
-    format!("{cut}...")
-}
-
-fn list<T: Clone + Into<Value>>(values: &[T]) -> String {
-    Value::Array(values.iter().cloned().map(Into::into).collect()).to_string()
 }

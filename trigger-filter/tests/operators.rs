@@ -306,14 +306,14 @@ fn reasons_name_the_field_and_the_value() {
     );
     assert_eq!(
         reason(json!({"n": [{"$gt": 1}, {"$lt": 3}]}), json!({"n": 7})),
-        r#"n: 7 does not satisfy {"$lt": 3.0}"#
+        r#"n: 7 does not satisfy {"$lt":3}"#
     );
     assert_eq!(
         reason(
             json!({"items": {"sku": ["a"]}}),
             json!({"items": [{"sku": "b"}]})
         ),
-        r#"items: no element of [{"sku":"b"}] matches"#
+        r#"items: [{"sku":"b"}] has no element that matches"#
     );
     assert_eq!(
         reason(json!({"a": {"b": ["x"]}}), json!({"a": null})),
@@ -349,13 +349,13 @@ fn method_headers_query_and_body() {
     let get = filter.check(&parts("GET", &headers, &query, Ok(&body)));
     assert_eq!(
         get.unwrap_err().to_string(),
-        r#"method: GET is not one of ["POST"]"#
+        r#"method: "GET" is not one of ["POST"]"#
     );
     let other = json!({"tenant": "globex"});
     let query_reason = filter.check(&parts("POST", &headers, &other, Ok(&body)));
     assert_eq!(
         query_reason.unwrap_err().to_string(),
-        r#"query.tenant: "globex" does not satisfy {"$startsWith": "acme"}"#
+        r#"query.tenant: "globex" does not satisfy {"$startsWith":"acme"}"#
     );
     let unreadable = filter.check(&parts("POST", &headers, &query, Err("not JSON")));
     assert_eq!(unreadable.unwrap_err().to_string(), "body: not JSON");

@@ -21,11 +21,14 @@ use http::header;
 use serde_json::{Map, Value};
 
 #[doc(inline)]
-pub use trigger_filter::{ErrorKind, Filter, FilterError, Mismatch, Pattern, Segment, Target};
+pub use trigger_filter::{
+    ErrorKind, Filter, FilterError, Mismatch, Pattern, Reads, RequestParts, Segment, Target,
+};
 
 use crate::request::Request;
 
-/// A request as filters see it: each part turned into JSON once, whatever the number of jobs.
+/// A request as filters see it: the parts they read (see [`Reads`]) turned into JSON once,
+/// whatever the number of jobs.
 #[derive(Debug)]
 pub(crate) struct RequestView {
     method: String,
@@ -35,35 +38,42 @@ pub(crate) struct RequestView {
 }
 
 impl RequestView {
-    /// The view of `request`; its body is parsed only when `read_body` is set.
-    pub(crate) fn new(request: &Request, read_body: bool) -> Self {
+    /// The view of `request` for filters that read `reads`.
+    pub(crate) fn new(request: &Request, reads: &Reads) -> Self {
         let mut headers = Map::new();
-        for name in request.headers().keys() {
-            let values: Vec<String> = request
-                .headers()
-                .get_all(name)
-                .iter()
-                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
-                .collect();
-            headers.insert(name.as_str().to_owned(), Value::String(values.join(", ")));
+        for name in reads.headers() {
+            let mut values = request.headers().get_all(name.as_str()).iter();
+            let Some(first) = values.next() else { continue };
+            let mut text = String::from_utf8_lossy(first.as_bytes()).into_owned();
+            for value in values {
+                text.push_str(", ");
+                text.push_str(&String::from_utf8_lossy(value.as_bytes()));
+            }
+            headers.insert(name.clone(), Value::String(text));
         }
-        let query = pairs(request.query().pairs().iter().cloned());
-        let body = if read_body {
-            parse_body(request)
+        // A repeated name keeps its last value, as in v2.
+        let mut query = Map::new();
+        for (name, value) in request.query().pairs() {
+            if reads.query().contains(name) {
+                query.insert(name.clone(), Value::String(value.clone()));
+            }
+        }
+        let body = if reads.reads_body() {
+            parse_body(request, reads)
         } else {
             Err("the body was not read".to_owned())
         };
         Self {
             method: request.method().as_str().to_owned(),
             headers: Value::Object(headers),
-            query,
+            query: Value::Object(query),
             body,
         }
     }
 
     /// The parts a [`Filter`] checks.
-    pub(crate) fn parts(&self) -> trigger_filter::RequestParts<'_> {
-        trigger_filter::RequestParts::new(
+    pub(crate) fn parts(&self) -> RequestParts<'_> {
+        RequestParts::new(
             &self.method,
             &self.headers,
             &self.query,
@@ -72,22 +82,19 @@ impl RequestView {
     }
 }
 
-/// Name/value pairs as an object; a repeated name keeps its last value (as v2 did).
-fn pairs(pairs: impl Iterator<Item = (String, String)>) -> Value {
-    Value::Object(pairs.map(|(k, v)| (k, Value::String(v))).collect())
-}
-
-/// A form-encoded body as an object, anything else as JSON.
-fn parse_body(request: &Request) -> Result<Value, String> {
+/// A form-encoded body as an object (a repeated name keeps its last value), anything else as
+/// JSON, keeping only what filters read.
+fn parse_body(request: &Request, reads: &Reads) -> Result<Value, String> {
     let content_type = request
         .header(header::CONTENT_TYPE.as_str())
         .unwrap_or_default()
         .to_ascii_lowercase();
     let body: &Bytes = request.body();
     if content_type.starts_with("application/x-www-form-urlencoded") {
-        return Ok(pairs(form_urlencoded::parse(body).into_owned()));
+        let pairs = form_urlencoded::parse(body).into_owned();
+        return Ok(Value::Object(pairs.map(|(k, v)| (k, Value::String(v))).collect()));
     }
-    serde_json::from_slice(body).map_err(|error| {
+    reads.parse_body(body).map_err(|error| {
         let shown = if content_type.is_empty() {
             "no content type".to_owned()
         } else {

@@ -5,7 +5,7 @@ use std::fmt;
 
 use crate::endpoint::registration::EndpointRegistration;
 use crate::endpoint::{HttpEndpoint, Location};
-use crate::filter::{Filter, RequestView};
+use crate::filter::{Reads, RequestView};
 use crate::job::Job;
 use crate::job::registration::JobRegistration;
 use crate::request::Request;
@@ -89,6 +89,8 @@ pub struct Registry {
     jobs: Vec<Job>,
     endpoint_index: HashMap<&'static str, usize>,
     jobs_by_endpoint: HashMap<&'static str, Vec<usize>>,
+    /// Per endpoint, what its enabled jobs' filters read of a request.
+    reads: HashMap<&'static str, Reads>,
 }
 
 impl Registry {
@@ -134,6 +136,7 @@ impl Registry {
             jobs: Vec::new(),
             endpoint_index: HashMap::new(),
             jobs_by_endpoint: HashMap::new(),
+            reads: HashMap::new(),
         };
         let mut endpoints: Vec<_> = endpoints.into_iter().collect();
         endpoints.sort_by_key(|e| (e.id(), e.location().file, e.location().line));
@@ -190,6 +193,14 @@ impl Registry {
         if registry.endpoints.is_empty() && registry.jobs.is_empty() {
             errors.push(RegistryError::Empty);
         }
+        for (endpoint, indexes) in &registry.jobs_by_endpoint {
+            let filters = indexes
+                .iter()
+                .map(|&i| &registry.jobs[i])
+                .filter(|job| job.is_enabled())
+                .filter_map(|job| job.trigger().request_filter());
+            registry.reads.insert(endpoint, Reads::of(filters));
+        }
         match errors.len() {
             0 => Ok(registry),
             1 => Err(errors.remove(0)),
@@ -238,18 +249,15 @@ impl Registry {
                 route.matched.push(job);
                 continue;
             };
-            let view = view.get_or_insert_with(|| {
-                let reads_body = self
-                    .jobs_for(endpoint_id)
-                    .filter_map(|j| j.trigger().request_filter())
-                    .any(Filter::reads_body);
-                RequestView::new(request, reads_body)
+            let view = view.get_or_insert_with(|| match self.reads.get(endpoint_id) {
+                Some(reads) => RequestView::new(request, reads),
+                None => RequestView::new(request, &Reads::of([filter])),
             });
             match filter.check(&view.parts()) {
                 Ok(()) => route.matched.push(job),
                 Err(mismatch) => route.skipped.push(SkippedJob {
                     job: job.id().to_owned(),
-                    reason: mismatch.to_string(),
+                    reason: mismatch.into_string(),
                 }),
             }
         }
