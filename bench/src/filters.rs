@@ -62,14 +62,14 @@ fn filters() -> Vec<Value> {
 
 /// A Cal.com `BOOKING_CREATED` webhook of about 2 KiB.
 fn body() -> Vec<u8> {
-    let attendees: Vec<Value> = (0..4)
+    let attendees: Vec<Value> = (0..6)
         .map(|i| json!({ "name": format!("Attendee {i}"), "email": format!("attendee{i}@example.com"), "timeZone": "Europe/Berlin", "language": { "locale": "en" } }))
         .collect();
     json!({
         "triggerEvent": "BOOKING_CREATED",
         "createdAt": "2024-05-01T09:00:00.000Z",
         "payload": {
-            "type": "30min", "title": "30 min meeting between Ada and Bench", "description": "Quarterly planning",
+            "type": "30min", "title": "30 min meeting between Ada and Bench", "description": "Quarterly planning: roadmap review, hiring plan and the budget for next year.",
             "startTime": "2024-05-02T09:00:00Z", "endTime": "2024-05-02T09:30:00Z", "length": 30,
             "organizer": { "id": 5, "name": "Bench", "email": "organizer@example.com", "username": "bench", "timeZone": "Europe/Berlin", "language": { "locale": "en" }, "timeFormat": "h:mma" },
             "attendees": attendees,
@@ -77,6 +77,8 @@ fn body() -> Vec<u8> {
             "uid": "bookingUid-0123456789", "bookingId": 91, "status": "ACCEPTED", "price": 0, "currency": "usd",
             "metadata": { "videoCallUrl": "https://app.cal.com/video/bookingUid-0123456789" },
             "responses": { "name": { "label": "your_name", "value": "Ada" }, "email": { "label": "email_address", "value": "ada@example.com" }, "notes": { "label": "additional_notes", "value": "Agenda: roadmap, hiring, budget for the next quarter, and anything else that comes up." } },
+            "bookerUrl": "https://cal.com/bench/30min?date=2024-05-02&month=2024-05",
+            "cancellationReason": null, "iCalUID": "bookingUid-0123456789@Cal.com", "iCalSequence": 0,
             "eventTypeId": 7, "seatsShowAttendees": true, "seatsPerTimeSlot": null, "team": null, "recurringEvent": null,
             "smsReminderNumber": null, "rescheduleUid": null, "hideCalendarNotes": false, "requiresConfirmation": false
         }
