@@ -2,7 +2,7 @@
 //! neither compiling nor matching ever panics, whatever the JSON.
 
 use serde_json::{Map, Value, json};
-use trigger_filter::{Filter, Pattern, RequestParts};
+use trigger_filter::{Filter, Pattern, Reads, RequestParts};
 
 /// xorshift64*: deterministic, so a failure names a seed that reproduces it.
 struct Rng(u64);
@@ -177,4 +177,54 @@ fn compiling_and_matching_never_panic() {
             let _ = compiled.check(&RequestParts::new("POST", &headers, &headers, Ok(body)));
         }
     }
+}
+
+#[test]
+fn reading_only_what_filters_need_decides_like_the_whole_body() {
+    let empty = json!({});
+    for seed in 1..=2000u64 {
+        let mut rng = Rng(seed.wrapping_mul(0x94d0_49bb_1331_11eb) | 1);
+        let Value::Object(payload) = value(&mut rng, 4) else {
+            continue;
+        };
+        let mut filters = vec![pattern_for(&mut rng, &payload)];
+        for _ in 0..2 {
+            if let Value::Object(other) = value(&mut rng, 3) {
+                filters.push(pattern_for(&mut rng, &other));
+            }
+        }
+        let filters: Vec<Filter> = filters
+            .into_iter()
+            .map(|p| Filter::from_json(&json!({ "body": p })).unwrap())
+            .collect();
+        let reads = Reads::of(&filters);
+        let whole = Value::Object(payload);
+        let sparse = reads
+            .parse_body(whole.to_string().as_bytes())
+            .unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+        for filter in &filters {
+            let on_whole = filter.check(&RequestParts::new("POST", &empty, &empty, Ok(&whole)));
+            let on_sparse = filter.check(&RequestParts::new("POST", &empty, &empty, Ok(&sparse)));
+            assert_eq!(
+                on_whole.is_ok(),
+                on_sparse.is_ok(),
+                "seed {seed}: {filter:?} on {whole} and on {sparse}"
+            );
+        }
+        assert!(reads.parse_body(b"{\"a\": [1, }").is_err(), "invalid JSON is refused");
+    }
+}
+
+#[test]
+fn a_deeply_nested_body_is_an_error_not_a_stack_overflow() {
+    let filter = Filter::from_json(&json!({ "body": { "a": { "a": [{ "$exists": true }] } } })).unwrap();
+    let reads = Reads::of([&filter]);
+    for open in ["[", "{\"a\":"] {
+        let body = open.repeat(100_000);
+        assert!(reads.parse_body(body.as_bytes()).is_err());
+    }
+    let body = format!("{}1{}", "{\"a\":".repeat(100), "}".repeat(100));
+    let parsed = reads.parse_body(body.as_bytes()).unwrap();
+    let empty = json!({});
+    let _ = filter.check(&RequestParts::new("POST", &empty, &empty, Ok(&parsed)));
 }
