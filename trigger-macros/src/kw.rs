@@ -5,6 +5,7 @@ syn::custom_keyword!(name);
 syn::custom_keyword!(version);
 syn::custom_keyword!(enabled);
 syn::custom_keyword!(trigger);
+syn::custom_keyword!(filter);
 syn::custom_keyword!(source);
 syn::custom_keyword!(icon);
 syn::custom_keyword!(title);

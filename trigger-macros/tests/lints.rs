@@ -66,6 +66,33 @@ pub async fn acme_length(request: Request, _io: Io, _ctx: Context) -> Result<usi
     Ok(request.body().len())
 }
 
+/// Runs for some requests only: every kind of JSON value in a filter.
+///
+/// # Errors
+///
+/// Never.
+#[job(
+    id = "caldotcom-created",
+    trigger = caldotcom,
+    filter = {
+        "method": ["POST"],
+        "headers": { "X-Cal-Event": [{ "$startsWith": "BOOKING_" }] },
+        "query": {},
+        "body": {
+            "triggerEvent": ["BOOKING_CREATED", "BOOKING_RESCHEDULED"],
+            "payload": {
+                "length": [{ "$between": [-15, 120.5] }, { "$lt": 1e6 }],
+                "price": [0, 10_000_000_000, -9_223_372_036_854_775_808, 3.14],
+                "title": [{ "$not": null }, { "$anythingBut": [true, false, "a \"quoted\"\n"] }],
+                "metadata": []
+            }
+        }
+    }
+)]
+pub async fn caldotcom_created(_request: Request, _io: Io, _ctx: Context) -> Result<()> {
+    Ok(())
+}
+
 /// Polls a future that never waits, such as these jobs and verify fns, to completion.
 fn ready<F: Future>(future: F) -> F::Output {
     let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
@@ -99,9 +126,24 @@ fn expansions_compile_without_warnings() {
 
     let (io, _) = test_io();
     let length = ready(acme_length(
-        request,
+        request.clone(),
         io,
         TestContext::new("acme-length").build(),
     ));
     assert_eq!(length.unwrap(), 5);
+
+    let (io, _) = test_io();
+    let run = ready(caldotcom_created(
+        request,
+        io,
+        TestContext::new("caldotcom-created").build(),
+    ));
+    assert!(run.is_ok());
+}
+
+#[test]
+fn filter_compiles_at_start_up() {
+    let registry = trigger_runtime::registry::Registry::from_inventory().unwrap();
+    let job = registry.job("caldotcom-created").unwrap();
+    assert!(job.trigger().request_filter().is_some());
 }

@@ -2,6 +2,7 @@
 
 use syn::{LitBool, LitInt, LitStr};
 
+use super::filter::JsonGroup;
 use crate::kw;
 use crate::lit::arguments;
 
@@ -13,6 +14,7 @@ arguments! {
         version:     LitStr    = "version"     kw::version,
         enabled:     LitBool   = "enabled"     kw::enabled,
         trigger:     syn::Path = "trigger"     kw::trigger,
+        filter:      JsonGroup = "filter"      kw::filter,
         retries:     LitInt    = "retries"     kw::retries,
         backoff:     LitStr    = "backoff"     kw::backoff,
         timeout:     LitStr    = "timeout"     kw::timeout,

@@ -5,7 +5,7 @@ use quote::{format_ident, quote, quote_spanned};
 use syn::ItemFn;
 use syn::spanned::Spanned;
 
-use super::{Options, Plan};
+use super::{Options, Plan, filter};
 use crate::diag::{binding, first_last, respan};
 
 /// The user's fn (unchanged but for an `allow`), plus a hidden runner and the job's
@@ -27,6 +27,13 @@ pub(super) fn job(plan: &Plan, item: &ItemFn) -> TokenStream {
         .as_ref()
         .map_or_else(|| quote!(::core::env!("CARGO_PKG_VERSION")), |v| quote!(#v));
     let options = options(&plan.options, &private);
+    let filter = plan.filter.as_ref().map_or_else(
+        || quote!(::core::option::Option::None),
+        |value| {
+            let value = filter::build(value, &quote!(#private::serde_json));
+            quote!(::core::option::Option::Some(|| #value))
+        },
+    );
     // The trait call is spanned on the user's trigger path, so that the trait's message
     // underlines exactly those tokens.
     let trigger_value = respan(
@@ -51,7 +58,7 @@ pub(super) fn job(plan: &Plan, item: &ItemFn) -> TokenStream {
                 trigger: || #trigger_value,
                 run: #runner,
                 options: #options,
-                filter: ::core::option::Option::None,
+                filter: #filter,
                 location: #private::Location::new(
                     ::core::file!(), ::core::line!(), ::core::column!(),
                 ),

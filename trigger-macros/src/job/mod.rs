@@ -2,6 +2,7 @@
 
 mod args;
 mod expand;
+mod filter;
 
 use proc_macro2::{Span, TokenStream};
 use quote::ToTokens;
@@ -34,6 +35,8 @@ pub(crate) struct Plan {
     pub(crate) version: Option<LitStr>,
     pub(crate) enabled: bool,
     pub(crate) trigger: syn::Path,
+    /// The `filter` argument, as the JSON that `Filter::from_json` accepted.
+    pub(crate) filter: Option<serde_json::Value>,
     /// Maximum attempts, backoff bounds, per-attempt timeout (ms) and concurrency limit.
     pub(crate) options: Options,
     /// The three parameter types, in order.
@@ -143,6 +146,10 @@ fn validate(mut args: JobArgs, item: &ItemFn) -> syn::Result<Plan> {
         &mut errors,
         || syn::Error::new(Span::call_site(), MISSING_TRIGGER),
     );
+    let filter = args
+        .filter
+        .as_ref()
+        .and_then(|arg| filter::check(&arg.value, &mut errors));
     let options = check_options(&args, &mut errors);
     let (params, output) = check_signature(item, &mut errors);
     errors.finish()?;
@@ -158,6 +165,7 @@ fn validate(mut args: JobArgs, item: &ItemFn) -> syn::Result<Plan> {
         enabled: lit::boolean(args.enabled.as_ref(), true),
         options,
         trigger: trigger?,
+        filter,
         params,
         output: output?,
     })
