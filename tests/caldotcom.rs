@@ -360,3 +360,69 @@ fn sigterm_shuts_down_cleanly() {
     server.wait_for_log("shutting down", WAIT);
     server.wait_for_log("stopped", WAIT);
 }
+
+/// The jobs of an ingest answer's runs, sorted, with their run ids.
+fn jobs_of(accepted: &Value) -> Vec<(String, String)> {
+    let mut jobs: Vec<(String, String)> = accepted["runs"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no runs in {accepted}"))
+        .iter()
+        .map(|run| {
+            (
+                run["job"].as_str().unwrap_or_default().to_owned(),
+                run["id"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    jobs.sort();
+    jobs
+}
+
+#[test]
+fn filters_start_exactly_the_matching_jobs_and_explain_the_others() {
+    let server = caldotcom().start();
+    let cancelled = json!({
+        "triggerEvent": "BOOKING_CANCELLED",
+        "payload": { "uid": "bk_e2e_2", "cancellationReason": "double-booked" }
+    });
+    let body = serde_json::to_vec(&cancelled).expect("JSON");
+    let accepted = expect(&post_signed(&server, &body, &[]), 200);
+    let jobs = jobs_of(&accepted);
+    let names: Vec<&str> = jobs.iter().map(|(job, _)| job.as_str()).collect();
+    assert_eq!(names, ["booking-cancelled", JOB], "{accepted}");
+    for (_, run) in &jobs {
+        server.wait_for_run_status(run, "succeeded", WAIT);
+    }
+    let cancelled_run = server.wait_for_run_status(&jobs[0].1, "succeeded", WAIT);
+    assert_eq!(
+        cancelled_run["logs"][0]["message"], "Cancelled",
+        "{cancelled_run}"
+    );
+    assert_eq!(
+        cancelled_run["logs"][0]["data"],
+        json!({ "uid": "bk_e2e_2", "reason": "double-booked" })
+    );
+
+    let created = expect(&post_signed(&server, &booking_bytes(), &[]), 200);
+    let names: Vec<String> = jobs_of(&created).into_iter().map(|(job, _)| job).collect();
+    assert_eq!(names, [JOB], "{created}");
+    let event = expect(
+        &server.get(&format!(
+            "/api/v1/events/{}",
+            created["event_id"].as_str().unwrap_or_default()
+        )),
+        200,
+    );
+    assert_eq!(
+        event["jobs"],
+        json!([
+            { "job": JOB, "matched": true },
+            {
+                "job": "booking-cancelled",
+                "matched": false,
+                "reason": "body.triggerEvent: \"BOOKING_CREATED\" is not one of [\"BOOKING_CANCELLED\"]"
+            }
+        ]),
+        "{event}"
+    );
+}

@@ -26,6 +26,8 @@ pub const SIGNATURE: &str = "X-Signature";
 pub const COUNTED: &str = "/endpoints/fixture";
 /// The endpoint whose `waiter` job waits durably.
 pub const WAITS: &str = "/endpoints/waits";
+/// The endpoint whose jobs have filters.
+pub const ROUTED: &str = "/endpoints/routed";
 /// The endpoint whose secret the runtime generates and stores; no job runs on it.
 pub const GENERATED: &str = "/endpoints/generated";
 /// The lease the fixture runs with, so runs of a killed server are claimed again soon.

@@ -82,7 +82,10 @@ impl Filter {
     /// `Ok` when every part of the filter matches, else the first reason it does not.
     pub fn check(&self, request: &RequestParts<'_>) -> Checked {
         if let Some(methods) = &self.method {
-            if !methods.iter().any(|m| m.eq_ignore_ascii_case(request.method)) {
+            if !methods
+                .iter()
+                .any(|m| m.eq_ignore_ascii_case(request.method))
+            {
                 let method = Value::String(request.method.to_owned());
                 let methods = serde_json::to_string(methods).unwrap_or_default();
                 let reason = format!(" is not one of {methods}");
@@ -156,7 +159,10 @@ impl Rule {
             },
             Self::Nested(pattern) => match value {
                 Some(Value::Array(items)) => {
-                    if items.iter().any(|item| pattern.check_at(Some(item)).is_ok()) {
+                    if items
+                        .iter()
+                        .any(|item| pattern.check_at(Some(item)).is_ok())
+                    {
                         Ok(())
                     } else {
                         Err(Mismatch::new(path, value, " has no element that matches"))

@@ -213,7 +213,10 @@ struct Key<'s>(&'s [(String, Shape)]);
 impl<'de, 's> DeserializeSeed<'de> for Key<'s> {
     type Value = Option<(&'s String, &'s Shape)>;
 
-    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+    fn deserialize<D: de::Deserializer<'de>>(
+        self,
+        deserializer: D,
+    ) -> Result<Self::Value, D::Error> {
         deserializer.deserialize_str(self)
     }
 }

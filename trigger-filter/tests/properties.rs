@@ -211,13 +211,17 @@ fn reading_only_what_filters_need_decides_like_the_whole_body() {
                 "seed {seed}: {filter:?} on {whole} and on {sparse}"
             );
         }
-        assert!(reads.parse_body(b"{\"a\": [1, }").is_err(), "invalid JSON is refused");
+        assert!(
+            reads.parse_body(b"{\"a\": [1, }").is_err(),
+            "invalid JSON is refused"
+        );
     }
 }
 
 #[test]
 fn a_deeply_nested_body_is_an_error_not_a_stack_overflow() {
-    let filter = Filter::from_json(&json!({ "body": { "a": { "a": [{ "$exists": true }] } } })).unwrap();
+    let filter =
+        Filter::from_json(&json!({ "body": { "a": { "a": [{ "$exists": true }] } } })).unwrap();
     let reads = Reads::of([&filter]);
     for open in ["[", "{\"a\":"] {
         let body = open.repeat(100_000);

@@ -92,7 +92,9 @@ fn parse_body(request: &Request, reads: &Reads) -> Result<Value, String> {
     let body: &Bytes = request.body();
     if content_type.starts_with("application/x-www-form-urlencoded") {
         let pairs = form_urlencoded::parse(body).into_owned();
-        return Ok(Value::Object(pairs.map(|(k, v)| (k, Value::String(v))).collect()));
+        return Ok(Value::Object(
+            pairs.map(|(k, v)| (k, Value::String(v))).collect(),
+        ));
     }
     reads.parse_body(body).map_err(|error| {
         let shown = if content_type.is_empty() {

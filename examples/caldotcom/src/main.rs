@@ -1,4 +1,5 @@
-//! Cal.com webhooks, verified and logged by a job.
+//! Cal.com webhooks, verified and logged by a job; cancellations also start a second job,
+//! through a filter.
 //!
 //! Run with `cargo run -p example-caldotcom`, with the webhook secret in `CALDOTCOM_SECRET`
 //! (or in a `.env` file), and point Cal.com's webhook at `/endpoints/cal.com`.
@@ -21,6 +22,24 @@ fn caldotcom();
 async fn http_caldotcom(request: Request, io: Io, _ctx: Context) -> Result<()> {
     let body: serde_json::Value = request.json()?;
     io.logger.info("Body", &body);
+    Ok(())
+}
+
+/// Only for cancelled bookings: logs which booking was cancelled, and why.
+#[job(
+    id = "booking-cancelled",
+    name = "Booking cancelled",
+    version = "1.0.0",
+    trigger = caldotcom,
+    filter = { "body": { "triggerEvent": ["BOOKING_CANCELLED"] } }
+)]
+async fn booking_cancelled(request: Request, io: Io, _ctx: Context) -> Result<()> {
+    let body: serde_json::Value = request.json()?;
+    let payload = &body["payload"];
+    io.logger.info(
+        "Cancelled",
+        serde_json::json!({ "uid": payload["uid"], "reason": payload["cancellationReason"] }),
+    );
     Ok(())
 }
 
@@ -53,6 +72,42 @@ mod tests {
             .unwrap();
         assert!(logs.contains(LogLevel::Info, "Body"));
         assert_eq!(logs.find("Body").unwrap().data, booking());
+    }
+
+    #[tokio::test]
+    async fn a_cancellation_logs_its_booking_and_reason() {
+        let body = json!({
+            "triggerEvent": "BOOKING_CANCELLED",
+            "payload": { "uid": "bk_1", "cancellationReason": "double-booked" }
+        });
+        let (io, logs) = test_io();
+        let request = TestRequest::post().json(&body).build();
+        booking_cancelled(request, io, TestContext::new("booking-cancelled").build())
+            .await
+            .unwrap();
+        assert_eq!(
+            logs.find("Cancelled").unwrap().data,
+            json!({ "uid": "bk_1", "reason": "double-booked" })
+        );
+    }
+
+    #[test]
+    fn only_cancellations_start_the_cancellation_job() {
+        let registry = trigger_runtime::registry::Registry::from_inventory().unwrap();
+        let route = |event: &str| {
+            let request = TestRequest::post()
+                .json(&json!({ "triggerEvent": event }))
+                .build();
+            let route = registry.route("cal.com", &request);
+            let mut jobs: Vec<&str> = route.matched.iter().map(|job| job.id()).collect();
+            jobs.sort_unstable();
+            jobs
+        };
+        assert_eq!(route("BOOKING_CREATED"), ["http-caldotcom"]);
+        assert_eq!(
+            route("BOOKING_CANCELLED"),
+            ["booking-cancelled", "http-caldotcom"]
+        );
     }
 
     #[tokio::test]
