@@ -7,7 +7,10 @@ use std::time::Duration;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::read::load_event;
-use super::rows::{self, RUN_COLUMNS};
+use super::rows::{self, RUN_COLUMNS, col};
+
+/// The claim's candidates: `SELECT id, job`.
+const CANDIDATE: &[&str] = &["id", "job"];
 use crate::store::{ClaimRequest, ClaimedRun, Event, LOST_LEASE, Result, StoreError};
 use crate::time::Timestamp;
 
@@ -157,7 +160,7 @@ pub(super) fn claim(
                     capped_jobs(&running, claim),
                     i64::try_from(wanted).unwrap_or(i64::MAX)
                 ],
-                |row| Ok((row.get("id")?, row.get("job")?)),
+                |row| Ok((col!(row, CANDIDATE, "id")?, col!(row, CANDIDATE, "job")?)),
             )?
             .collect::<rusqlite::Result<_>>()?;
         let mut skipped = false;

@@ -5,56 +5,117 @@ use rusqlite::Row;
 use crate::store::{Event, RunRecord, RunStatus, SkippedJob, StoreError};
 use crate::time::Timestamp;
 
-/// The columns [`run`] reads, for `SELECT` and `RETURNING` lists.
-pub(super) const RUN_COLUMNS: &str = "id, job, job_version, event_id, endpoint_id, status, \
-     attempts, max_attempts, created_at, run_at, started_at, finished_at, lease_until, output, error";
-
-/// The columns [`event`] reads.
-pub(super) const EVENT_COLUMNS: &str =
-    "id, endpoint_id, method, url, headers, body, received_at, verified, dedup_key, skipped";
-
-fn ts(row: &Row<'_>, column: &str) -> rusqlite::Result<Option<Timestamp>> {
-    Ok(row
-        .get::<_, Option<i64>>(column)?
-        .map(Timestamp::from_unix_millis))
+/// A `SELECT` list written once: `$list` is the SQL text, `$names` the names in order, so that
+/// [`col!`] can find a column's index by its name at compile time (reading by name costs a
+/// scan of the statement's column names per value, which showed on the writer thread).
+macro_rules! columns {
+    ($names:ident, $list:ident = $first:literal $(, $rest:literal)* $(,)?) => {
+        pub(super) const $names: &[&str] = &[$first $(, $rest)*];
+        pub(super) const $list: &str = concat!($first $(, ", ", $rest)*);
+    };
 }
 
-fn corrupt(row: &Row<'_>, column: &str, error: StoreError) -> rusqlite::Error {
-    let index = row.as_ref().column_index(column).unwrap_or_default();
+/// The value of column `$name` of a row read with the `SELECT` list `$names`; a name not in
+/// the list is a compile error.
+macro_rules! col {
+    ($row:expr, $names:expr, $name:literal) => {
+        $row.get(const { $crate::store::sqlite::rows::index_of($names, $name) })
+    };
+}
+pub(super) use col;
+
+columns!(
+    RUN,
+    RUN_COLUMNS = "id",
+    "job",
+    "job_version",
+    "event_id",
+    "endpoint_id",
+    "status",
+    "attempts",
+    "max_attempts",
+    "created_at",
+    "run_at",
+    "started_at",
+    "finished_at",
+    "lease_until",
+    "output",
+    "error",
+);
+
+columns!(
+    EVENT,
+    EVENT_COLUMNS = "id",
+    "endpoint_id",
+    "method",
+    "url",
+    "headers",
+    "body",
+    "received_at",
+    "verified",
+    "dedup_key",
+    "skipped",
+);
+
+/// Where `name` is in `names`; fails to compile (in a `const` block) if it is not there.
+pub(crate) const fn index_of(names: &[&str], name: &str) -> usize {
+    let mut i = 0;
+    while i < names.len() {
+        let candidate = names[i].as_bytes();
+        let wanted = name.as_bytes();
+        if candidate.len() == wanted.len() {
+            let mut j = 0;
+            while j < wanted.len() && candidate[j] == wanted[j] {
+                j += 1;
+            }
+            if j == wanted.len() {
+                return i;
+            }
+        }
+        i += 1;
+    }
+    panic!("no such column in the SELECT list")
+}
+
+fn ts(value: Option<i64>) -> Option<Timestamp> {
+    value.map(Timestamp::from_unix_millis)
+}
+
+fn corrupt(index: usize, error: StoreError) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(index, rusqlite::types::Type::Text, Box::new(error))
 }
 
 /// A run from a row with [`RUN_COLUMNS`], without history or logs.
 pub(super) fn run(row: &Row<'_>) -> rusqlite::Result<RunRecord> {
-    let status: String = row.get("status")?;
+    let status: String = col!(row, RUN, "status")?;
     let status = RunStatus::parse(&status).ok_or_else(|| {
         let error = StoreError::Corrupt(format!("unknown run status {status:?}"));
-        corrupt(row, "status", error)
+        corrupt(index_of(RUN, "status"), error)
     })?;
-    let output: Option<String> = row.get("output")?;
+    let output: Option<String> = col!(row, RUN, "output")?;
     let output = output
         .map(|text| serde_json::from_str(&text))
         .transpose()
         .map_err(|e| {
             let error = StoreError::Corrupt(format!("run output is not JSON: {e}"));
-            corrupt(row, "output", error)
+            corrupt(index_of(RUN, "output"), error)
         })?;
     Ok(RunRecord {
-        id: row.get("id")?,
-        job: row.get("job")?,
-        job_version: row.get("job_version")?,
-        event_id: row.get("event_id")?,
-        endpoint_id: row.get("endpoint_id")?,
+        id: col!(row, RUN, "id")?,
+        job: col!(row, RUN, "job")?,
+        job_version: col!(row, RUN, "job_version")?,
+        event_id: col!(row, RUN, "event_id")?,
+        endpoint_id: col!(row, RUN, "endpoint_id")?,
         status,
-        attempts: row.get("attempts")?,
-        max_attempts: row.get("max_attempts")?,
-        created_at: Timestamp::from_unix_millis(row.get("created_at")?),
-        run_at: Timestamp::from_unix_millis(row.get("run_at")?),
-        started_at: ts(row, "started_at")?,
-        finished_at: ts(row, "finished_at")?,
-        lease_until: ts(row, "lease_until")?,
+        attempts: col!(row, RUN, "attempts")?,
+        max_attempts: col!(row, RUN, "max_attempts")?,
+        created_at: Timestamp::from_unix_millis(col!(row, RUN, "created_at")?),
+        run_at: Timestamp::from_unix_millis(col!(row, RUN, "run_at")?),
+        started_at: ts(col!(row, RUN, "started_at")?),
+        finished_at: ts(col!(row, RUN, "finished_at")?),
+        lease_until: ts(col!(row, RUN, "lease_until")?),
         output,
-        error: row.get("error")?,
+        error: col!(row, RUN, "error")?,
         history: Vec::new(),
         logs: Vec::new(),
     })
@@ -62,33 +123,33 @@ pub(super) fn run(row: &Row<'_>) -> rusqlite::Result<RunRecord> {
 
 /// An event from a row with [`EVENT_COLUMNS`].
 pub(super) fn event(row: &Row<'_>) -> rusqlite::Result<Event> {
-    let headers: Vec<u8> = row.get("headers")?;
-    let body: Vec<u8> = row.get("body")?;
+    let headers: Vec<u8> = col!(row, EVENT, "headers")?;
+    let body: Vec<u8> = col!(row, EVENT, "body")?;
     Ok(Event {
-        id: row.get("id")?,
-        endpoint_id: row.get("endpoint_id")?,
-        method: row.get("method")?,
-        url: row.get("url")?,
+        id: col!(row, EVENT, "id")?,
+        endpoint_id: col!(row, EVENT, "endpoint_id")?,
+        method: col!(row, EVENT, "method")?,
+        url: col!(row, EVENT, "url")?,
         headers: decode_headers(&headers).ok_or_else(|| {
             let error = StoreError::Corrupt("stored headers are corrupt".to_owned());
-            corrupt(row, "headers", error)
+            corrupt(index_of(EVENT, "headers"), error)
         })?,
         body: body.into(),
-        received_at: Timestamp::from_unix_millis(row.get("received_at")?),
-        verified: row.get("verified")?,
-        dedup_key: row.get("dedup_key")?,
-        skipped: skipped(row)?,
+        received_at: Timestamp::from_unix_millis(col!(row, EVENT, "received_at")?),
+        verified: col!(row, EVENT, "verified")?,
+        dedup_key: col!(row, EVENT, "dedup_key")?,
+        skipped: skipped(col!(row, EVENT, "skipped")?)?,
     })
 }
 
 /// The `skipped` column: a JSON array, or NULL for none.
-fn skipped(row: &Row<'_>) -> rusqlite::Result<Vec<SkippedJob>> {
-    let Some(text) = row.get::<_, Option<String>>("skipped")? else {
+fn skipped(text: Option<String>) -> rusqlite::Result<Vec<SkippedJob>> {
+    let Some(text) = text else {
         return Ok(Vec::new());
     };
     serde_json::from_str(&text).map_err(|e| {
         let error = StoreError::Corrupt(format!("stored skipped jobs are not JSON: {e}"));
-        corrupt(row, "skipped", error)
+        corrupt(index_of(EVENT, "skipped"), error)
     })
 }
 
