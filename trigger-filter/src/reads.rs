@@ -91,13 +91,9 @@ impl Shape {
             };
             (field.name.clone(), shape)
         });
-        let mut map: BTreeMap<String, Self> = BTreeMap::new();
+        let mut map = BTreeMap::new();
         for (name, shape) in fields {
-            let merged = match map.remove(&name) {
-                Some(other) => other.union(shape),
-                None => shape,
-            };
-            map.insert(name, merged);
+            merge(&mut map, name, shape);
         }
         Self::Fields(map.into_iter().collect())
     }
@@ -107,17 +103,22 @@ impl Shape {
             (Self::Fields(a), Self::Fields(b)) => {
                 let mut map: BTreeMap<String, Self> = a.into_iter().collect();
                 for (name, shape) in b {
-                    let merged = match map.remove(&name) {
-                        Some(existing) => existing.union(shape),
-                        None => shape,
-                    };
-                    map.insert(name, merged);
+                    merge(&mut map, name, shape);
                 }
                 Self::Fields(map.into_iter().collect())
             }
             _ => Self::Whole,
         }
     }
+}
+
+/// Adds field `name` with `shape` to `map`, uniting it with what is there.
+fn merge(map: &mut BTreeMap<String, Shape>, name: String, shape: Shape) {
+    let merged = match map.remove(&name) {
+        Some(existing) => existing.union(shape),
+        None => shape,
+    };
+    map.insert(name, merged);
 }
 
 impl<'de> DeserializeSeed<'de> for &Shape {

@@ -2,7 +2,7 @@
 
 use proc_macro2::{Span, TokenTree};
 use syn::parse::ParseStream;
-use syn::{LitBool, Token};
+use syn::{LitBool, LitStr, Token};
 
 use crate::diag::Errors;
 
@@ -118,6 +118,23 @@ pub(crate) fn required<T>(
         None if malformed => Err(missing()),
         None => errors.fail(missing()),
     }
+}
+
+/// The required `id` argument, checked by `check`; `missing` when it is absent.
+pub(crate) fn required_id(
+    arg: Option<Arg<LitStr>>,
+    malformed: bool,
+    errors: &mut Errors,
+    missing: &'static str,
+    check: fn(&LitStr, &mut Errors),
+) -> syn::Result<LitStr> {
+    let id = required(arg.map(|a| a.value), malformed, errors, || {
+        syn::Error::new(Span::call_site(), missing)
+    });
+    if let Ok(id) = &id {
+        check(id, errors);
+    }
+    id
 }
 
 /// The value of a boolean argument.

@@ -112,15 +112,8 @@ async fn each_request_starts_exactly_the_jobs_whose_filter_matches() {
 async fn the_event_shows_why_each_job_did_not_match() {
     let app = app(booking_jobs()).await;
     let reply = post_json(&app, &json!({"triggerEvent": "BOOKING_CANCELLED"})).await;
-    let event = get(
-        &app,
-        &format!(
-            "/api/v1/events/{}",
-            reply.json["event_id"].as_str().unwrap()
-        ),
-    )
-    .await;
-    let jobs = event.json["jobs"].as_array().unwrap();
+    let event = common::event_of(&app, &reply).await;
+    let jobs = event["jobs"].as_array().unwrap();
     let find = |id: &str| jobs.iter().find(|j| j["job"] == id).unwrap().clone();
     assert_eq!(
         find("cancelled"),
@@ -230,15 +223,8 @@ async fn a_body_that_is_neither_json_nor_a_form_fails_only_body_filters() {
     )
     .await;
     assert_eq!(jobs_started(&reply), ["any", "header"]);
-    let event = get(
-        &app,
-        &format!(
-            "/api/v1/events/{}",
-            reply.json["event_id"].as_str().unwrap()
-        ),
-    )
-    .await;
-    let reason = event.json["jobs"][2]["reason"].as_str().unwrap();
+    let event = common::event_of(&app, &reply).await;
+    let reason = event["jobs"][2]["reason"].as_str().unwrap();
     assert!(
         reason.starts_with("body: the body is neither JSON nor a form (no content type)"),
         "{reason}"

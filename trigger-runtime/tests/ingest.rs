@@ -230,32 +230,25 @@ async fn binary_bodies_methods_headers_and_query_are_stored_exactly() {
         .unwrap();
     let reply = send(&app, request).await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.json);
-    let event = get(
-        &app,
-        &format!(
-            "/api/v1/events/{}",
-            reply.json["event_id"].as_str().unwrap()
-        ),
-    )
-    .await;
-    assert_eq!(event.json["method"], "PUT");
-    assert_eq!(event.json["body_encoding"], "base64");
-    assert_eq!(event.json["verified"], true);
+    let event = common::event_of(&app, &reply).await;
+    assert_eq!(event["method"], "PUT");
+    assert_eq!(event["body_encoding"], "base64");
+    assert_eq!(event["verified"], true);
     assert!(
-        event.json["url"]
+        event["url"]
             .as_str()
             .unwrap()
             .ends_with("/endpoints/github?ref=main&x=%20y")
     );
     assert!(
-        event.json["headers"]
+        event["headers"]
             .as_array()
             .unwrap()
             .contains(&json!(["x-custom", "Mixed-Case"]))
     );
     use base64::Engine as _;
     let stored = base64::engine::general_purpose::STANDARD
-        .decode(event.json["body"].as_str().unwrap())
+        .decode(event["body"].as_str().unwrap())
         .unwrap();
     assert_eq!(stored, body);
 
@@ -406,19 +399,12 @@ async fn credentials_in_headers_are_stored_but_never_shown() {
         .body(Body::from("{}"))
         .unwrap();
     let reply = send(&app, request).await;
-    let event = get(
-        &app,
-        &format!(
-            "/api/v1/events/{}",
-            reply.json["event_id"].as_str().unwrap()
-        ),
-    )
-    .await;
-    let headers = event.json["headers"].as_array().unwrap();
+    let event = common::event_of(&app, &reply).await;
+    let headers = event["headers"].as_array().unwrap();
     assert!(headers.contains(&json!(["authorization", "[redacted]"])));
     assert!(headers.contains(&json!(["x-gitlab-token", "[redacted]"])));
     assert!(headers.contains(&json!(["x-plain", "visible"])));
-    assert!(!event.json.to_string().contains(secret.expose()));
+    assert!(!event.to_string().contains(secret.expose()));
 }
 
 #[tokio::test]

@@ -111,15 +111,13 @@ const MISSING_ID: &str = "missing argument `id`, the URL segment of `/endpoints/
 
 fn validate(mut args: EndpointArgs, item: &EndpointItem) -> syn::Result<Plan> {
     let mut errors = std::mem::take(&mut args.errors);
-    let id = lit::required(
-        args.id.take().map(|a| a.value),
+    let id = lit::required_id(
+        args.id.take(),
         args.malformed,
         &mut errors,
-        || syn::Error::new(Span::call_site(), MISSING_ID),
+        MISSING_ID,
+        check_id,
     );
-    if let Ok(id) = &id {
-        check_id(id, &mut errors);
-    }
     if let Some(arg) = &args.secret {
         check_env_name(&arg.value, &mut errors);
     }

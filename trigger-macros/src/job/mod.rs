@@ -128,15 +128,13 @@ const MISSING_TRIGGER: &str = "missing argument `trigger`, the endpoint whose re
 
 fn validate(mut args: JobArgs, item: &ItemFn) -> syn::Result<Plan> {
     let mut errors = std::mem::take(&mut args.errors);
-    let id = lit::required(
-        args.id.take().map(|a| a.value),
+    let id = lit::required_id(
+        args.id.take(),
         args.malformed,
         &mut errors,
-        || syn::Error::new(Span::call_site(), MISSING_ID),
+        MISSING_ID,
+        check_id,
     );
-    if let Ok(id) = &id {
-        check_id(id, &mut errors);
-    }
     if let Some(version) = &args.version {
         check_version(&version.value, &mut errors);
     }

@@ -170,6 +170,14 @@ pub async fn get(server: &Server, path: &str) -> Reply {
     .await
 }
 
+/// The stored event an ingest answer names, as `GET /api/v1/events/{id}` shows it.
+pub async fn event_of(server: &Server, accepted: &Reply) -> Value {
+    let id = accepted.json["event_id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no event_id in {}", accepted.json));
+    get(server, &format!("/api/v1/events/{id}")).await.json
+}
+
 /// Runs due runs until none is left (retries included), or panics after `limit` rounds.
 pub async fn drain(server: &Server) {
     for _ in 0..200 {
