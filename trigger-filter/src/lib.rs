@@ -29,12 +29,14 @@
 mod compile;
 mod error;
 mod matching;
+mod node;
 mod path;
 mod reads;
 
 pub use self::compile::{Filter, Pattern};
 pub use self::error::{ErrorKind, FilterError, Target};
 pub use self::matching::{Mismatch, RequestParts};
+pub use self::node::ParsedBody;
 pub use self::path::Segment;
 pub use self::reads::Reads;
 

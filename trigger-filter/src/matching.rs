@@ -2,9 +2,10 @@
 
 use std::fmt::{self, Write as _};
 
-use serde_json::Value;
+use serde_json::{Number, Value};
 
 use crate::compile::{Filter, Op, Pattern, Rule};
+use crate::node::{Json, Node, ParsedBody};
 
 /// The four parts of a request a filter looks at, as JSON.
 #[derive(Clone, Copy, Debug)]
@@ -12,12 +13,19 @@ pub struct RequestParts<'a> {
     method: &'a str,
     headers: &'a Value,
     query: &'a Value,
-    body: Result<&'a Value, &'a str>,
+    body: Result<Body<'a>, &'a str>,
+}
+
+/// A body: a `serde_json::Value` (a form, or a caller's value), or one read for filters.
+#[derive(Clone, Copy, Debug)]
+enum Body<'a> {
+    Value(&'a Value),
+    Parsed(&'a Node<'a>),
 }
 
 impl<'a> RequestParts<'a> {
     /// `headers` is an object from lowercase names to text, `query` an object from names to
-    /// text, and `body` the parsed body, or why it could not be read as JSON or a form.
+    /// text, and `body` the body as JSON, or why it could not be read as JSON or a form.
     pub fn new(
         method: &'a str,
         headers: &'a Value,
@@ -28,7 +36,22 @@ impl<'a> RequestParts<'a> {
             method,
             headers,
             query,
-            body,
+            body: body.map(Body::Value),
+        }
+    }
+
+    /// As [`new`](Self::new), with a body read by [`crate::Reads::parse_body`].
+    pub fn with_parsed_body(
+        method: &'a str,
+        headers: &'a Value,
+        query: &'a Value,
+        body: Result<&'a ParsedBody<'a>, &'a str>,
+    ) -> Self {
+        Self {
+            method,
+            headers,
+            query,
+            body: body.map(|parsed| Body::Parsed(&parsed.0)),
         }
     }
 }
@@ -43,7 +66,7 @@ pub struct Mismatch {
 
 impl Mismatch {
     /// `path: ` then what `value` is, then `reason`: one allocation.
-    fn new(path: &str, value: Option<&Value>, reason: &str) -> Self {
+    fn new<J: Json>(path: &str, value: Option<&J>, reason: &str) -> Self {
         let mut text = String::with_capacity(path.len() + reason.len() + 32);
         text.push_str(path);
         if !path.is_empty() {
@@ -92,15 +115,18 @@ impl Filter {
                 return Err(Mismatch::new("method", Some(&method), &reason));
             }
         }
-        let parts = [
-            (&self.headers, Ok(request.headers)),
-            (&self.query, Ok(request.query)),
-            (&self.body, request.body),
-        ];
-        for (pattern, value) in parts {
-            let Some(pattern) = pattern else { continue };
-            match value {
-                Ok(value) => pattern.check_at(Some(value))?,
+        for (pattern, value) in [
+            (&self.headers, request.headers),
+            (&self.query, request.query),
+        ] {
+            if let Some(pattern) = pattern {
+                pattern.check_at(Some(value))?;
+            }
+        }
+        if let Some(pattern) = &self.body {
+            match request.body {
+                Ok(Body::Value(value)) => pattern.check_at(Some(value))?,
+                Ok(Body::Parsed(node)) => pattern.check_at(Some(node))?,
                 Err(why) if !pattern.fields.is_empty() => {
                     let mut text = format!("{}: {why}", pattern.path);
                     text.shrink_to_fit();
@@ -129,13 +155,12 @@ impl Pattern {
     }
 
     /// Checks `payload` (`None`: missing), a value found at this pattern's path.
-    fn check_at(&self, payload: Option<&Value>) -> Checked {
-        if matches!(payload, None | Some(Value::Null)) && !self.fields.is_empty() {
+    fn check_at<J: Json>(&self, payload: Option<&J>) -> Checked {
+        if payload.is_none_or(Json::is_null) && !self.fields.is_empty() {
             return Err(Mismatch::new(&self.path, payload, ", expected an object"));
         }
-        let object = payload.and_then(Value::as_object);
         for field in &self.fields {
-            let value = object.and_then(|o| o.get(&field.name));
+            let value = payload.and_then(|p| p.field(&field.name));
             field.rule.check(value, &field.path)?;
         }
         Ok(())
@@ -143,7 +168,7 @@ impl Pattern {
 }
 
 impl Rule {
-    fn check(&self, value: Option<&Value>, path: &str) -> Checked {
+    fn check<J: Json>(&self, value: Option<&J>, path: &str) -> Checked {
         match self {
             Self::Any => Ok(()),
             Self::OneOf { values, reason } => {
@@ -157,8 +182,8 @@ impl Rule {
                 None => Ok(()),
                 Some((_, reason)) => Err(Mismatch::new(path, value, reason)),
             },
-            Self::Nested(pattern) => match value {
-                Some(Value::Array(items)) => {
+            Self::Nested(pattern) => match value.and_then(Json::elements) {
+                Some(items) => {
                     if items
                         .iter()
                         .any(|item| pattern.check_at(Some(item)).is_ok())
@@ -168,7 +193,7 @@ impl Rule {
                         Err(Mismatch::new(path, value, " has no element that matches"))
                     }
                 }
-                _ => pattern.check_at(value),
+                None => pattern.check_at(value),
             },
         }
     }
@@ -177,45 +202,56 @@ impl Rule {
 impl Op {
     /// Whether the operator holds for `value` (`None`: the field is missing), with v2's edge
     /// cases: a missing field exists for nothing but `$anythingBut` and `$isNull: false`.
-    fn holds(&self, value: Option<&Value>) -> bool {
-        let text = value.and_then(Value::as_str);
-        let number = value.and_then(Value::as_f64);
+    fn holds<J: Json>(&self, value: Option<&J>) -> bool {
+        let text = value.and_then(Json::as_str);
+        let number = value.and_then(Json::as_number).and_then(Number::as_f64);
         match self {
             Self::EndsWith(suffix) => text.is_some_and(|t| t.ends_with(suffix.as_str())),
             Self::StartsWith(prefix) => text.is_some_and(|t| t.starts_with(prefix.as_str())),
             Self::IgnoreCaseEquals(lower) => text.is_some_and(|t| t.to_lowercase() == *lower),
             Self::Exists(exists) => value.is_some() == *exists,
-            Self::IsNull(null) => value.is_some_and(Value::is_null) == *null,
+            Self::IsNull(null) => value.is_some_and(Json::is_null) == *null,
             Self::AnythingBut(values) => !value.is_some_and(|v| values.iter().any(|x| same(x, v))),
             Self::Gt(n) => number.is_some_and(|x| x > *n),
             Self::Lt(n) => number.is_some_and(|x| x < *n),
             Self::Gte(n) => number.is_some_and(|x| x >= *n),
             Self::Lte(n) => number.is_some_and(|x| x <= *n),
             Self::Between(low, high) => number.is_some_and(|x| *low <= x && x <= *high),
-            Self::Includes(x) => {
-                matches!(value, Some(Value::Array(items)) if items.iter().any(|i| same(x, i)))
-            }
+            Self::Includes(x) => value
+                .and_then(Json::elements)
+                .is_some_and(|items| items.iter().any(|i| same(x, i))),
             Self::Not(x) => match value {
-                Some(Value::Array(items)) => !items.iter().any(|i| same(x, i)),
-                Some(v @ (Value::String(_) | Value::Number(_) | Value::Bool(_))) => !same(x, v),
-                _ => false,
+                Some(v) => match v.elements() {
+                    Some(items) => !items.iter().any(|i| same(x, i)),
+                    None if is_scalar(v) => !same(x, v),
+                    None => false,
+                },
+                None => false,
             },
         }
     }
 }
 
-/// JavaScript's `===` on JSON: numbers by value (`1` is `1.0`), no coercion between types,
-/// and arrays and objects never equal (a filter's values are never arrays or objects).
-fn same(a: &Value, b: &Value) -> bool {
-    match (a, b) {
-        (Value::Number(x), Value::Number(y)) => match (x.as_i64(), y.as_i64()) {
-            (Some(x), Some(y)) => x == y,
-            _ => x.as_f64() == y.as_f64(),
-        },
-        (Value::String(x), Value::String(y)) => x == y,
-        (Value::Bool(x), Value::Bool(y)) => x == y,
-        (Value::Null, Value::Null) => true,
-        _ => false,
+/// A string, a number or a boolean.
+fn is_scalar<J: Json>(value: &J) -> bool {
+    value.as_str().is_some() || value.as_number().is_some() || value.as_bool().is_some()
+}
+
+/// JavaScript's `===` between a filter's value `a` and a request's `b`: numbers by value (`1`
+/// is `1.0`), no coercion between types, and arrays and objects never equal (a filter's values
+/// are never arrays or objects).
+fn same<J: Json>(a: &Value, b: &J) -> bool {
+    match a {
+        Value::Number(x) => b
+            .as_number()
+            .is_some_and(|y| match (x.as_i64(), y.as_i64()) {
+                (Some(x), Some(y)) => x == y,
+                _ => x.as_f64() == y.as_f64(),
+            }),
+        Value::String(x) => b.as_str() == Some(x.as_str()),
+        Value::Bool(x) => b.as_bool() == Some(*x),
+        Value::Null => b.is_null(),
+        Value::Array(_) | Value::Object(_) => false,
     }
 }
 
@@ -223,22 +259,25 @@ fn same(a: &Value, b: &Value) -> bool {
 const SHOWN: usize = 80;
 
 /// Writes a value for a reason: `missing`, or its JSON, cut to [`SHOWN`] characters.
-fn show(out: &mut String, value: Option<&Value>) {
-    match value {
-        None => out.push_str("missing"),
+fn show<J: Json>(out: &mut String, value: Option<&J>) {
+    let Some(value) = value else {
+        out.push_str("missing");
+        return;
+    };
+    match (value.as_str(), value.as_number()) {
         // The common case, a short plain string, without going through the serializer.
-        Some(Value::String(s))
+        (Some(s), _)
             if s.len() <= SHOWN && !s.chars().any(|c| c == '"' || c == '\\' || c.is_control()) =>
         {
             out.push('"');
             out.push_str(s);
             out.push('"');
         }
-        Some(Value::Number(n)) => {
+        (_, Some(n)) => {
             let _ = write!(out, "{n}");
         }
-        Some(value) => {
-            let text = value.to_string();
+        _ => {
+            let text = value.to_json();
             match text.char_indices().nth(SHOWN - 3) {
                 Some((cut, _)) => {
                     out.push_str(&text[..cut]);

@@ -22,7 +22,8 @@ use serde_json::{Map, Value};
 
 #[doc(inline)]
 pub use trigger_filter::{
-    ErrorKind, Filter, FilterError, Mismatch, Pattern, Reads, RequestParts, Segment, Target,
+    ErrorKind, Filter, FilterError, Mismatch, ParsedBody, Pattern, Reads, RequestParts, Segment,
+    Target,
 };
 
 use crate::request::Request;
@@ -30,16 +31,25 @@ use crate::request::Request;
 /// A request as filters see it: the parts they read (see [`Reads`]) turned into JSON once,
 /// whatever the number of jobs.
 #[derive(Debug)]
-pub(crate) struct RequestView {
-    method: String,
+pub(crate) struct RequestView<'a> {
+    method: &'a str,
     headers: Value,
     query: Value,
-    body: Result<Value, String>,
+    body: Result<Body<'a>, String>,
 }
 
-impl RequestView {
+/// A body as filters read it.
+#[derive(Debug)]
+enum Body<'a> {
+    /// A form, as an object.
+    Form(Value),
+    /// JSON, only what filters read, borrowing from the request.
+    Json(ParsedBody<'a>),
+}
+
+impl<'a> RequestView<'a> {
     /// The view of `request` for filters that read `reads`.
-    pub(crate) fn new(request: &Request, reads: &Reads) -> Self {
+    pub(crate) fn new(request: &'a Request, reads: &Reads) -> Self {
         let mut headers = Map::new();
         for name in reads.headers() {
             let mut values = request.headers().get_all(name.as_str()).iter();
@@ -64,7 +74,7 @@ impl RequestView {
             Err("the body was not read".to_owned())
         };
         Self {
-            method: request.method().as_str().to_owned(),
+            method: request.method().as_str(),
             headers: Value::Object(headers),
             query: Value::Object(query),
             body,
@@ -73,18 +83,20 @@ impl RequestView {
 
     /// The parts a [`Filter`] checks.
     pub(crate) fn parts(&self) -> RequestParts<'_> {
-        RequestParts::new(
-            &self.method,
-            &self.headers,
-            &self.query,
-            self.body.as_ref().map_err(String::as_str),
-        )
+        let (method, headers, query) = (self.method, &self.headers, &self.query);
+        match &self.body {
+            Ok(Body::Form(form)) => RequestParts::new(method, headers, query, Ok(form)),
+            Ok(Body::Json(json)) => {
+                RequestParts::with_parsed_body(method, headers, query, Ok(json))
+            }
+            Err(why) => RequestParts::new(method, headers, query, Err(why)),
+        }
     }
 }
 
 /// A form-encoded body as an object (a repeated name keeps its last value), anything else as
 /// JSON, keeping only what filters read.
-fn parse_body(request: &Request, reads: &Reads) -> Result<Value, String> {
+fn parse_body<'a>(request: &'a Request, reads: &Reads) -> Result<Body<'a>, String> {
     let content_type = request
         .header(header::CONTENT_TYPE.as_str())
         .unwrap_or_default()
@@ -92,11 +104,10 @@ fn parse_body(request: &Request, reads: &Reads) -> Result<Value, String> {
     let body: &Bytes = request.body();
     if content_type.starts_with("application/x-www-form-urlencoded") {
         let pairs = form_urlencoded::parse(body).into_owned();
-        return Ok(Value::Object(
-            pairs.map(|(k, v)| (k, Value::String(v))).collect(),
-        ));
+        let form = pairs.map(|(k, v)| (k, Value::String(v))).collect();
+        return Ok(Body::Form(Value::Object(form)));
     }
-    reads.parse_body(body).map_err(|error| {
+    reads.parse_body(body).map(Body::Json).map_err(|error| {
         let shown = if content_type.is_empty() {
             "no content type".to_owned()
         } else {

@@ -243,7 +243,7 @@ impl Registry {
     /// filters with it.
     pub fn route<'a>(&'a self, endpoint_id: &str, request: &Request) -> Route<'a> {
         let mut route = Route::default();
-        let mut view: Option<RequestView> = None;
+        let mut view: Option<RequestView<'_>> = None;
         for job in self.jobs_for(endpoint_id).filter(|job| job.is_enabled()) {
             let Some(filter) = job.trigger().request_filter() else {
                 route.matched.push(job);
