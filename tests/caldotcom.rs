@@ -426,3 +426,54 @@ fn filters_start_exactly_the_matching_jobs_and_explain_the_others() {
         "{event}"
     );
 }
+
+#[test]
+fn without_an_api_key_it_refuses_to_listen_beyond_loopback() {
+    let binary = trigger_tests::package_binary(PACKAGE, PACKAGE);
+    let mut command = trigger_tests::clean_command(&binary);
+    command
+        .args(["--host", "0.0.0.0", "--port", "0"])
+        .env("CALDOTCOM_SECRET", SECRET)
+        .current_dir(std::env::temp_dir());
+    let finished = trigger_tests::run_to_exit(&mut command, WAIT);
+    assert!(!finished.status.success(), "{}", finished.output());
+    assert!(
+        finished.stderr.contains("set TRIGGER_API_KEY")
+            && finished.stderr.contains("--insecure-open-api"),
+        "{}",
+        finished.output()
+    );
+}
+
+#[test]
+fn the_keyless_api_refuses_a_foreign_host_and_never_shows_a_signature() {
+    // The secret is pasted with a newline, as from a file: it is used without it.
+    let server = Server::builder(PACKAGE)
+        .env("CALDOTCOM_SECRET", &format!(" {SECRET}\n"))
+        .start();
+    let body = booking_bytes();
+    let signature = sign(SECRET, &body);
+    let accepted = expect(&post(&server, &body, Some(&signature), &[]), 200);
+    let path = format!(
+        "/api/v1/events/{}",
+        accepted["event_id"].as_str().unwrap_or_default()
+    );
+
+    let rebound = server.send("GET", &path, &[("Host", "attacker.example:3000")], b"");
+    expect_error(&rebound, 403, "localhost");
+
+    let event = expect(
+        &server.send("GET", &path, &[("Host", "localhost:3000")], b""),
+        200,
+    );
+    let shown = event.to_string();
+    assert!(
+        !shown.contains(&signature),
+        "the signature is shown: {shown}"
+    );
+    let headers = event["headers"].as_array().cloned().unwrap_or_default();
+    assert!(
+        headers.contains(&json!(["x-cal-signature-256", "[redacted]"])),
+        "{event}"
+    );
+}

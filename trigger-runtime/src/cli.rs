@@ -10,7 +10,6 @@ use crate::error::{Error, Result};
 use crate::registry::Registry;
 use crate::server::{SecretState, Server, ServerConfig};
 use crate::store::{Store, redact_url};
-use crate::verify::Secret;
 use crate::worker::WorkerConfig;
 
 /// The default database URL: an embedded SQLite file under `.trigger/`.
@@ -61,6 +60,10 @@ struct Options {
     /// whose worker died is claimed again once it expires, e.g. 30s.
     #[arg(long, env = "TRIGGER_LEASE", default_value = "30s", value_parser = parse_lease, global = true)]
     lease: Duration,
+    /// Serve the JSON API without TRIGGER_API_KEY beyond loopback: anyone who can reach the
+    /// server can read events and replay runs. Logged loudly at start-up.
+    #[arg(long, global = true)]
+    insecure_open_api: bool,
     /// The environment name jobs see in their context.
     #[arg(
         long = "env",
@@ -126,14 +129,11 @@ fn init_tracing() {
 }
 
 fn server_config(options: &Options) -> ServerConfig {
-    let api_key = std::env::var("TRIGGER_API_KEY")
-        .ok()
-        .filter(|k| !k.is_empty())
-        .map(Secret::new);
     ServerConfig {
         public_url: options.public_url.clone(),
         body_limit: options.body_limit,
-        api_key,
+        api_key: crate::verify::env_secret("TRIGGER_API_KEY"),
+        open_api: options.insecure_open_api,
         worker: WorkerConfig {
             concurrency: options.concurrency.max(1),
             shutdown_grace: options.shutdown_grace,
@@ -141,12 +141,15 @@ fn server_config(options: &Options) -> ServerConfig {
             environment: options.environment.clone(),
             ..WorkerConfig::default()
         },
+        ..ServerConfig::default()
     }
 }
 
 async fn serve(registry: Registry, options: Options) -> Result<()> {
+    let config = server_config(&options);
+    check_exposure(&options.host, &config)?;
     let store = Store::open(&options.database_url).await?;
-    let server = Server::new(registry, store, server_config(&options)).await?;
+    let server = Server::new(registry, store, config).await?;
     let address = format!("{}:{}", options.host, options.port);
     let listener = tokio::net::TcpListener::bind(&address)
         .await
@@ -162,6 +165,23 @@ async fn serve(registry: Registry, options: Options) -> Result<()> {
     let result = server.serve(listener, shutdown_signal()).await;
     tracing::info!("stopped");
     result
+}
+
+/// Refuses to serve an open API beyond loopback, unless asked to, loudly.
+fn check_exposure(host: &str, config: &ServerConfig) -> Result<()> {
+    if config.api_key.is_some() || crate::server::is_loopback_address(host) {
+        return Ok(());
+    }
+    if !config.open_api {
+        return Err(Error::OpenApi {
+            host: host.to_owned(),
+        });
+    }
+    tracing::warn!(
+        host,
+        "--insecure-open-api: the JSON API is open to anyone who can reach {host}; set TRIGGER_API_KEY to close it"
+    );
+    Ok(())
 }
 
 async fn endpoints(registry: Registry, options: &Options) -> Result<()> {

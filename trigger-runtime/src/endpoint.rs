@@ -275,11 +275,9 @@ impl HttpEndpoint {
                 self.id
             ));
         };
-        match std::env::var(name) {
-            Ok(value) if !value.is_empty() => {
-                self.verify_with_secret(request, &Secret::new(value)).await
-            }
-            _ => Verification::rejected(format!("secret not configured: set {name}")),
+        match crate::verify::env_secret(name) {
+            Some(secret) => self.verify_with_secret(request, &secret).await,
+            None => Verification::rejected(format!("secret not configured: set {name}")),
         }
     }
 

@@ -33,6 +33,26 @@ pub enum Error {
         #[source]
         source: getrandom::Error,
     },
+    /// The server would listen beyond loopback with an open API.
+    #[error(
+        "refusing to serve the API on {host} without a key: set TRIGGER_API_KEY, or pass \
+         --insecure-open-api to let anyone who can reach {host} read events and replay runs"
+    )]
+    OpenApi {
+        /// The address the server would listen on.
+        host: String,
+    },
+    /// `TRIGGER_PUBLIC_URL` is not a URL senders could use.
+    #[error(
+        "invalid TRIGGER_PUBLIC_URL {url:?}: {reason}; write the URL senders use, like \
+         https://hooks.example.com"
+    )]
+    PublicUrl {
+        /// The value given.
+        url: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
     /// The workers' task panicked.
     #[error("the workers' task failed")]
     Workers(#[source] tokio::task::JoinError),

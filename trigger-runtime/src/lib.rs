@@ -74,7 +74,9 @@ pub mod prelude {
     #[doc(no_inline)]
     pub use crate::request::Request;
     #[doc(no_inline)]
-    pub use crate::verify::{Algorithm, Secret, Verification, verify_request_signature};
+    pub use crate::verify::{
+        Algorithm, Secret, Verification, constant_time_eq, verify_request_signature,
+    };
     #[cfg(feature = "macros")]
     #[doc(no_inline)]
     pub use crate::{http_endpoint, job};

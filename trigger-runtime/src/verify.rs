@@ -37,6 +37,20 @@ impl fmt::Debug for Secret {
     }
 }
 
+/// The secret in environment variable `var`, with surrounding whitespace (a newline pasted with
+/// it) trimmed and a warning logged; `None` when it is unset or blank.
+pub(crate) fn env_secret(var: &str) -> Option<Secret> {
+    let value = std::env::var(var).ok()?;
+    let trimmed = value.trim();
+    if trimmed.is_empty() {
+        return None;
+    }
+    if trimmed.len() != value.len() {
+        tracing::warn!("{var} has whitespace around it; it is used without it");
+    }
+    Some(Secret::new(trimmed))
+}
+
 /// The verdict on a request: verified, or rejected with a reason that the sender sees in the
 /// `401` answer.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -166,6 +180,29 @@ pub(crate) fn hmac_matches(
         Algorithm::Sha256 => run::<Hmac<sha2::Sha256>>(key, message, signature),
         Algorithm::Sha512 => run::<Hmac<sha2::Sha512>>(key, message, signature),
     }
+}
+
+/// Whether `a` and `b` are equal, in time that does not depend on where they differ: for verify
+/// fns that compare a token or a signature they computed themselves. (A signature of the raw
+/// body is better checked with [`verify_request_signature`] or an [`HmacScheme`].)
+///
+/// ```
+/// use trigger_runtime::verify::constant_time_eq;
+/// assert!(constant_time_eq(b"s3cret", b"s3cret"));
+/// assert!(!constant_time_eq(b"s3cret", b"s3creT"));
+/// assert!(!constant_time_eq(b"s3cret", b"s3cret-and-more"));
+/// ```
+#[must_use]
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    let mut diff = a.len() ^ b.len();
+    for i in 0..a.len().max(b.len()) {
+        let (x, y) = (
+            a.get(i).copied().unwrap_or(0),
+            b.get(i).copied().unwrap_or(0),
+        );
+        diff |= usize::from(x ^ y);
+    }
+    std::hint::black_box(diff) == 0
 }
 
 /// An HMAC of the raw body, sent in one header: the scheme of Cal.com, GitHub

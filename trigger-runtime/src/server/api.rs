@@ -2,17 +2,17 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Query, Request, State};
-use axum::middleware::{self, Next};
+use axum::extract::{Query, State};
+use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use http::StatusCode;
 use serde_json::json;
 
-use super::AppState;
 use super::response::{ErrorResponse, PathId};
 use super::views::{EventView, RunPageView, RunView};
+use super::{AppState, access};
 use crate::error::error_chain;
 use crate::store::{EventRecord, NewRun, RunQuery, RunRecord, RunStatus, SkippedJob};
 
@@ -31,39 +31,10 @@ pub(super) fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
         .route("/runs/{id}/cancel", post(cancel_run))
         .route("/events/{id}", get(event))
         .route("/events/{id}/replay", post(replay_event))
-        .layer(middleware::from_fn_with_state(state, require_api_key))
-}
-
-async fn require_api_key(
-    State(state): State<Arc<AppState>>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let Some(key) = &state.config.api_key else {
-        return next.run(request).await;
-    };
-    let headers = request.headers();
-    let given = headers
-        .get(http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, key)| key.trim())
-        .or_else(|| headers.get("x-api-key").and_then(|v| v.to_str().ok()));
-    let matches = given.is_some_and(|given| {
-        // Compare digests so the time taken does not depend on how much of the key matched.
-        use crate::verify::{Algorithm, hmac, hmac_matches};
-        let digest = hmac(Algorithm::Sha256, b"api-key", given.as_bytes());
-        hmac_matches(Algorithm::Sha256, b"api-key", key.as_bytes(), &digest)
-    });
-    if matches {
-        next.run(request).await
-    } else {
-        ErrorResponse::unauthorized(
-            "missing or wrong API key; send `Authorization: Bearer $TRIGGER_API_KEY`",
-        )
-        .into_response()
-    }
+        .layer(middleware::from_fn_with_state(
+            state,
+            access::require_api_key,
+        ))
 }
 
 async fn load_run(state: &AppState, id: &str) -> Result<RunRecord, ErrorResponse> {

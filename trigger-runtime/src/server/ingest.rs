@@ -13,7 +13,7 @@ use http::{HeaderMap, Method, StatusCode, Uri, header};
 use super::response::{ErrorResponse, PathId};
 use super::views::IngestView;
 use super::{AppState, SecretState};
-use crate::endpoint::HttpEndpoint;
+use crate::endpoint::{HttpEndpoint, Verifier};
 use crate::error::error_chain;
 use crate::request::{Request, RequestError};
 use crate::store::{Event, StoreError};
@@ -51,6 +51,10 @@ enum Rejection {
     SecretNotConfigured(&'static str),
     #[error("{0}")]
     Unverified(String),
+    #[error("the endpoint's verify fn panicked; the request is not verified")]
+    VerifyPanicked,
+    #[error("the endpoint's verify fn did not finish within {} ms; try again", .0.as_millis())]
+    VerifyTimeout(Duration),
     #[error("could not store the event: {}", error_chain(.0))]
     Store(StoreError),
 }
@@ -62,7 +66,10 @@ impl Rejection {
             Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::BodyUnreadable(_) | Self::BadRequest(_) => StatusCode::BAD_REQUEST,
-            Self::SecretNotConfigured(_) | Self::Unverified(_) => StatusCode::UNAUTHORIZED,
+            Self::SecretNotConfigured(_) | Self::Unverified(_) | Self::VerifyPanicked => {
+                StatusCode::UNAUTHORIZED
+            }
+            Self::VerifyTimeout(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -76,9 +83,16 @@ impl IntoResponse for Rejection {
             Self::Unverified(_) => {
                 tracing::info!(reason = %message, "rejected a request that failed verification");
             }
+            Self::VerifyPanicked | Self::VerifyTimeout(_) => tracing::error!("{message}"),
             _ => {}
         }
-        ErrorResponse::new(self.status(), message).into_response()
+        let mut response = ErrorResponse::new(self.status(), message).into_response();
+        if let Self::VerifyTimeout(_) = self {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, http::HeaderValue::from_static("1"));
+        }
+        response
     }
 }
 
@@ -109,10 +123,7 @@ async fn accept(
     let body = read_body(&headers, body, state.config.body_limit).await?;
     let url = full_url(state.config.public_url.as_deref(), &headers, uri);
     let request = Request::new(method, &url, headers, body).map_err(Rejection::BadRequest)?;
-    let secret = secret(state, endpoint)?;
-    if let Some(reason) = endpoint.verify_with_secret(&request, secret).await.reason() {
-        return Err(Rejection::Unverified(reason.to_owned()));
-    }
+    verify(state, endpoint, &request, secret(state, endpoint)?).await?;
 
     let route = state.registry.route(endpoint.id(), &request);
     let runs: Vec<_> = route.matched.iter().map(|job| job.new_run()).collect();
@@ -151,8 +162,39 @@ async fn accept(
     Ok((StatusCode::OK, Json(IngestView::from(&ingested))).into_response())
 }
 
+/// Verifies `request`. A custom verify fn runs in its own task, so that a panic in it or a
+/// hang cannot take the request's task (or the connection) with it.
+async fn verify(
+    state: &AppState,
+    endpoint: &'static HttpEndpoint,
+    request: &Request,
+    secret: &Secret,
+) -> Result<(), Rejection> {
+    let verification = match endpoint.verifier() {
+        Verifier::Hmac(scheme) => scheme.verify(request, secret),
+        Verifier::Custom(_) => {
+            let (request, secret) = (request.clone(), secret.clone());
+            let task =
+                tokio::spawn(async move { endpoint.verify_with_secret(&request, &secret).await });
+            let abort = task.abort_handle();
+            match tokio::time::timeout(state.config.verify_timeout, task).await {
+                Ok(Ok(verification)) => verification,
+                Ok(Err(_)) => return Err(Rejection::VerifyPanicked),
+                Err(_) => {
+                    abort.abort();
+                    return Err(Rejection::VerifyTimeout(state.config.verify_timeout));
+                }
+            }
+        }
+    };
+    match verification.reason() {
+        Some(reason) => Err(Rejection::Unverified(reason.to_owned())),
+        None => Ok(()),
+    }
+}
+
 /// The enabled endpoint with this id.
-fn find_endpoint<'a>(state: &'a AppState, id: &str) -> Result<&'a HttpEndpoint, Rejection> {
+fn find_endpoint(state: &AppState, id: &str) -> Result<&'static HttpEndpoint, Rejection> {
     let endpoint = state
         .registry
         .endpoint(id)

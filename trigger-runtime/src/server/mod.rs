@@ -1,5 +1,6 @@
 //! [`Server`]: the HTTP side (ingest, health, JSON API) and the in-process workers.
 
+mod access;
 mod api;
 mod ingest;
 mod response;
@@ -8,12 +9,14 @@ mod views;
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::routing::{any, get};
 use http::StatusCode;
 use tokio_util::sync::CancellationToken;
 
+pub(crate) use self::access::is_loopback_address;
 use self::response::ErrorResponse;
 use crate::endpoint::HttpEndpoint;
 use crate::error::{Error, Result};
@@ -21,6 +24,9 @@ use crate::registry::Registry;
 use crate::store::Store;
 use crate::verify::Secret;
 use crate::worker::{Worker, WorkerConfig};
+
+/// How long a custom verify fn may take by default.
+pub const DEFAULT_VERIFY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The default body limit: 5 MiB.
 pub const DEFAULT_BODY_LIMIT: usize = 5 * 1024 * 1024;
@@ -32,8 +38,13 @@ pub struct ServerConfig {
     pub public_url: Option<String>,
     /// The largest body accepted; larger ones get `413`.
     pub body_limit: usize,
-    /// When set, `/api` requires `Authorization: Bearer <key>`.
+    /// When set, `/api` requires `Authorization: Bearer <key>`. When not, `/api` answers only
+    /// requests whose `Host` names loopback, unless `open_api` is set.
     pub api_key: Option<Secret>,
+    /// Serve `/api` without a key to any `Host` (`--insecure-open-api`).
+    pub open_api: bool,
+    /// How long a custom verify fn may take before the request gets `503`.
+    pub verify_timeout: Duration,
     /// The workers.
     pub worker: WorkerConfig,
 }
@@ -44,6 +55,8 @@ impl Default for ServerConfig {
             public_url: None,
             body_limit: DEFAULT_BODY_LIMIT,
             api_key: None,
+            open_api: false,
+            verify_timeout: DEFAULT_VERIFY_TIMEOUT,
             worker: WorkerConfig::default(),
         }
     }
@@ -107,6 +120,9 @@ impl Server {
     /// Resolves every endpoint's secret (reading environment variables, or generating and
     /// storing one) and prepares the workers.
     pub async fn new(registry: Registry, store: Store, config: ServerConfig) -> Result<Self> {
+        if let Some(url) = &config.public_url {
+            check_public_url(url)?;
+        }
         let mut secrets = HashMap::new();
         for endpoint in registry.endpoints() {
             secrets.insert(endpoint.id(), resolve_secret(endpoint, &store).await?);
@@ -209,14 +225,28 @@ impl Server {
     }
 }
 
+/// A public URL needs a scheme and a host, and no whitespace.
+fn check_public_url(url: &str) -> Result<()> {
+    let invalid = |reason| Error::PublicUrl {
+        url: url.to_owned(),
+        reason,
+    };
+    if url.is_empty() || url.chars().any(char::is_whitespace) {
+        return Err(invalid("it is empty or has whitespace"));
+    }
+    let uri: http::Uri = url.parse().map_err(|_| invalid("it is not a URL"))?;
+    match (uri.scheme_str(), uri.host()) {
+        (Some("http" | "https"), Some(host)) if !host.is_empty() => Ok(()),
+        (Some("http" | "https"), _) => Err(invalid("it has no host")),
+        _ => Err(invalid("it does not start with http:// or https://")),
+    }
+}
+
 async fn resolve_secret(endpoint: &HttpEndpoint, store: &Store) -> Result<SecretState> {
     if let Some(var) = endpoint.secret_env() {
-        return Ok(match std::env::var(var) {
-            Ok(value) if !value.is_empty() => SecretState::Env {
-                var,
-                secret: Secret::new(value),
-            },
-            _ => {
+        return Ok(match crate::verify::env_secret(var) {
+            Some(secret) => SecretState::Env { var, secret },
+            None => {
                 tracing::warn!(
                     endpoint = endpoint.id(),
                     "secret not configured: set {var}; requests to this endpoint get 401 until then"

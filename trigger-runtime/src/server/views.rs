@@ -1,6 +1,8 @@
 //! The JSON the API answers with: its own types, so the store's records can change (or carry
 //! internal fields such as a lease) without changing the API.
 
+use std::borrow::Cow;
+
 use base64::Engine as _;
 use serde::Serialize;
 
@@ -142,7 +144,7 @@ pub(super) struct EventView<'a> {
     id: &'a str,
     endpoint_id: &'a str,
     method: &'a str,
-    url: &'a str,
+    url: Cow<'a, str>,
     headers: Vec<(&'a str, std::borrow::Cow<'a, str>)>,
     body: std::borrow::Cow<'a, str>,
     body_encoding: &'static str,
@@ -191,7 +193,7 @@ impl<'a> From<&'a EventRecord> for EventView<'a> {
             id: &event.id,
             endpoint_id: &event.endpoint_id,
             method: &event.method,
-            url: &event.url,
+            url: redact_url(&event.url),
             headers,
             body,
             body_encoding,
@@ -224,13 +226,94 @@ fn job_matches(record: &EventRecord) -> Vec<JobMatchView<'_>> {
     jobs
 }
 
-/// Headers that carry credentials: stored as received (a replay may need them), never shown.
+/// Headers that carry credentials or signatures (which prove possession of the secret and
+/// let a reader replay the request elsewhere): stored as received, for replays and
+/// re-verification, never shown.
 fn is_credential(name: &str) -> bool {
     let name = name.to_ascii_lowercase();
     matches!(
         name.as_str(),
         "authorization" | "proxy-authorization" | "cookie" | "set-cookie"
-    ) || ["token", "secret", "password", "api-key", "apikey"]
+    ) || [
+        "token",
+        "secret",
+        "password",
+        "api-key",
+        "apikey",
+        "signature",
+        "hmac",
+    ]
+    .iter()
+    .any(|part| name.contains(part))
+}
+
+/// Query parameters that carry credentials, as some senders sign or authenticate in the URL.
+fn is_credential_param(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    matches!(
+        name.as_str(),
+        "key" | "sig" | "auth" | "code" | "api_key" | "apikey" | "access_key"
+    ) || ["token", "secret", "password", "signature"]
         .iter()
         .any(|part| name.contains(part))
+}
+
+/// `url` with the values of credential query parameters replaced by `[redacted]`, the rest
+/// as received.
+pub(super) fn redact_url(url: &str) -> Cow<'_, str> {
+    let Some((base, query)) = url.split_once('?') else {
+        return Cow::Borrowed(url);
+    };
+    let mut redacted = false;
+    let pairs: Vec<Cow<'_, str>> = query
+        .split('&')
+        .map(|pair| {
+            let raw_name = pair.split_once('=').map_or(pair, |(name, _)| name);
+            let name: String = form_urlencoded::parse(raw_name.as_bytes())
+                .map(|(k, _)| k.into_owned())
+                .next()
+                .unwrap_or_default();
+            if is_credential_param(&name) {
+                redacted = true;
+                Cow::Owned(format!("{raw_name}=[redacted]"))
+            } else {
+                Cow::Borrowed(pair)
+            }
+        })
+        .collect();
+    if !redacted {
+        return Cow::Borrowed(url);
+    }
+    Cow::Owned(format!("{base}?{}", pairs.join("&")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{is_credential, redact_url};
+
+    #[test]
+    fn signatures_and_credentials_are_redacted() {
+        for name in [
+            "Authorization",
+            "Cookie",
+            "X-Hub-Signature-256",
+            "Stripe-Signature",
+            "svix-signature",
+            "webhook-signature",
+            "X-Shopify-Hmac-Sha256",
+            "X-Gitlab-Token",
+            "X-Api-Key",
+        ] {
+            assert!(is_credential(name), "{name}");
+        }
+        for name in ["Content-Type", "X-GitHub-Event", "webhook-id", "User-Agent"] {
+            assert!(!is_credential(name), "{name}");
+        }
+        assert_eq!(
+            redact_url("https://h/endpoints/x?tenant=acme&token=abc&Signature=s%3D&key"),
+            "https://h/endpoints/x?tenant=acme&token=[redacted]&Signature=[redacted]&key=[redacted]"
+        );
+        assert_eq!(redact_url("/endpoints/x?a=1"), "/endpoints/x?a=1");
+        assert_eq!(redact_url("/endpoints/x"), "/endpoints/x");
+    }
 }

@@ -21,6 +21,15 @@ pub enum StoreError {
         #[source]
         source: std::io::Error,
     },
+    /// The database file could not be created.
+    #[error("could not create {}", path.display())]
+    CreateFile {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
     /// The database could not be opened or configured.
     #[error("could not open the database {}", path.display())]
     Open {

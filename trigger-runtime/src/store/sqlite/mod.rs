@@ -79,20 +79,50 @@ fn connect(path: &Path) -> Result<Connection> {
     Ok(conn)
 }
 
+/// Creates the database's folder (`0700`) and an empty file (`0600`) unless they exist.
+fn create_private(path: &Path) -> Result<()> {
+    if let Some(dir) = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty() && !d.exists())
+    {
+        let mut builder = std::fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        builder
+            .create(dir)
+            .map_err(|source| StoreError::CreateDir {
+                path: dir.to_owned(),
+                source,
+            })?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(source) => Err(StoreError::CreateFile {
+            path: path.to_owned(),
+            source,
+        }),
+    }
+}
+
 fn thread(name: &'static str) -> impl FnOnce(std::io::Error) -> StoreError {
     move |source| StoreError::Thread { name, source }
 }
 
 impl SqliteStore {
     /// Opens (creating if needed, with its directory) the database at `path` and migrates it.
+    ///
+    /// What it creates is readable by the owner only (the folder `0700`, the file `0600`, and
+    /// SQLite gives its `-wal` and `-shm` files the file's mode): it holds raw requests, their
+    /// signatures and generated secrets. An existing file keeps its mode.
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref().to_path_buf();
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
-                path: dir.to_owned(),
-                source,
-            })?;
-        }
+        create_private(&path)?;
         let mut conn = connect(&path)?;
         migrate::run(&mut conn)?;
         // Checkpoints run on their own thread, so the writer never stops to copy the WAL
