@@ -477,3 +477,33 @@ fn the_keyless_api_refuses_a_foreign_host_and_never_shows_a_signature() {
         "{event}"
     );
 }
+
+#[test]
+fn a_database_locked_by_another_process_answers_503_then_recovers() {
+    let dir = trigger_tests::TempDir::new("locked");
+    let server = caldotcom().current_dir(dir.path()).start();
+    let first = booking_bytes();
+    let accepted = expect(&post_signed(&server, &first, &[]), 200);
+
+    let locker = rusqlite::Connection::open(dir.join(".trigger/trigger.db")).expect("open");
+    locker
+        .execute_batch("BEGIN IMMEDIATE")
+        .expect("take the write lock");
+    let started = std::time::Instant::now();
+    let body = json_of_len(64);
+    let refused = post_signed(&server, &body, &[]);
+    let waited = started.elapsed();
+    expect_error(&refused, 503, "cannot take writes");
+    assert_eq!(refused.header("retry-after"), Some("1"), "{refused}");
+    assert!(waited < Duration::from_secs(6), "answered after {waited:?}");
+    expect_error(&server.get("/readyz"), 503, "");
+
+    locker.execute_batch("ROLLBACK").expect("release the lock");
+    drop(locker);
+    assert_eq!(server.get("/readyz").status, 200);
+    let again = expect(&post_signed(&server, &body, &[]), 200);
+    for accepted in [&accepted, &again] {
+        let id = accepted["event_id"].as_str().unwrap_or_default();
+        expect(&server.get(&format!("/api/v1/events/{id}")), 200);
+    }
+}

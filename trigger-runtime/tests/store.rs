@@ -83,6 +83,7 @@ for_each_driver!(
     a_stale_attempt_leaves_no_log_lines,
     a_reused_key_with_another_body_is_logged,
     canceled_runs_are_never_due,
+    a_fresh_store_is_ready,
 );
 
 async fn ingest_stores_event_and_runs_exactly(store: Store) {
@@ -678,4 +679,9 @@ async fn sqlite_memory_url_is_one_database() {
     assert!(store.event("evt_1").await.unwrap().is_some());
     assert_eq!(store.run_counts().await.unwrap().queued, 1);
     assert!(!store.kind().is_persistent());
+}
+
+async fn a_fresh_store_is_ready(store: Store) {
+    store.ready().await.unwrap();
+    store.ready().await.unwrap();
 }

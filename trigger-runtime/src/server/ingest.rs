@@ -69,8 +69,8 @@ impl Rejection {
             Self::SecretNotConfigured(_) | Self::Unverified(_) | Self::VerifyPanicked => {
                 StatusCode::UNAUTHORIZED
             }
-            Self::VerifyTimeout(_) => StatusCode::SERVICE_UNAVAILABLE,
-            Self::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            // The sender should try again: its webhook was not stored.
+            Self::VerifyTimeout(_) | Self::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 }
@@ -87,7 +87,7 @@ impl IntoResponse for Rejection {
             _ => {}
         }
         let mut response = ErrorResponse::new(self.status(), message).into_response();
-        if let Self::VerifyTimeout(_) = self {
+        if let Self::VerifyTimeout(_) | Self::Store(_) = self {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, http::HeaderValue::from_static("1"));

@@ -148,6 +148,7 @@ impl Server {
                 "/healthz",
                 get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }),
             )
+            .route("/readyz", get(ready))
             .nest("/api/v1", api::router(Arc::clone(&self.state)))
             .fallback(|| async { ErrorResponse::not_found("no such route") })
             .method_not_allowed_fallback(|| async {
@@ -223,6 +224,32 @@ impl Server {
         joined.map_err(Error::Workers)?;
         Ok(())
     }
+}
+
+/// How long `/readyz` waits for its probe write.
+const READY_DEADLINE: Duration = Duration::from_secs(3);
+
+/// `GET /readyz`: `200` while the store takes writes, else `503` with why; for load balancers
+/// and orchestrators (`/healthz` is the cheap liveness check).
+async fn ready(
+    axum::extract::State(state): axum::extract::State<Arc<AppState>>,
+) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    let probe = tokio::time::timeout(READY_DEADLINE, state.store.ready()).await;
+    let reason = match probe {
+        Ok(Ok(())) => return axum::Json(serde_json::json!({"status": "ready"})).into_response(),
+        Ok(Err(error)) => crate::error::error_chain(&error),
+        Err(_) => format!(
+            "the store did not take a write within {} s",
+            READY_DEADLINE.as_secs()
+        ),
+    };
+    let mut response = ErrorResponse::new(StatusCode::SERVICE_UNAVAILABLE, reason).into_response();
+    response.headers_mut().insert(
+        http::header::RETRY_AFTER,
+        http::HeaderValue::from_static("1"),
+    );
+    response
 }
 
 /// A public URL needs a scheme and a host, and no whitespace.

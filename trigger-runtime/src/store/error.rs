@@ -73,6 +73,13 @@ pub enum StoreError {
     /// SQLite failed.
     #[error("SQLite: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    /// The database refused a transaction: another process holds its write lock, the disk is
+    /// full, the file became read-only.
+    #[error("the database cannot take writes now")]
+    Unavailable(#[source] std::sync::Arc<rusqlite::Error>),
+    /// A write did not finish within its deadline.
+    #[error("the database did not finish the write within {} s", .0.as_secs())]
+    Timeout(std::time::Duration),
     /// The writer thread has stopped (the store is being dropped, or the thread died).
     #[error("the database writer has stopped")]
     WriterStopped,

@@ -53,6 +53,10 @@ pub trait StoreDriver: Send + Sync + 'static {
     /// What kind of storage this is.
     fn kind(&self) -> StoreKind;
 
+    /// `Ok` when the store can take a write now (a small durable write, through the same path
+    /// as ingests): what `/readyz` answers.
+    async fn ready(&self) -> Result<()>;
+
     /// Stores the event and its runs together, or, when `event.dedup_key` was seen before for
     /// the endpoint with the same body, stores nothing and returns the original event with
     /// `duplicate: true`. A known key with another body is stored as a new, unkeyed event (and

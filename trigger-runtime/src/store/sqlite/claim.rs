@@ -85,7 +85,8 @@ struct Taker<'c> {
 }
 
 impl Taker<'_> {
-    /// Marks run `id` running with a new attempt; `None` if it is no longer queued.
+    /// Marks run `id` running with a new attempt; `None` if it is no longer queued, or if its
+    /// event is missing or unreadable (the run is then failed with why, and the queue goes on).
     fn take(&mut self, id: &str) -> Result<Option<ClaimedRun>> {
         let Some(run) = self
             .update
@@ -94,18 +95,53 @@ impl Taker<'_> {
         else {
             return Ok(None);
         };
-        let event = match self.events.get(&run.event_id) {
-            Some(event) => event.clone(),
-            None => {
-                let event = load_event(self.conn, &run.event_id)?.ok_or_else(|| {
-                    StoreError::Corrupt(format!("run {} has no event {}", run.id, run.event_id))
-                })?;
+        if let Some(event) = self.events.get(&run.event_id) {
+            let event = event.clone();
+            return Ok(Some(ClaimedRun { run, event }));
+        }
+        let why = match load_event(self.conn, &run.event_id) {
+            Ok(Some(event)) => {
                 self.events.insert(run.event_id.clone(), event.clone());
-                event
+                return Ok(Some(ClaimedRun { run, event }));
             }
+            Ok(None) => format!("its event {} is missing from the store", run.event_id),
+            Err(StoreError::Sqlite(error)) if is_decode_error(&error) => {
+                format!("its event {} cannot be read: {error}", run.event_id)
+            }
+            Err(error) => return Err(error),
         };
-        Ok(Some(ClaimedRun { run, event }))
+        tracing::error!(run = %run.id, "failing a run that cannot start: {why}");
+        self.fail(&run.id, run.attempts, &why)?;
+        Ok(None)
     }
+
+    /// Fails attempt `attempt` of run `id` for good, recording `why`.
+    fn fail(&self, id: &str, attempt: u32, why: &str) -> Result<()> {
+        let error = format!("the run cannot start: {why}");
+        self.conn
+            .prepare_cached(
+                "UPDATE runs SET status = 'failed', finished_at = ?2, lease_until = NULL, \
+                 error = ?3 WHERE id = ?1",
+            )?
+            .execute(params![id, self.now, error])?;
+        self.conn
+            .prepare_cached(
+                "INSERT OR REPLACE INTO attempts (run_id, attempt, started_at, finished_at, error) \
+                 VALUES (?1, ?2, ?3, ?3, ?4)",
+            )?
+            .execute(params![id, attempt, self.now, error])?;
+        Ok(())
+    }
+}
+
+/// Whether `error` is a stored value that does not read back as its type.
+fn is_decode_error(error: &rusqlite::Error) -> bool {
+    matches!(
+        error,
+        rusqlite::Error::FromSqlConversionFailure(..)
+            | rusqlite::Error::InvalidColumnType(..)
+            | rusqlite::Error::IntegralValueOutOfRange(..)
+    )
 }
 
 /// The limited jobs that are at their limit, as a JSON array for `json_each`.

@@ -22,6 +22,11 @@ const MIGRATIONS: &[(u32, &str, &str)] = &[
         "events_skipped",
         include_str!("../../../migrations/sqlite/0003_events_skipped.sql"),
     ),
+    (
+        4,
+        "health",
+        include_str!("../../../migrations/sqlite/0004_health.sql"),
+    ),
 ];
 
 /// Applies every migration the database has not seen yet, all in one transaction; refuses a

@@ -15,6 +15,7 @@
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
@@ -24,14 +25,19 @@ use crate::store::{Result, StoreError};
 /// The most writes committed together.
 const MAX_BATCH: usize = 512;
 
+/// The longest a caller waits for its write: queued, applied and committed. Past it the caller
+/// hears [`StoreError::Timeout`] (ingest answers `503`), though the write may still commit
+/// later; it never hears "done" for a write that did not commit.
+const WRITE_DEADLINE: Duration = Duration::from_secs(5);
+
 /// A queued write. It may be applied twice (see the module docs), so it must not consume what
 /// it writes.
 trait Op: Send {
     /// Applies the write; `false` if it failed or panicked.
     fn apply(&mut self, conn: &Connection) -> bool;
-    /// Answers the caller once its transaction has ended: `commit_error` is why the commit
-    /// failed, if it did.
-    fn answer(self: Box<Self>, commit_error: Option<rusqlite::Error>);
+    /// Answers the caller once its transaction has ended: `failure` is why the transaction
+    /// failed when the write itself did not.
+    fn answer(self: Box<Self>, failure: Option<StoreError>);
 }
 
 struct Pending<T, F> {
@@ -50,12 +56,11 @@ where
         matches!(self.result, Some(Ok(_)))
     }
 
-    fn answer(self: Box<Self>, commit_error: Option<rusqlite::Error>) {
-        let result = match (self.result, commit_error) {
-            (None, _) => Err(StoreError::WritePanicked),
-            (Some(Err(error)), _) => Err(error),
-            (Some(Ok(value)), None) => Ok(value),
-            (Some(Ok(_)), Some(error)) => Err(StoreError::Sqlite(error)),
+    fn answer(self: Box<Self>, failure: Option<StoreError>) {
+        let result = match (self.result, failure) {
+            (_, Some(error)) => Err(error),
+            (None, None) => Err(StoreError::WritePanicked),
+            (Some(result), None) => result,
         };
         let _ = self.reply.send(result);
     }
@@ -108,11 +113,16 @@ impl Writer {
             result: None,
             reply,
         });
-        self.queue
-            .send(op)
+        let written = async {
+            self.queue
+                .send(op)
+                .await
+                .map_err(|_| StoreError::WriterStopped)?;
+            answer.await.map_err(|_| StoreError::WriterStopped)?
+        };
+        tokio::time::timeout(WRITE_DEADLINE, written)
             .await
-            .map_err(|_| StoreError::WriterStopped)?;
-        answer.await.map_err(|_| StoreError::WriterStopped)?
+            .map_err(|_| StoreError::Timeout(WRITE_DEADLINE))?
     }
 }
 
@@ -136,23 +146,38 @@ fn run(conn: &Connection, mut rx: mpsc::Receiver<Box<dyn Op>>, counters: &Counte
                     op.answer(None);
                 }
             }
-            Err(error) => {
-                if batch.len() > 1 {
-                    tracing::warn!(error = %Failure(error.as_ref()), writes = batch.len(), "a SQLite batch failed; retrying its writes one by one");
-                }
-                for mut op in batch.drain(..) {
-                    counters.commits.fetch_add(1, Ordering::Relaxed);
-                    let commit_error = match transaction(conn, std::slice::from_mut(&mut op)) {
-                        Ok(()) => None,
-                        Err(error) => {
-                            tracing::error!(error = %Failure(error.as_ref()), "a SQLite write failed and was refused");
-                            error
-                        }
-                    };
-                    op.answer(commit_error);
+            // The database refused the transaction itself (locked by another process, disk
+            // full, read-only): every write would fail the same way, so none is retried.
+            Err(Some(error)) => {
+                tracing::error!(%error, writes = batch.len(), "the database cannot take writes; answering them with an error");
+                let error = Arc::new(error);
+                for op in batch.drain(..) {
+                    op.answer(Some(StoreError::Unavailable(Arc::clone(&error))));
                 }
             }
+            // A write failed: the others are retried one by one, so it fails alone.
+            Err(None) => retry_one_by_one(conn, &mut batch, counters),
         }
+    }
+}
+
+fn retry_one_by_one(conn: &Connection, batch: &mut Vec<Box<dyn Op>>, counters: &Counters) {
+    if batch.len() > 1 {
+        tracing::warn!(
+            writes = batch.len(),
+            "a write of a SQLite batch failed; retrying the batch's writes one by one"
+        );
+    }
+    for mut op in batch.drain(..) {
+        counters.commits.fetch_add(1, Ordering::Relaxed);
+        let failure = match transaction(conn, std::slice::from_mut(&mut op)) {
+            Ok(()) | Err(None) => None,
+            Err(Some(error)) => {
+                tracing::error!(%error, "a SQLite write failed and was refused");
+                Some(StoreError::Unavailable(Arc::new(error)))
+            }
+        };
+        op.answer(failure);
     }
 }
 
@@ -171,18 +196,6 @@ fn transaction(conn: &Connection, ops: &mut [Box<dyn Op>]) -> Result<(), Option<
         let _ = conn.execute_batch("ROLLBACK");
     }
     result
-}
-
-/// Shows why a transaction failed.
-struct Failure<'a>(Option<&'a rusqlite::Error>);
-
-impl std::fmt::Display for Failure<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.0 {
-            Some(error) => write!(f, "{error}"),
-            None => f.write_str("a write in the transaction failed"),
-        }
-    }
 }
 
 #[cfg(test)]
