@@ -507,3 +507,18 @@ fn a_database_locked_by_another_process_answers_503_then_recovers() {
         expect(&server.get(&format!("/api/v1/events/{id}")), 200);
     }
 }
+
+#[test]
+fn events_older_than_the_retention_are_pruned_once_their_runs_finish() {
+    let server = caldotcom().args(&["--retention", "1s"]).start();
+    let accepted = expect(&post_signed(&server, &booking_bytes(), &[]), 200);
+    let runs = run_ids(&accepted);
+    server.wait_for_run_status(&runs[0], "succeeded", WAIT);
+    let path = format!(
+        "/api/v1/events/{}",
+        accepted["event_id"].as_str().unwrap_or_default()
+    );
+    let gone = trigger_tests::poll_until(WAIT, || (server.get(&path).status == 404).then_some(()));
+    assert!(gone.is_some(), "the event is still there after {WAIT:?}");
+    assert_eq!(server.get(&format!("/api/v1/runs/{}", runs[0])).status, 404);
+}

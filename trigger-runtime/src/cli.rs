@@ -60,6 +60,10 @@ struct Options {
     /// whose worker died is claimed again once it expires, e.g. 30s.
     #[arg(long, env = "TRIGGER_LEASE", default_value = "30s", value_parser = parse_lease, global = true)]
     lease: Duration,
+    /// Delete events, with their runs, logs and task outputs, once older than this (and none
+    /// of their runs is unfinished), e.g. 30d, 12h; 0 keeps everything.
+    #[arg(long, env = "TRIGGER_RETENTION", default_value = "30d", value_parser = parse_duration, global = true)]
+    retention: Duration,
     /// Serve the JSON API without TRIGGER_API_KEY beyond loopback: anyone who can reach the
     /// server can read events and replay runs. Logged loudly at start-up.
     #[arg(long, global = true)]
@@ -134,6 +138,7 @@ fn server_config(options: &Options) -> ServerConfig {
         body_limit: options.body_limit,
         api_key: crate::verify::env_secret("TRIGGER_API_KEY"),
         open_api: options.insecure_open_api,
+        retention: Some(options.retention).filter(|r| !r.is_zero()),
         worker: WorkerConfig {
             concurrency: options.concurrency.max(1),
             shutdown_grace: options.shutdown_grace,
@@ -335,10 +340,14 @@ fn parse_lease(text: &str) -> std::result::Result<Duration, String> {
     Ok(lease)
 }
 
-/// Parses a duration with its unit: `30s`, `500ms`, `2m`, `1h`. A bare number is refused, as
-/// in `#[job(timeout = ...)]`: `30` could mean seconds or milliseconds.
+/// Parses a duration with its unit: `30s`, `500ms`, `2m`, `1h`, `30d`. A bare number is
+/// refused, as in `#[job(timeout = ...)]` (`30` could mean seconds or milliseconds), except
+/// `0`, which is zero in every unit.
 pub(crate) fn parse_duration(text: &str) -> std::result::Result<Duration, String> {
     let text = text.trim();
+    if text == "0" {
+        return Ok(Duration::ZERO);
+    }
     let split = text
         .find(|c: char| !c.is_ascii_digit())
         .unwrap_or(text.len());
@@ -356,9 +365,10 @@ pub(crate) fn parse_duration(text: &str) -> std::result::Result<Duration, String
         "ms" => Duration::from_millis(number),
         "m" => Duration::from_secs(number.saturating_mul(60)),
         "h" => Duration::from_secs(number.saturating_mul(3600)),
+        "d" => Duration::from_secs(number.saturating_mul(86_400)),
         other => {
             return Err(format!(
-                "unknown duration unit {other:?}; use ms, s, m or h"
+                "unknown duration unit {other:?}; use ms, s, m, h or d"
             ));
         }
     })
@@ -384,6 +394,8 @@ mod tests {
         assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
         assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("30d"), Ok(Duration::from_secs(30 * 86_400)));
+        assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
         assert_eq!(
             parse_duration("7"),
             Err("duration \"7\" has no unit; write e.g. 7s, 7ms, 7m or 7h".to_owned())
@@ -396,6 +408,7 @@ mod tests {
         assert_eq!(parse_lease("2s"), Ok(Duration::from_secs(2)));
         assert_eq!(parse_lease("100ms"), Ok(Duration::from_millis(100)));
         assert!(parse_lease("0ms").is_err());
+        assert!(parse_lease("0").is_err());
         assert!(parse_lease("30").is_err());
         assert!(parse_lease("99ms").is_err());
         assert!(parse_lease("soon").is_err());

@@ -30,6 +30,13 @@ impl Timestamp {
         self.0
     }
 
+    /// This time minus `duration`, saturating.
+    #[must_use]
+    pub fn saturating_sub(self, duration: Duration) -> Self {
+        let millis = i64::try_from(duration.as_millis()).unwrap_or(i64::MAX);
+        Self(self.0.saturating_sub(millis))
+    }
+
     /// This time plus `duration`, saturating.
     #[must_use]
     pub fn saturating_add(self, duration: Duration) -> Self {

@@ -84,6 +84,7 @@ for_each_driver!(
     a_reused_key_with_another_body_is_logged,
     canceled_runs_are_never_due,
     a_fresh_store_is_ready,
+    pruning_deletes_old_finished_events_and_keeps_unfinished_ones,
 );
 
 async fn ingest_stores_event_and_runs_exactly(store: Store) {
@@ -684,4 +685,83 @@ async fn sqlite_memory_url_is_one_database() {
 async fn a_fresh_store_is_ready(store: Store) {
     store.ready().await.unwrap();
     store.ready().await.unwrap();
+}
+
+async fn pruning_deletes_old_finished_events_and_keeps_unfinished_ones(store: Store) {
+    // Every test event was received at 1 s after the epoch, and runs are created now: a
+    // cut-off a second from now makes them all old.
+    let later = Timestamp::now().saturating_add(Duration::from_secs(1));
+    store
+        .ingest(event("evt_done", None, b"{}"), vec![run("run_done", "a")])
+        .await
+        .unwrap();
+    store.claim(&claim(1)).await.unwrap();
+    store.save_task("run_done", "k", json!(1)).await.unwrap();
+    store
+        .finish(
+            "run_done",
+            1,
+            vec![line("bye")],
+            AttemptOutcome::Succeeded(json!(null)),
+        )
+        .await
+        .unwrap();
+    store
+        .ingest(
+            event("evt_running", None, b"{}"),
+            vec![run("run_running", "a")],
+        )
+        .await
+        .unwrap();
+    store.claim(&claim(1)).await.unwrap();
+    store
+        .ingest(
+            event("evt_queued", None, b"{}"),
+            vec![run("run_queued", "a")],
+        )
+        .await
+        .unwrap();
+    store
+        .ingest(event("evt_none", None, b"{}"), vec![])
+        .await
+        .unwrap();
+
+    assert_eq!(
+        store
+            .prune(Timestamp::from_unix_millis(0), 10)
+            .await
+            .unwrap()
+            .events,
+        0
+    );
+    let pruned = store.prune(later, 10).await.unwrap();
+    assert_eq!(pruned.events, 2, "{pruned:?}");
+    assert!(store.event("evt_done").await.unwrap().is_none());
+    assert!(store.run("run_done").await.unwrap().is_none());
+    assert_eq!(store.task("run_done", "k").await.unwrap(), None);
+    assert!(store.event("evt_none").await.unwrap().is_none());
+    for (event, run) in [("evt_running", "run_running"), ("evt_queued", "run_queued")] {
+        assert!(
+            store.event(event).await.unwrap().is_some(),
+            "{event} is kept"
+        );
+        assert!(store.run(run).await.unwrap().is_some(), "{run} is kept");
+    }
+
+    for i in 0..5 {
+        store
+            .ingest(event(&format!("evt_b{i}"), None, b"{}"), vec![])
+            .await
+            .unwrap();
+    }
+    let mut batches = Vec::new();
+    loop {
+        let pruned = store.prune(later, 2).await.unwrap();
+        batches.push(pruned.events);
+        if !pruned.more {
+            break;
+        }
+    }
+    assert_eq!(batches.iter().sum::<usize>(), 5, "{batches:?}");
+    assert!(batches.iter().all(|&n| n <= 2), "{batches:?}");
 }

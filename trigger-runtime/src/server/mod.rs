@@ -4,6 +4,7 @@ mod access;
 mod api;
 mod ingest;
 mod response;
+mod retention;
 mod views;
 
 use std::collections::HashMap;
@@ -25,6 +26,9 @@ use crate::store::Store;
 use crate::verify::Secret;
 use crate::worker::{Worker, WorkerConfig};
 
+/// How long events are kept by default: 30 days.
+pub const DEFAULT_RETENTION: Duration = Duration::from_secs(30 * 24 * 3600);
+
 /// How long a custom verify fn may take by default.
 pub const DEFAULT_VERIFY_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -45,6 +49,9 @@ pub struct ServerConfig {
     pub open_api: bool,
     /// How long a custom verify fn may take before the request gets `503`.
     pub verify_timeout: Duration,
+    /// Events (with runs, logs and task outputs) older than this are deleted once none of
+    /// their runs is unfinished; `None` keeps everything.
+    pub retention: Option<Duration>,
     /// The workers.
     pub worker: WorkerConfig,
 }
@@ -57,6 +64,7 @@ impl Default for ServerConfig {
             api_key: None,
             open_api: false,
             verify_timeout: DEFAULT_VERIFY_TIMEOUT,
+            retention: Some(DEFAULT_RETENTION),
             worker: WorkerConfig::default(),
         }
     }
@@ -196,6 +204,10 @@ impl Server {
         let worker = self.state.worker.clone();
         let worker_stop = stop.clone();
         let workers = tokio::spawn(async move { worker.run(worker_stop).await });
+        if let Some(retention) = self.state.config.retention {
+            let (store, retention_stop) = (self.state.store.clone(), stop.clone());
+            tokio::spawn(retention::run(store, retention, retention_stop));
+        }
         let http_stop = stop.clone();
         let http = axum::serve(listener, self.router()).with_graceful_shutdown(async move {
             shutdown.await;

@@ -26,6 +26,16 @@ pub use self::sqlite::SqliteStore;
 use crate::log::LogLine;
 use crate::time::Timestamp;
 
+/// What one [`StoreDriver::prune`] call did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Pruned {
+    /// Events deleted, with everything of theirs.
+    pub events: usize,
+    /// Whether there may be more to delete now: call again.
+    pub more: bool,
+}
+
 /// The error recorded for an attempt whose worker stopped renewing its lease.
 pub const LOST_LEASE: &str =
     "the attempt lost its lease: its worker stopped (crashed, was killed or hung)";
@@ -118,6 +128,11 @@ pub trait StoreDriver: Send + Sync + 'static {
         runs: Vec<NewRun>,
         skipped: Option<Vec<SkippedJob>>,
     ) -> Result<Option<Vec<RunRef>>>;
+
+    /// Deletes up to `limit` events received before `before`, oldest first, with their runs,
+    /// attempts, logs and task outputs; an event with a run that is queued (or waiting) or
+    /// running, or that was created at or after `before` (a replay), is kept.
+    async fn prune(&self, before: Timestamp, limit: usize) -> Result<Pruned>;
 
     /// The stored output of task `key` of a run.
     async fn task(&self, run_id: &str, key: &str) -> Result<Option<serde_json::Value>>;

@@ -12,6 +12,7 @@
 mod claim;
 mod finish;
 mod migrate;
+mod prune;
 mod read;
 mod rows;
 mod write;
@@ -26,7 +27,7 @@ use rusqlite::Connection;
 use self::claim::ExpiryScan;
 use self::writer::Writer;
 use super::{
-    AttemptOutcome, ClaimRequest, ClaimedRun, Event, EventRecord, Ingested, NewRun, Result,
+    AttemptOutcome, ClaimRequest, ClaimedRun, Event, EventRecord, Ingested, NewRun, Pruned, Result,
     RunCounts, RunPage, RunQuery, RunRecord, RunRef, RunStatus, SkippedJob, StoreDriver,
     StoreError, StoreKind,
 };
@@ -319,6 +320,12 @@ impl StoreDriver for SqliteStore {
         let event_id = event_id.to_owned();
         self.writer
             .write(move |conn| write::add_runs(conn, &event_id, &runs, skipped.as_deref()))
+            .await
+    }
+
+    async fn prune(&self, before: Timestamp, limit: usize) -> Result<Pruned> {
+        self.writer
+            .write(move |conn| prune::prune(conn, before, limit))
             .await
     }
 
