@@ -8,7 +8,7 @@ use clap::{Parser, Subcommand};
 
 use crate::error::{Error, Result};
 use crate::registry::Registry;
-use crate::server::{SecretState, Server, ServerConfig};
+use crate::server::{MAX_CONNECTIONS, SecretState, Server, ServerConfig};
 use crate::store::{Store, redact_url};
 use crate::verify::Secret;
 use crate::worker::WorkerConfig;
@@ -61,6 +61,17 @@ struct Options {
     /// whose worker died is claimed again once it expires, e.g. 30s.
     #[arg(long, env = "TRIGGER_LEASE", default_value = "30s", value_parser = parse_lease, global = true)]
     lease: Duration,
+    /// How long a connection has to send a request's headers (from its start, or from the
+    /// first byte of a request); then it is closed, e.g. 10s.
+    #[arg(long, env = "TRIGGER_HEADER_TIMEOUT", default_value = "10s", value_parser = parse_duration, global = true)]
+    header_timeout: Duration,
+    /// How long a keep-alive connection may wait for its next request; then it is closed,
+    /// e.g. 60s.
+    #[arg(long, env = "TRIGGER_IDLE_TIMEOUT", default_value = "60s", value_parser = parse_duration, global = true)]
+    idle_timeout: Duration,
+    /// The most connections open at once; beyond it, new connections wait until one closes.
+    #[arg(long, env = "TRIGGER_MAX_CONNECTIONS", default_value_t = 1024, value_parser = parse_max_connections, global = true)]
+    max_connections: usize,
     /// The environment name jobs see in their context.
     #[arg(
         long = "env",
@@ -134,6 +145,9 @@ fn server_config(options: &Options) -> ServerConfig {
         public_url: options.public_url.clone(),
         body_limit: options.body_limit,
         api_key,
+        header_timeout: options.header_timeout,
+        idle_timeout: options.idle_timeout,
+        max_connections: options.max_connections,
         worker: WorkerConfig {
             concurrency: options.concurrency.max(1),
             shutdown_grace: options.shutdown_grace,
@@ -315,6 +329,16 @@ fn parse_lease(text: &str) -> std::result::Result<Duration, String> {
     Ok(lease)
 }
 
+/// Parses a connection limit: a whole number from 1 to [`MAX_CONNECTIONS`].
+fn parse_max_connections(text: &str) -> std::result::Result<usize, String> {
+    match text.trim().parse::<usize>() {
+        Ok(n) if (1..=MAX_CONNECTIONS).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "invalid connection limit {text:?}; write a whole number from 1 to {MAX_CONNECTIONS}"
+        )),
+    }
+}
+
 /// Parses a duration with its unit: `30s`, `500ms`, `2m`, `1h`. A bare number is refused, as
 /// in `#[job(timeout = ...)]`: `30` could mean seconds or milliseconds.
 pub(crate) fn parse_duration(text: &str) -> std::result::Result<Duration, String> {
@@ -348,7 +372,7 @@ pub(crate) fn parse_duration(text: &str) -> std::result::Result<Duration, String
 mod tests {
     use std::time::Duration;
 
-    use super::{parse_duration, parse_lease, parse_size};
+    use super::{parse_duration, parse_lease, parse_max_connections, parse_size};
 
     #[test]
     fn sizes() {
@@ -369,6 +393,16 @@ mod tests {
             Err("duration \"7\" has no unit; write e.g. 7s, 7ms, 7m or 7h".to_owned())
         );
         assert!(parse_duration("soon").is_err());
+    }
+
+    #[test]
+    fn connection_limits() {
+        assert_eq!(parse_max_connections("1024"), Ok(1024));
+        assert_eq!(parse_max_connections("1"), Ok(1));
+        assert!(parse_max_connections("0").is_err());
+        assert!(parse_max_connections("-1").is_err());
+        assert!(parse_max_connections("many").is_err());
+        assert!(parse_max_connections("16777217").is_err());
     }
 
     #[test]

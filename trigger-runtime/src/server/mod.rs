@@ -1,13 +1,16 @@
 //! [`Server`]: the HTTP side (ingest, health, JSON API) and the in-process workers.
 
 mod api;
+mod conn;
 mod ingest;
+mod listen;
 mod response;
 mod views;
 
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::routing::{any, get};
@@ -24,6 +27,14 @@ use crate::worker::{Worker, WorkerConfig};
 
 /// The default body limit: 5 MiB.
 pub const DEFAULT_BODY_LIMIT: usize = 5 * 1024 * 1024;
+/// The default time a connection has to send a request's headers: 10 s.
+pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// The default time a keep-alive connection may wait between requests: 60 s.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// The default number of connections open at once: 1024.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+/// The most connections that may be open at once, whatever is configured.
+pub const MAX_CONNECTIONS: usize = 1 << 24;
 
 /// How the server behaves.
 #[derive(Clone, Debug)]
@@ -34,6 +45,14 @@ pub struct ServerConfig {
     pub body_limit: usize,
     /// When set, `/api` requires `Authorization: Bearer <key>`.
     pub api_key: Option<Secret>,
+    /// How long a connection has to send a request's headers, from its start or from the
+    /// first byte of the request; then it is closed.
+    pub header_timeout: Duration,
+    /// How long a keep-alive connection may wait for its next request; then it is closed.
+    pub idle_timeout: Duration,
+    /// The most connections open at once (at least 1); beyond it, new connections wait until
+    /// one closes.
+    pub max_connections: usize,
     /// The workers.
     pub worker: WorkerConfig,
 }
@@ -44,6 +63,9 @@ impl Default for ServerConfig {
             public_url: None,
             body_limit: DEFAULT_BODY_LIMIT,
             api_key: None,
+            header_timeout: DEFAULT_HEADER_TIMEOUT,
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
             worker: WorkerConfig::default(),
         }
     }
@@ -170,6 +192,9 @@ impl Server {
 
     /// Serves on `listener` and runs the workers until `shutdown` completes; then stops
     /// accepting, finishes open requests, and drains the workers within the grace period.
+    ///
+    /// Each connection has `header_timeout` to send a request's headers and `idle_timeout`
+    /// between requests; at most `max_connections` are open at once.
     pub async fn serve(
         self,
         listener: tokio::net::TcpListener,
@@ -179,32 +204,21 @@ impl Server {
         let worker = self.state.worker.clone();
         let worker_stop = stop.clone();
         let workers = tokio::spawn(async move { worker.run(worker_stop).await });
-        let http_stop = stop.clone();
-        let http = axum::serve(listener, self.router()).with_graceful_shutdown(async move {
-            shutdown.await;
-            http_stop.cancel();
-        });
+        let config = &self.state.config;
+        let limits = conn::Limits {
+            header_timeout: config.header_timeout,
+            idle_timeout: config.idle_timeout,
+        };
+        let connections = listen::Connections::new(self.router(), limits, config.max_connections);
+        tokio::select! {
+            () = connections.accept(listener) => {}
+            () = shutdown => {}
+        }
+        stop.cancel();
         // Open requests get the grace period too; a sender that trickles its body does not
         // hold the shutdown.
-        let grace = self.state.config.worker.shutdown_grace;
-        let deadline = stop.clone();
-        let served = tokio::select! {
-            served = http.into_future() => served,
-            () = async move {
-                deadline.cancelled().await;
-                tokio::time::sleep(grace).await;
-            } => {
-                tracing::warn!("open requests did not finish within the shutdown grace; closing them");
-                Ok(())
-            }
-        };
-        stop.cancel();
-        let joined = workers.await;
-        served.map_err(|source| Error::Io {
-            context: "serving HTTP".to_owned(),
-            source,
-        })?;
-        joined.map_err(Error::Workers)?;
+        connections.drain(config.worker.shutdown_grace).await;
+        workers.await.map_err(Error::Workers)?;
         Ok(())
     }
 }
