@@ -563,7 +563,17 @@ async fn a_job_that_logs_100_000_lines_stores_the_first_1000_and_a_summary() {
     drain(&app).await;
     let run = app.store().run(&id).await.unwrap().unwrap();
     assert_eq!(run.status.as_str(), "succeeded");
-    let logs = &run.logs;
+    let mut logs = run.logs;
+    let mut cursor = run.logs_next_cursor;
+    while let Some(after) = cursor {
+        let query = trigger_runtime::store::LogQuery {
+            cursor: Some(after),
+            limit: 1000,
+        };
+        let page = app.store().logs(&id, &query).await.unwrap().unwrap();
+        logs.extend(page.logs);
+        cursor = page.next_cursor;
+    }
     assert_eq!(logs.len(), 1001, "1,000 lines and the summary");
     assert_eq!(logs[0].line.message, "line 0");
     assert_eq!(logs[999].line.message, "line 999");

@@ -4,6 +4,7 @@ mod api;
 mod conn;
 mod ingest;
 mod listen;
+mod logs;
 mod response;
 mod views;
 
