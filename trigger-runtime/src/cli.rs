@@ -63,11 +63,11 @@ struct Options {
     lease: Duration,
     /// How long a connection has to send a request's headers (from its start, or from the
     /// first byte of a request); then it is closed, e.g. 10s.
-    #[arg(long, env = "TRIGGER_HEADER_TIMEOUT", default_value = "10s", value_parser = parse_duration, global = true)]
+    #[arg(long, env = "TRIGGER_HEADER_TIMEOUT", default_value = "10s", value_parser = parse_timeout, global = true)]
     header_timeout: Duration,
     /// How long a keep-alive connection may wait for its next request; then it is closed,
     /// e.g. 60s.
-    #[arg(long, env = "TRIGGER_IDLE_TIMEOUT", default_value = "60s", value_parser = parse_duration, global = true)]
+    #[arg(long, env = "TRIGGER_IDLE_TIMEOUT", default_value = "60s", value_parser = parse_timeout, global = true)]
     idle_timeout: Duration,
     /// The most connections open at once; beyond it, new connections wait until one closes.
     #[arg(long, env = "TRIGGER_MAX_CONNECTIONS", default_value_t = 1024, value_parser = parse_max_connections, global = true)]
@@ -329,6 +329,18 @@ fn parse_lease(text: &str) -> std::result::Result<Duration, String> {
     Ok(lease)
 }
 
+/// Parses a connection timeout: a duration above zero (zero would close every connection
+/// before its first request).
+fn parse_timeout(text: &str) -> std::result::Result<Duration, String> {
+    let timeout = parse_duration(text)?;
+    if timeout.is_zero() {
+        return Err(format!(
+            "timeout {text:?} would close every connection at once; use e.g. 10s"
+        ));
+    }
+    Ok(timeout)
+}
+
 /// Parses a connection limit: a whole number from 1 to [`MAX_CONNECTIONS`].
 fn parse_max_connections(text: &str) -> std::result::Result<usize, String> {
     match text.trim().parse::<usize>() {
@@ -372,7 +384,7 @@ pub(crate) fn parse_duration(text: &str) -> std::result::Result<Duration, String
 mod tests {
     use std::time::Duration;
 
-    use super::{parse_duration, parse_lease, parse_max_connections, parse_size};
+    use super::{parse_duration, parse_lease, parse_max_connections, parse_size, parse_timeout};
 
     #[test]
     fn sizes() {
@@ -393,6 +405,14 @@ mod tests {
             Err("duration \"7\" has no unit; write e.g. 7s, 7ms, 7m or 7h".to_owned())
         );
         assert!(parse_duration("soon").is_err());
+    }
+
+    #[test]
+    fn connection_timeouts() {
+        assert_eq!(parse_timeout("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_timeout("1ms"), Ok(Duration::from_millis(1)));
+        assert!(parse_timeout("0s").is_err());
+        assert!(parse_timeout("10").is_err());
     }
 
     #[test]
