@@ -8,7 +8,7 @@ use clap::{Parser, Subcommand};
 
 use crate::error::{Error, Result};
 use crate::registry::Registry;
-use crate::server::{SecretState, Server, ServerConfig};
+use crate::server::{MAX_CONNECTIONS, SecretState, Server, ServerConfig};
 use crate::store::{Store, redact_url};
 use crate::worker::WorkerConfig;
 
@@ -68,6 +68,17 @@ struct Options {
     /// server can read events and replay runs. Logged loudly at start-up.
     #[arg(long, global = true)]
     insecure_open_api: bool,
+    /// How long a connection has to send a request's headers (from its start, or from the
+    /// first byte of a request); then it is closed, e.g. 10s.
+    #[arg(long, env = "TRIGGER_HEADER_TIMEOUT", default_value = "10s", value_parser = parse_timeout, global = true)]
+    header_timeout: Duration,
+    /// How long a keep-alive connection may wait for its next request; then it is closed,
+    /// e.g. 60s.
+    #[arg(long, env = "TRIGGER_IDLE_TIMEOUT", default_value = "60s", value_parser = parse_timeout, global = true)]
+    idle_timeout: Duration,
+    /// The most connections open at once; beyond it, new connections wait until one closes.
+    #[arg(long, env = "TRIGGER_MAX_CONNECTIONS", default_value_t = 1024, value_parser = parse_max_connections, global = true)]
+    max_connections: usize,
     /// The environment name jobs see in their context.
     #[arg(
         long = "env",
@@ -139,6 +150,9 @@ fn server_config(options: &Options) -> ServerConfig {
         api_key: crate::verify::env_secret("TRIGGER_API_KEY"),
         open_api: options.insecure_open_api,
         retention: Some(options.retention).filter(|r| !r.is_zero()),
+        header_timeout: options.header_timeout,
+        idle_timeout: options.idle_timeout,
+        max_connections: options.max_connections,
         worker: WorkerConfig {
             concurrency: options.concurrency.max(1),
             shutdown_grace: options.shutdown_grace,
@@ -340,6 +354,28 @@ fn parse_lease(text: &str) -> std::result::Result<Duration, String> {
     Ok(lease)
 }
 
+/// Parses a connection timeout: a duration above zero (zero would close every connection
+/// before its first request).
+fn parse_timeout(text: &str) -> std::result::Result<Duration, String> {
+    let timeout = parse_duration(text)?;
+    if timeout.is_zero() {
+        return Err(format!(
+            "timeout {text:?} would close every connection at once; use e.g. 10s"
+        ));
+    }
+    Ok(timeout)
+}
+
+/// Parses a connection limit: a whole number from 1 to [`MAX_CONNECTIONS`].
+fn parse_max_connections(text: &str) -> std::result::Result<usize, String> {
+    match text.trim().parse::<usize>() {
+        Ok(n) if (1..=MAX_CONNECTIONS).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "invalid connection limit {text:?}; write a whole number from 1 to {MAX_CONNECTIONS}"
+        )),
+    }
+}
+
 /// Parses a duration with its unit: `30s`, `500ms`, `2m`, `1h`, `30d`. A bare number is
 /// refused, as in `#[job(timeout = ...)]` (`30` could mean seconds or milliseconds), except
 /// `0`, which is zero in every unit.
@@ -378,7 +414,7 @@ pub(crate) fn parse_duration(text: &str) -> std::result::Result<Duration, String
 mod tests {
     use std::time::Duration;
 
-    use super::{parse_duration, parse_lease, parse_size};
+    use super::{parse_duration, parse_lease, parse_max_connections, parse_size, parse_timeout};
 
     #[test]
     fn sizes() {
@@ -401,6 +437,24 @@ mod tests {
             Err("duration \"7\" has no unit; write e.g. 7s, 7ms, 7m or 7h".to_owned())
         );
         assert!(parse_duration("soon").is_err());
+    }
+
+    #[test]
+    fn connection_timeouts() {
+        assert_eq!(parse_timeout("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_timeout("1ms"), Ok(Duration::from_millis(1)));
+        assert!(parse_timeout("0s").is_err());
+        assert!(parse_timeout("10").is_err());
+    }
+
+    #[test]
+    fn connection_limits() {
+        assert_eq!(parse_max_connections("1024"), Ok(1024));
+        assert_eq!(parse_max_connections("1"), Ok(1));
+        assert!(parse_max_connections("0").is_err());
+        assert!(parse_max_connections("-1").is_err());
+        assert!(parse_max_connections("many").is_err());
+        assert!(parse_max_connections("16777217").is_err());
     }
 
     #[test]

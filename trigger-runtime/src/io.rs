@@ -11,7 +11,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::job::BoxError;
-pub use crate::log::{LogLevel, LogLine};
+pub use crate::log::{LogLevel, LogLimits, LogLine};
 use crate::store::{Store, StoreError};
 use crate::time::Timestamp;
 
@@ -22,7 +22,8 @@ pub trait LogSink: Send + Sync + 'static {
 }
 
 /// Logs lines that are stored with the run and echoed, with their data, through `tracing`
-/// (target `trigger::job`).
+/// (target `trigger::job`). A worker stores each attempt's lines within its [`LogLimits`]
+/// (1,000 lines and 1 MiB by default) and counts the rest.
 #[derive(Clone)]
 pub struct Logger {
     sink: Arc<dyn LogSink>,

@@ -62,3 +62,266 @@ pub struct LogLine {
     /// When it was logged.
     pub at: Timestamp,
 }
+
+/// How much of one attempt's logging is stored with the run. Lines past a limit are counted,
+/// not kept, and one summary line says how many were dropped; so a job that logs in a loop
+/// cannot fill the worker's memory or the store.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LogLimits {
+    /// The most lines stored per attempt.
+    pub lines: usize,
+    /// The most bytes stored per attempt, counting each line's message and its data as JSON.
+    pub bytes: usize,
+    /// The most bytes of one line's message, and of its data as JSON: a longer message is
+    /// cut with a marker, larger data is replaced by a note.
+    pub line_bytes: usize,
+}
+
+impl Default for LogLimits {
+    /// 1,000 lines and 1 MiB per attempt; 64 KiB per message and per line's data.
+    fn default() -> Self {
+        Self {
+            lines: 1000,
+            bytes: 1024 * 1024,
+            line_bytes: 64 * 1024,
+        }
+    }
+}
+
+impl fmt::Display for LogLimits {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} lines and {}", self.lines, Bytes(self.bytes))
+    }
+}
+
+/// A byte count as people write it: `1 MiB`, `64 KiB`, `1 byte`, `300 bytes`.
+struct Bytes(usize);
+
+impl fmt::Display for Bytes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const KIB: usize = 1024;
+        match self.0 {
+            1 => f.write_str("1 byte"),
+            n if n >= KIB * KIB && n % (KIB * KIB) == 0 => write!(f, "{} MiB", n / (KIB * KIB)),
+            n if n >= KIB && n % KIB == 0 => write!(f, "{} KiB", n / KIB),
+            n => write!(f, "{n} bytes"),
+        }
+    }
+}
+
+/// Counts the bytes written to it.
+struct Counter(usize);
+
+impl std::io::Write for Counter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0 += buf.len();
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The length of `data` as JSON, without building the text.
+fn json_len(data: &serde_json::Value) -> usize {
+    let mut counter = Counter(0);
+    // Writing a `Value` to a writer that never fails cannot fail.
+    let _ = serde_json::to_writer(&mut counter, data);
+    counter.0
+}
+
+/// `line` with its message cut to `limit` bytes (on a character boundary, with a marker) and
+/// its data, `data_len` bytes of JSON, replaced by a note when that is longer than `limit`.
+fn clip(mut line: LogLine, data_len: usize, limit: usize) -> LogLine {
+    let len = line.message.len();
+    if len > limit {
+        let mut end = limit;
+        while !line.message.is_char_boundary(end) {
+            end -= 1;
+        }
+        line.message.truncate(end);
+        line.message
+            .push_str(&format!("… [cut at {} of {}]", Bytes(end), Bytes(len)));
+    }
+    if data_len > limit {
+        line.data = serde_json::Value::String(format!(
+            "[data dropped: {} of JSON, over the line limit of {}]",
+            Bytes(data_len),
+            Bytes(limit)
+        ));
+    }
+    line
+}
+
+/// The lines of one attempt, buffered until they are stored (at a heartbeat and at the end),
+/// within its [`LogLimits`].
+#[derive(Debug, Default)]
+pub(crate) struct LogBuffer {
+    limits: LogLimits,
+    state: std::sync::Mutex<BufferState>,
+}
+
+#[derive(Debug, Default)]
+struct BufferState {
+    /// Lines not yet taken.
+    lines: Vec<LogLine>,
+    /// Lines kept in this attempt, and their bytes.
+    kept: usize,
+    kept_bytes: usize,
+    /// Lines dropped, and their bytes as they were logged.
+    dropped: u64,
+    dropped_bytes: u64,
+}
+
+impl LogBuffer {
+    /// An empty buffer that keeps to `limits`.
+    pub(crate) fn new(limits: LogLimits) -> Self {
+        Self {
+            limits,
+            state: std::sync::Mutex::default(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BufferState> {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The lines logged since the last call, to store now.
+    pub(crate) fn take(&self) -> Vec<LogLine> {
+        std::mem::take(&mut self.lock().lines)
+    }
+
+    /// The last lines of the attempt, with the summary of the dropped ones if any.
+    pub(crate) fn finish(&self) -> Vec<LogLine> {
+        let mut state = self.lock();
+        let mut lines = std::mem::take(&mut state.lines);
+        if state.dropped > 0 {
+            lines.push(LogLine {
+                level: LogLevel::Warn,
+                message: format!(
+                    "{} more lines ({}) were dropped: the attempt's log limit is {}",
+                    state.dropped,
+                    Bytes(usize::try_from(state.dropped_bytes).unwrap_or(usize::MAX)),
+                    self.limits
+                ),
+                data: serde_json::json!({
+                    "dropped_lines": state.dropped,
+                    "dropped_bytes": state.dropped_bytes,
+                }),
+                at: Timestamp::now(),
+            });
+        }
+        lines
+    }
+}
+
+impl crate::io::LogSink for LogBuffer {
+    fn record(&self, line: LogLine) {
+        let limits = self.limits;
+        let data_len = json_len(&line.data);
+        let logged = line.message.len() + data_len;
+        let mut state = self.lock();
+        // Once a line is dropped, every later one is too: what is stored is a prefix.
+        if state.dropped == 0 && state.kept < limits.lines {
+            let line = clip(line, data_len, limits.line_bytes);
+            let size = if data_len > limits.line_bytes {
+                line.message.len() + json_len(&line.data)
+            } else {
+                line.message.len() + data_len
+            };
+            if state.kept_bytes + size <= limits.bytes {
+                state.kept += 1;
+                state.kept_bytes += size;
+                state.lines.push(line);
+                return;
+            }
+        }
+        state.dropped += 1;
+        state.dropped_bytes += logged as u64;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::{LogBuffer, LogLevel, LogLimits, LogLine};
+    use crate::io::LogSink;
+    use crate::time::Timestamp;
+
+    fn line(message: &str, data: serde_json::Value) -> LogLine {
+        LogLine {
+            level: LogLevel::Info,
+            message: message.to_owned(),
+            data,
+            at: Timestamp::now(),
+        }
+    }
+
+    #[test]
+    fn lines_past_the_limit_are_counted_and_summarised() {
+        let limits = LogLimits {
+            lines: 3,
+            ..LogLimits::default()
+        };
+        let buffer = LogBuffer::new(limits);
+        for i in 0..10 {
+            buffer.record(line(&format!("line {i}"), json!(null)));
+        }
+        assert_eq!(buffer.take().len(), 3);
+        let last = buffer.finish();
+        assert_eq!(last.len(), 1);
+        assert_eq!(
+            last[0].message,
+            "7 more lines (70 bytes) were dropped: the attempt's log limit is 3 lines and 1 MiB"
+        );
+        assert_eq!(last[0].level, LogLevel::Warn);
+        assert_eq!(
+            last[0].data,
+            json!({"dropped_lines": 7, "dropped_bytes": 70})
+        );
+    }
+
+    #[test]
+    fn bytes_past_the_limit_drop_that_line_and_every_later_one() {
+        let limits = LogLimits {
+            lines: 100,
+            bytes: 10,
+            line_bytes: 10,
+        };
+        let buffer = LogBuffer::new(limits);
+        buffer.record(line("12345", json!(1)));
+        buffer.record(line("12345", json!(1)));
+        buffer.record(line("1", json!(null)));
+        let lines = buffer.finish();
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        assert_eq!(lines[0].message, "12345");
+        assert!(lines[1].message.starts_with("2 more lines (11 bytes)"));
+    }
+
+    #[test]
+    fn long_messages_are_cut_on_a_character_boundary_and_large_data_replaced() {
+        let limits = LogLimits {
+            line_bytes: 4,
+            ..LogLimits::default()
+        };
+        let buffer = LogBuffer::new(limits);
+        buffer.record(line("abcdé", json!("0123456789")));
+        let lines = buffer.finish();
+        assert_eq!(lines.len(), 1, "no summary: nothing was dropped");
+        assert_eq!(lines[0].message, "abcd… [cut at 4 bytes of 6 bytes]");
+        assert_eq!(
+            lines[0].data,
+            json!("[data dropped: 12 bytes of JSON, over the line limit of 4 bytes]")
+        );
+        let buffer = LogBuffer::new(LogLimits {
+            line_bytes: 3,
+            ..limits
+        });
+        buffer.record(line("éé", json!(null)));
+        assert_eq!(buffer.take()[0].message, "é… [cut at 2 bytes of 4 bytes]");
+    }
+}

@@ -14,8 +14,9 @@ use tokio::task::{JoinError, JoinSet};
 use tokio_util::sync::CancellationToken;
 
 use crate::error::error_chain;
-use crate::io::{Io, LogLine, LogSink, Logger, TaskError};
+use crate::io::{Io, LogLimits, LogLine, LogSink, Logger, TaskError};
 use crate::job::{Context, Job, JobOutput};
+use crate::log::LogBuffer;
 use crate::registry::Registry;
 use crate::store::{AttemptOutcome, ClaimRequest, ClaimedRun, RunRecord, Store};
 use crate::time::Timestamp;
@@ -33,6 +34,8 @@ pub struct WorkerConfig {
     pub shutdown_grace: Duration,
     /// The environment name given to jobs.
     pub environment: String,
+    /// How many log lines and bytes of each attempt are stored.
+    pub log_limits: LogLimits,
 }
 
 impl Default for WorkerConfig {
@@ -43,6 +46,7 @@ impl Default for WorkerConfig {
             lease: Duration::from_secs(30),
             shutdown_grace: Duration::from_secs(30),
             environment: "dev".to_owned(),
+            log_limits: LogLimits::default(),
         }
     }
 }
@@ -198,7 +202,7 @@ impl Worker {
     async fn execute(&self, claim: ClaimedRun, permit: OwnedSemaphorePermit) {
         let run_id = claim.run.id.clone();
         let attempt = claim.run.attempts;
-        let logs = Arc::new(BufferSink::default());
+        let logs = Arc::new(LogBuffer::new(self.config.log_limits));
         let outcome = match self.registry.job(&claim.run.job) {
             Some(job) => self.attempt(job, &claim, &logs).await,
             None => Some(AttemptOutcome::Failed {
@@ -206,7 +210,7 @@ impl Worker {
             }),
         };
         if let Some(outcome) = outcome {
-            self.record(&run_id, attempt, logs.take(), outcome).await;
+            self.record(&run_id, attempt, logs.finish(), outcome).await;
         }
         let mut in_flight = self.lock_in_flight();
         // The same worker may have claimed the run again (this attempt lost its lease): leave
@@ -248,7 +252,7 @@ impl Worker {
         &self,
         job: &Job,
         claim: &ClaimedRun,
-        logs: &Arc<BufferSink>,
+        logs: &Arc<LogBuffer>,
     ) -> Option<AttemptOutcome> {
         let run = &claim.run;
         let request = match claim.event.to_request() {
@@ -283,7 +287,7 @@ impl Worker {
         job: &Job,
         run: &RunRecord,
         mut task: AbortOnDrop<JobOutput>,
-        logs: &BufferSink,
+        logs: &LogBuffer,
     ) -> Option<Ended> {
         let deadline = job.timeout().map(|t| tokio::time::Instant::now() + t);
         let every = (self.config.lease / 3).max(Duration::from_millis(10));
@@ -315,7 +319,7 @@ impl Worker {
         }
     }
 
-    async fn flush(&self, run_id: &str, attempt: u32, logs: &BufferSink) {
+    async fn flush(&self, run_id: &str, attempt: u32, logs: &LogBuffer) {
         let lines = logs.take();
         if lines.is_empty() {
             return;
@@ -338,30 +342,6 @@ struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
 impl<T> Drop for AbortOnDrop<T> {
     fn drop(&mut self) {
         self.0.abort();
-    }
-}
-
-/// Log lines of one attempt, buffered until the next heartbeat or the attempt's end.
-#[derive(Default)]
-struct BufferSink(Mutex<Vec<LogLine>>);
-
-impl BufferSink {
-    fn take(&self) -> Vec<LogLine> {
-        std::mem::take(
-            &mut *self
-                .0
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner),
-        )
-    }
-}
-
-impl LogSink for BufferSink {
-    fn record(&self, line: LogLine) {
-        self.0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .push(line);
     }
 }
 

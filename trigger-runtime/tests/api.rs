@@ -145,3 +145,86 @@ async fn a_canceled_run_never_starts_and_a_finished_one_cannot_be_canceled() {
         StatusCode::NOT_FOUND
     );
 }
+
+/// The messages of a JSON array of log lines.
+fn messages(logs: &Value) -> Vec<String> {
+    logs.as_array()
+        .unwrap_or_else(|| panic!("not an array: {logs}"))
+        .iter()
+        .map(|line| line["message"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_run_shows_its_first_500_log_lines_and_the_rest_are_read_a_page_at_a_time() {
+    let chatty = Job::new(
+        "chatty",
+        HOOK.on_request(),
+        |_req, io: trigger_runtime::io::Io, _ctx| async move {
+            for i in 0..1200 {
+                io.logger
+                    .info(format!("line {i}"), serde_json::json!({ "i": i }));
+            }
+            Ok::<_, trigger_runtime::job::BoxError>(())
+        },
+    );
+    let mut config = common::config();
+    config.worker.log_limits.lines = 2000;
+    let app = server(Registry::from_parts([&HOOK], [chatty]).unwrap(), config).await;
+    let delivered = deliver(&app).await;
+    let id = delivered["runs"][0]["id"].as_str().unwrap();
+    drain(&app).await;
+
+    let run = get(&app, &format!("/api/v1/runs/{id}")).await.json;
+    assert_eq!(run["status"], "succeeded");
+    let mut all = messages(&run["logs"]);
+    assert_eq!(all.len(), 500, "the run answer holds the first page");
+    assert_eq!(run["logs"][499]["data"]["i"], 499);
+    let mut cursor = run["logs_next_cursor"].clone();
+    while let Some(after) = cursor.as_str() {
+        let page = get(
+            &app,
+            &format!("/api/v1/runs/{id}/logs?cursor={after}&limit=300"),
+        )
+        .await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.json);
+        all.extend(messages(&page.json["logs"]));
+        cursor = page.json["next_cursor"].clone();
+    }
+    assert_eq!(cursor, Value::Null);
+    let expected: Vec<String> = (0..1200).map(|i| format!("line {i}")).collect();
+    assert_eq!(all, expected);
+
+    // Without a cursor: from the first line, 500 by default; at most 1000.
+    let first = get(&app, &format!("/api/v1/runs/{id}/logs")).await.json;
+    assert_eq!(messages(&first["logs"]), expected[..500]);
+    let most = get(&app, &format!("/api/v1/runs/{id}/logs?limit=5000"))
+        .await
+        .json;
+    assert_eq!(most["logs"].as_array().unwrap().len(), 1000);
+
+    let bad = get(&app, &format!("/api/v1/runs/{id}/logs?cursor=abc")).await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(
+        bad.error()
+            .starts_with("cursor \"abc\" is not a log cursor"),
+        "{}",
+        bad.error()
+    );
+    let missing = get(&app, "/api/v1/runs/run_none/logs").await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    assert_eq!(missing.error(), "no run \"run_none\"");
+}
+
+#[tokio::test]
+async fn a_run_with_few_log_lines_has_no_logs_cursor() {
+    let app = app().await;
+    let delivered = deliver(&app).await;
+    let id = delivered["runs"][0]["id"].as_str().unwrap();
+    drain(&app).await;
+    let run = get(&app, &format!("/api/v1/runs/{id}")).await.json;
+    assert_eq!(run["logs"], serde_json::json!([]));
+    assert_eq!(run["logs_next_cursor"], Value::Null);
+    let page = get(&app, &format!("/api/v1/runs/{id}/logs")).await.json;
+    assert_eq!(page, serde_json::json!({ "logs": [], "next_cursor": null }));
+}

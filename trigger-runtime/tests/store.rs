@@ -6,7 +6,8 @@ use bytes::Bytes;
 use serde_json::json;
 use trigger_runtime::io::{LogLevel, LogLine};
 use trigger_runtime::store::{
-    AttemptOutcome, ClaimRequest, Event, NewRun, RunQuery, RunStatus, SqliteStore, Store,
+    AttemptOutcome, ClaimRequest, Event, LogQuery, NewRun, RUN_LOGS_PAGE, RunQuery, RunStatus,
+    SqliteStore, Store,
 };
 use trigger_runtime::time::Timestamp;
 
@@ -85,6 +86,8 @@ for_each_driver!(
     canceled_runs_are_never_due,
     a_fresh_store_is_ready,
     pruning_deletes_old_finished_events_and_keeps_unfinished_ones,
+    logs_are_read_a_page_at_a_time,
+    log_pages_end_exactly_and_unknown_runs_have_none,
 );
 
 async fn ingest_stores_event_and_runs_exactly(store: Store) {
@@ -764,4 +767,100 @@ async fn pruning_deletes_old_finished_events_and_keeps_unfinished_ones(store: St
     }
     assert_eq!(batches.iter().sum::<usize>(), 5, "{batches:?}");
     assert!(batches.iter().all(|&n| n <= 2), "{batches:?}");
+}
+
+/// The messages of a page of log lines.
+fn messages(logs: &[trigger_runtime::store::LogRecord]) -> Vec<String> {
+    logs.iter().map(|l| l.line.message.clone()).collect()
+}
+
+async fn logs_are_read_a_page_at_a_time(store: Store) {
+    store
+        .ingest(
+            event("evt_1", None, b"{}"),
+            vec![run("run_1", "a"), run("run_2", "a")],
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.claim(&claim(2)).await.unwrap().len(), 2);
+    // Interleaved with another run's lines, which never show in this one's pages.
+    for chunk in 0..3 {
+        let lines = (chunk * 400..chunk * 400 + 400).map(|i| line(&format!("line {i}")));
+        store
+            .append_logs("run_1", 1, lines.collect())
+            .await
+            .unwrap();
+        store
+            .append_logs("run_2", 1, vec![line("other")])
+            .await
+            .unwrap();
+    }
+
+    // The run comes with its first page only.
+    let first = store.run("run_1").await.unwrap().unwrap();
+    assert_eq!(first.logs.len(), RUN_LOGS_PAGE);
+    assert_eq!(first.logs[0].line.message, "line 0");
+    let mut cursor = first.logs_next_cursor;
+    assert!(cursor.is_some(), "1,200 lines are more than one page");
+    let mut all = messages(&first.logs);
+    let mut pages = 1;
+    while let Some(after) = cursor {
+        let query = LogQuery {
+            cursor: Some(after),
+            limit: 300,
+        };
+        let page = store.logs("run_1", &query).await.unwrap().unwrap();
+        assert!(!page.logs.is_empty() && page.logs.len() <= 300);
+        all.extend(messages(&page.logs));
+        cursor = page.next_cursor;
+        pages += 1;
+    }
+    let expected: Vec<String> = (0..1200).map(|i| format!("line {i}")).collect();
+    assert_eq!(all, expected, "every line once, in order");
+    assert_eq!(pages, 1 + 3, "500, then 300, 300 and 100");
+
+    let other = store.run("run_2").await.unwrap().unwrap();
+    assert_eq!(messages(&other.logs), ["other", "other", "other"]);
+    assert_eq!(other.logs_next_cursor, None);
+}
+
+async fn log_pages_end_exactly_and_unknown_runs_have_none(store: Store) {
+    store
+        .ingest(
+            event("evt_1", None, b"{}"),
+            vec![run("run_1", "a"), run("run_2", "a")],
+        )
+        .await
+        .unwrap();
+    store.claim(&claim(2)).await.unwrap();
+    let exact = (0..RUN_LOGS_PAGE).map(|i| line(&format!("line {i}")));
+    store
+        .append_logs("run_1", 1, exact.collect())
+        .await
+        .unwrap();
+
+    // Exactly one page: no cursor.
+    let run = store.run("run_1").await.unwrap().unwrap();
+    assert_eq!(run.logs.len(), RUN_LOGS_PAGE);
+    assert_eq!(run.logs_next_cursor, None);
+
+    // A cursor is a decimal number, as the API shows it; a limit of 0 reads one line.
+    let from_start = LogQuery {
+        cursor: None,
+        limit: 2,
+    };
+    let two = store.logs("run_1", &from_start).await.unwrap().unwrap();
+    assert_eq!(messages(&two.logs), ["line 0", "line 1"]);
+    let shown = two.next_cursor.unwrap().to_string();
+    let query = LogQuery {
+        cursor: Some(shown.parse().unwrap()),
+        limit: 0,
+    };
+    let next = store.logs("run_1", &query).await.unwrap().unwrap();
+    assert_eq!(messages(&next.logs), ["line 2"]);
+
+    // No lines: an empty page. No run: `None`.
+    let empty = store.logs("run_2", &from_start).await.unwrap().unwrap();
+    assert!(empty.logs.is_empty() && empty.next_cursor.is_none());
+    assert!(store.logs("run_none", &from_start).await.unwrap().is_none());
 }

@@ -545,3 +545,47 @@ async fn canceling_a_running_run_stops_it_at_the_next_heartbeat() {
         "the job was stopped, not run to the end"
     );
 }
+
+#[tokio::test]
+async fn a_job_that_logs_100_000_lines_stores_the_first_1000_and_a_summary() {
+    let job = Job::new(
+        "chatty",
+        HOOK.on_request(),
+        |_req, io: trigger_runtime::io::Io, _ctx| async move {
+            for i in 0..100_000 {
+                io.logger.info(format!("line {i}"), ());
+            }
+            Ok::<_, trigger_runtime::job::BoxError>(())
+        },
+    );
+    let app = app(job).await;
+    let id = deliver(&app).await;
+    drain(&app).await;
+    let run = app.store().run(&id).await.unwrap().unwrap();
+    assert_eq!(run.status.as_str(), "succeeded");
+    let mut logs = run.logs;
+    let mut cursor = run.logs_next_cursor;
+    while let Some(after) = cursor {
+        let query = trigger_runtime::store::LogQuery {
+            cursor: Some(after),
+            limit: 1000,
+        };
+        let page = app.store().logs(&id, &query).await.unwrap().unwrap();
+        logs.extend(page.logs);
+        cursor = page.next_cursor;
+    }
+    assert_eq!(logs.len(), 1001, "1,000 lines and the summary");
+    assert_eq!(logs[0].line.message, "line 0");
+    assert_eq!(logs[999].line.message, "line 999");
+    let summary = &logs[1000].line;
+    // "line 1000" to "line 9999" are 9 bytes, the rest 10, and each has `null` data (4).
+    let dropped_bytes = 9000 * 13 + 90_000 * 14;
+    assert_eq!(
+        summary.message,
+        format!(
+            "99000 more lines ({dropped_bytes} bytes) were dropped: \
+             the attempt's log limit is 1000 lines and 1 MiB"
+        )
+    );
+    assert_eq!(summary.data["dropped_lines"], 99_000);
+}

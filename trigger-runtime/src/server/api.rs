@@ -27,6 +27,7 @@ pub(super) fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
         .route("/stats", get(stats))
         .route("/runs", get(list_runs))
         .route("/runs/{id}", get(run))
+        .route("/runs/{id}/logs", get(super::logs::run_logs))
         .route("/runs/{id}/replay", post(replay_run))
         .route("/runs/{id}/cancel", post(cancel_run))
         .route("/events/{id}", get(event))

@@ -2,7 +2,10 @@
 
 mod access;
 mod api;
+mod conn;
 mod ingest;
+mod listen;
+mod logs;
 mod response;
 mod retention;
 mod views;
@@ -34,6 +37,14 @@ pub const DEFAULT_VERIFY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The default body limit: 5 MiB.
 pub const DEFAULT_BODY_LIMIT: usize = 5 * 1024 * 1024;
+/// The default time a connection has to send a request's headers: 10 s.
+pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// The default time a keep-alive connection may wait between requests: 60 s.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// The default number of connections open at once: 1024.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+/// The most connections that may be open at once, whatever is configured.
+pub const MAX_CONNECTIONS: usize = 1 << 24;
 
 /// How the server behaves.
 #[derive(Clone, Debug)]
@@ -52,6 +63,14 @@ pub struct ServerConfig {
     /// Events (with runs, logs and task outputs) older than this are deleted once none of
     /// their runs is unfinished; `None` keeps everything.
     pub retention: Option<Duration>,
+    /// How long a connection has to send a request's headers, from its start or from the
+    /// first byte of the request; then it is closed.
+    pub header_timeout: Duration,
+    /// How long a keep-alive connection may wait for its next request; then it is closed.
+    pub idle_timeout: Duration,
+    /// The most connections open at once (at least 1); beyond it, new connections wait until
+    /// one closes.
+    pub max_connections: usize,
     /// The workers.
     pub worker: WorkerConfig,
 }
@@ -65,6 +84,9 @@ impl Default for ServerConfig {
             open_api: false,
             verify_timeout: DEFAULT_VERIFY_TIMEOUT,
             retention: Some(DEFAULT_RETENTION),
+            header_timeout: DEFAULT_HEADER_TIMEOUT,
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
             worker: WorkerConfig::default(),
         }
     }
@@ -195,6 +217,9 @@ impl Server {
 
     /// Serves on `listener` and runs the workers until `shutdown` completes; then stops
     /// accepting, finishes open requests, and drains the workers within the grace period.
+    ///
+    /// Each connection has `header_timeout` to send a request's headers and `idle_timeout`
+    /// between requests; at most `max_connections` are open at once.
     pub async fn serve(
         self,
         listener: tokio::net::TcpListener,
@@ -208,32 +233,21 @@ impl Server {
             let (store, retention_stop) = (self.state.store.clone(), stop.clone());
             tokio::spawn(retention::run(store, retention, retention_stop));
         }
-        let http_stop = stop.clone();
-        let http = axum::serve(listener, self.router()).with_graceful_shutdown(async move {
-            shutdown.await;
-            http_stop.cancel();
-        });
+        let config = &self.state.config;
+        let limits = conn::Limits {
+            header_timeout: config.header_timeout,
+            idle_timeout: config.idle_timeout,
+        };
+        let connections = listen::Connections::new(self.router(), limits, config.max_connections);
+        tokio::select! {
+            () = connections.accept(listener) => {}
+            () = shutdown => {}
+        }
+        stop.cancel();
         // Open requests get the grace period too; a sender that trickles its body does not
         // hold the shutdown.
-        let grace = self.state.config.worker.shutdown_grace;
-        let deadline = stop.clone();
-        let served = tokio::select! {
-            served = http.into_future() => served,
-            () = async move {
-                deadline.cancelled().await;
-                tokio::time::sleep(grace).await;
-            } => {
-                tracing::warn!("open requests did not finish within the shutdown grace; closing them");
-                Ok(())
-            }
-        };
-        stop.cancel();
-        let joined = workers.await;
-        served.map_err(|source| Error::Io {
-            context: "serving HTTP".to_owned(),
-            source,
-        })?;
-        joined.map_err(Error::Workers)?;
+        connections.drain(config.worker.shutdown_grace).await;
+        workers.await.map_err(Error::Workers)?;
         Ok(())
     }
 }

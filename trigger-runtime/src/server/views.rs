@@ -50,6 +50,8 @@ pub(super) struct RunView<'a> {
     error: Option<&'a str>,
     history: Vec<AttemptView<'a>>,
     logs: Vec<LogView<'a>>,
+    /// More lines: `GET /runs/{id}/logs?cursor=` reads them.
+    logs_next_cursor: Option<String>,
 }
 
 impl<'a> From<&'a RunRecord> for RunView<'a> {
@@ -71,6 +73,7 @@ impl<'a> From<&'a RunRecord> for RunView<'a> {
             error: run.error.as_deref(),
             history: run.history.iter().map(AttemptView::from).collect(),
             logs: run.logs.iter().map(LogView::from).collect(),
+            logs_next_cursor: run.logs_next_cursor.map(|c| c.to_string()),
         }
     }
 }
@@ -95,7 +98,7 @@ impl<'a> From<&'a AttemptRecord> for AttemptView<'a> {
 }
 
 #[derive(Serialize)]
-struct LogView<'a> {
+pub(super) struct LogView<'a> {
     level: LogLevel,
     message: &'a str,
     data: &'a serde_json::Value,

@@ -19,8 +19,8 @@ use std::time::Duration;
 pub use self::error::{Result, StoreError};
 pub use self::record::{
     AttemptOutcome, AttemptRecord, ClaimRequest, ClaimedRun, Event, EventError, EventRecord,
-    Ingested, LogRecord, NewRun, RunCounts, RunPage, RunQuery, RunRecord, RunRef, RunStatus,
-    SkippedJob,
+    Ingested, LogCursor, LogPage, LogQuery, LogRecord, NewRun, RunCounts, RunPage, RunQuery,
+    RunRecord, RunRef, RunStatus, SkippedJob,
 };
 pub use self::sqlite::SqliteStore;
 use crate::log::LogLine;
@@ -39,6 +39,10 @@ pub struct Pruned {
 /// The error recorded for an attempt whose worker stopped renewing its lease.
 pub const LOST_LEASE: &str =
     "the attempt lost its lease: its worker stopped (crashed, was killed or hung)";
+
+/// The most log lines [`StoreDriver::run`] returns with a run; the others are read a page at a
+/// time with [`StoreDriver::logs`].
+pub const RUN_LOGS_PAGE: usize = 500;
 
 /// What kind of storage a driver keeps.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -98,8 +102,13 @@ pub trait StoreDriver: Send + Sync + 'static {
     /// Appends log lines of attempt `attempt` while it runs.
     async fn append_logs(&self, run_id: &str, attempt: u32, lines: Vec<LogLine>) -> Result<()>;
 
-    /// A run, with its history and logs.
+    /// A run, with its history and its first [`RUN_LOGS_PAGE`] log lines (and where the next
+    /// page starts, if there are more).
     async fn run(&self, id: &str) -> Result<Option<RunRecord>>;
+
+    /// A page of a run's log lines, oldest first: up to `query.limit` (at least 1) after
+    /// `query.cursor`; `None` if there is no such run.
+    async fn logs(&self, run_id: &str, query: &LogQuery) -> Result<Option<LogPage>>;
 
     /// An event, with its runs.
     async fn event(&self, id: &str) -> Result<Option<EventRecord>>;

@@ -264,8 +264,11 @@ pub struct RunRecord {
     pub error: Option<String>,
     /// Every finished attempt.
     pub history: Vec<AttemptRecord>,
-    /// Every log line.
+    /// The first log lines, oldest first: at most [`RUN_LOGS_PAGE`](super::RUN_LOGS_PAGE)
+    /// ([`StoreDriver::logs`](super::StoreDriver::logs) reads the others).
     pub logs: Vec<LogRecord>,
+    /// Where the next page of log lines starts, when there are more than [`Self::logs`].
+    pub logs_next_cursor: Option<LogCursor>,
 }
 
 /// A run a worker claimed, with its event.
@@ -343,6 +346,44 @@ pub struct RunQuery {
     pub limit: usize,
     /// Only runs older than this run id (the previous page's `next_cursor`).
     pub cursor: Option<String>,
+}
+
+/// Where a page of log lines starts: after the line with this id. Shown and read as a
+/// decimal number.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct LogCursor(pub i64);
+
+impl fmt::Display for LogCursor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+impl std::str::FromStr for LogCursor {
+    type Err = std::num::ParseIntError;
+
+    fn from_str(text: &str) -> std::result::Result<Self, Self::Err> {
+        text.parse().map(Self)
+    }
+}
+
+/// Which log lines of a run to read.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct LogQuery {
+    /// Only lines after this one (the previous page's `next_cursor`); `None`: from the first.
+    pub cursor: Option<LogCursor>,
+    /// At most this many (at least 1 is read).
+    pub limit: usize,
+}
+
+/// A page of a run's log lines.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct LogPage {
+    /// The lines, oldest first.
+    pub logs: Vec<LogRecord>,
+    /// Pass as `cursor` for the next page; `None` on the last page.
+    pub next_cursor: Option<LogCursor>,
 }
 
 /// A page of runs (without their logs).

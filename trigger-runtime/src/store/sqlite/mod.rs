@@ -31,6 +31,7 @@ use super::{
     RunCounts, RunPage, RunQuery, RunRecord, RunRef, RunStatus, SkippedJob, StoreDriver,
     StoreError, StoreKind,
 };
+use super::{LogPage, LogQuery};
 use crate::log::LogLine;
 use crate::time::Timestamp;
 
@@ -277,6 +278,12 @@ impl StoreDriver for SqliteStore {
     async fn run(&self, id: &str) -> Result<Option<RunRecord>> {
         let id = id.to_owned();
         self.read(move |conn| read::run(conn, &id)).await
+    }
+
+    async fn logs(&self, run_id: &str, query: &LogQuery) -> Result<Option<LogPage>> {
+        let (run_id, query) = (run_id.to_owned(), *query);
+        self.read(move |conn| read::run_logs(conn, &run_id, &query))
+            .await
     }
 
     async fn event(&self, id: &str) -> Result<Option<EventRecord>> {

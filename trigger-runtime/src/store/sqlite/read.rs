@@ -5,8 +5,8 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::rows::{self, EVENT_COLUMNS, RUN_COLUMNS};
 use crate::log::{LogLevel, LogLine};
 use crate::store::{
-    AttemptRecord, Event, EventRecord, LogRecord, Result, RunCounts, RunPage, RunQuery, RunRecord,
-    RunRef, RunStatus, StoreError,
+    AttemptRecord, Event, EventRecord, LogCursor, LogPage, LogQuery, LogRecord, RUN_LOGS_PAGE,
+    Result, RunCounts, RunPage, RunQuery, RunRecord, RunRef, RunStatus, StoreError,
 };
 use crate::time::Timestamp;
 
@@ -42,7 +42,8 @@ pub(super) fn event(conn: &Connection, id: &str) -> Result<Option<EventRecord>> 
     }))
 }
 
-/// A run with its history (a successful attempt is added from the run row) and its logs.
+/// A run with its history (a successful attempt is added from the run row) and the first page
+/// of its logs.
 pub(super) fn run(conn: &Connection, id: &str) -> Result<Option<RunRecord>> {
     let sql = format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = ?1");
     let Some(mut run) = conn
@@ -76,19 +77,45 @@ pub(super) fn run(conn: &Connection, id: &str) -> Result<Option<RunRecord>> {
             error: None,
         });
     }
-    run.logs = logs(conn, id)?;
+    let first = LogQuery {
+        cursor: None,
+        limit: RUN_LOGS_PAGE,
+    };
+    let page = logs(conn, id, &first)?;
+    run.logs = page.logs;
+    run.logs_next_cursor = page.next_cursor;
     Ok(Some(run))
 }
 
-fn logs(conn: &Connection, run_id: &str) -> Result<Vec<LogRecord>> {
+/// A page of a run's log lines, `None` if there is no such run.
+pub(super) fn run_logs(
+    conn: &Connection,
+    run_id: &str,
+    query: &LogQuery,
+) -> Result<Option<LogPage>> {
+    let exists = conn
+        .prepare_cached("SELECT 1 FROM runs WHERE id = ?1")?
+        .exists([run_id])?;
+    if !exists {
+        return Ok(None);
+    }
+    logs(conn, run_id, query).map(Some)
+}
+
+/// Up to `query.limit` (at least 1) lines after `query.cursor`, by the `logs_run` index.
+fn logs(conn: &Connection, run_id: &str, query: &LogQuery) -> Result<LogPage> {
+    let limit = query.limit.max(1);
     let mut stmt = conn.prepare_cached(
-        "SELECT attempt, level, message, data, at FROM logs WHERE run_id = ?1 ORDER BY id",
+        "SELECT id, attempt, level, message, data, at FROM logs \
+         WHERE run_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3",
     )?;
-    let lines = stmt
-        .query_map([run_id], |row| {
+    let after = query.cursor.map_or(i64::MIN, |c| c.0);
+    let fetch = i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX);
+    let mut lines: Vec<(i64, LogRecord)> = stmt
+        .query_map(params![run_id, after, fetch], |row| {
             let level: String = row.get("level")?;
             let data: String = row.get("data")?;
-            Ok(LogRecord {
+            let record = LogRecord {
                 attempt: row.get("attempt")?,
                 line: LogLine {
                     level: LogLevel::parse(&level).unwrap_or(LogLevel::Info),
@@ -96,10 +123,19 @@ fn logs(conn: &Connection, run_id: &str) -> Result<Vec<LogRecord>> {
                     data: serde_json::from_str(&data).unwrap_or(serde_json::Value::String(data)),
                     at: Timestamp::from_unix_millis(row.get("at")?),
                 },
-            })
+            };
+            Ok((row.get("id")?, record))
         })?
         .collect::<rusqlite::Result<_>>()?;
-    Ok(lines)
+    let more = lines.len() > limit;
+    lines.truncate(limit);
+    let next_cursor = if more {
+        lines.last().map(|(id, _)| LogCursor(*id))
+    } else {
+        None
+    };
+    let logs = lines.into_iter().map(|(_, record)| record).collect();
+    Ok(LogPage { logs, next_cursor })
 }
 
 /// When the earliest queued run is due.

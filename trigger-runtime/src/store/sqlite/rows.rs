@@ -118,6 +118,7 @@ pub(super) fn run(row: &Row<'_>) -> rusqlite::Result<RunRecord> {
         error: col!(row, RUN, "error")?,
         history: Vec::new(),
         logs: Vec::new(),
+        logs_next_cursor: None,
     })
 }
 
