@@ -33,6 +33,11 @@ use tokio::net::TcpStream;
 use tokio::time::{Instant, Sleep};
 use tokio_util::sync::CancellationToken;
 
+/// The most a connection's read buffer holds: request headers must fit in it (a request with
+/// more gets `431`). hyper's default, about 400 KiB, times 1,024 connections would be 400 MiB
+/// held by slow senders; this keeps it to 64 MiB.
+const READ_BUFFER: usize = 64 * 1024;
+
 /// The time limits of one connection.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct Limits {
@@ -220,7 +225,10 @@ pub(super) async fn serve(
     };
     let mut builder = hyper::server::conn::http1::Builder::new();
     // No hyper timer: the limits are kept here (see the module's documentation).
-    builder.header_read_timeout(None).keep_alive(true);
+    builder
+        .header_read_timeout(None)
+        .keep_alive(true)
+        .max_buf_size(READ_BUFFER);
     let mut conn = pin!(builder.serve_connection(io, service));
     let mut stopping = pin!(stop.cancelled());
     let mut aborting = pin!(abort.cancelled());
