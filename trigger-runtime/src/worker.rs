@@ -36,6 +36,9 @@ pub struct WorkerConfig {
     pub environment: String,
     /// How many log lines and bytes of each attempt are stored.
     pub log_limits: LogLimits,
+    /// How long a run of a job this build does not have (during a rolling deploy) waits for a
+    /// server that has it, counted from the run's creation; then it fails.
+    pub unknown_job_wait: Duration,
 }
 
 impl Default for WorkerConfig {
@@ -47,6 +50,7 @@ impl Default for WorkerConfig {
             shutdown_grace: Duration::from_secs(30),
             environment: "dev".to_owned(),
             log_limits: LogLimits::default(),
+            unknown_job_wait: Duration::from_secs(600),
         }
     }
 }
@@ -205,9 +209,7 @@ impl Worker {
         let logs = Arc::new(LogBuffer::new(self.config.log_limits));
         let outcome = match self.registry.job(&claim.run.job) {
             Some(job) => self.attempt(job, &claim, &logs).await,
-            None => Some(AttemptOutcome::Failed {
-                error: format!("job {:?} is not registered in this build", claim.run.job),
-            }),
+            None => Some(self.unknown_job(&claim.run)),
         };
         if let Some(outcome) = outcome {
             self.record(&run_id, attempt, logs.finish(), outcome).await;
@@ -220,6 +222,28 @@ impl Worker {
         }
         drop(in_flight);
         drop(permit);
+    }
+
+    /// A run of a job this build does not have: given back, uncounted, for a server that has
+    /// it (a rolling deploy), until [`WorkerConfig::unknown_job_wait`] has passed since the run
+    /// was created; then failed.
+    fn unknown_job(&self, run: &RunRecord) -> AttemptOutcome {
+        let wait = self.config.unknown_job_wait;
+        let now = Timestamp::now();
+        if now >= run.created_at.saturating_add(wait) {
+            tracing::error!(run = %run.id, job = %run.job, "no server ran this job within {wait:?}; the run fails");
+            return AttemptOutcome::Failed {
+                error: format!(
+                    "job {:?} is not registered in this build, and no server that has it ran it within {wait:?}",
+                    run.job
+                ),
+            };
+        }
+        tracing::warn!(run = %run.id, job = %run.job, "job not registered in this build; leaving the run to a server that has it");
+        let again = (wait / 10).clamp(Duration::from_millis(10), Duration::from_secs(5));
+        AttemptOutcome::Suspended {
+            until: now.saturating_add(again),
+        }
     }
 
     /// Stores the attempt's last log lines and its outcome together.

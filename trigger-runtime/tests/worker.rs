@@ -589,3 +589,71 @@ async fn a_job_that_logs_100_000_lines_stores_the_first_1000_and_a_summary() {
     );
     assert_eq!(summary.data["dropped_lines"], 99_000);
 }
+
+/// A server on `store` that does not have the job `job` (an older build, mid-deploy).
+async fn without_job(store: trigger_runtime::store::Store, wait: Duration) -> Server {
+    let mut config = common::config();
+    config.worker.unknown_job_wait = wait;
+    Server::new(Registry::from_parts([&HOOK], []).unwrap(), store, config)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_run_of_a_job_this_build_lacks_waits_for_a_server_that_has_it() {
+    let job = Job::new("new-job", HOOK.on_request(), |_req, _io, _ctx| async {
+        Ok::<_, trigger_runtime::job::BoxError>("ran")
+    });
+    let new = app(job).await;
+    // It waits up to 3 s, looking again every 300 ms.
+    let old = without_job(new.store().clone(), Duration::from_secs(3)).await;
+    let id = deliver(&new).await;
+    assert_eq!(old.worker().run_once().await, 1);
+    let run = run_json(&old, &id).await;
+    assert_eq!(
+        (run["status"].as_str(), run["attempts"].as_u64()),
+        (Some("queued"), Some(0)),
+        "{run}"
+    );
+    wait_for_status_after(&new, &id).await;
+    assert_eq!(run_json(&new, &id).await["output"], "ran");
+}
+
+/// Runs `app`'s worker until run `id` succeeds.
+async fn wait_for_status_after(app: &Server, id: &str) {
+    for _ in 0..250 {
+        app.worker().run_once().await;
+        if run_json(app, id).await["status"] == "succeeded" {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("run {id} did not succeed: {}", run_json(app, id).await);
+}
+
+#[tokio::test]
+async fn a_run_of_a_job_no_server_has_fails_after_the_wait() {
+    let job = Job::new("gone", HOOK.on_request(), |_req, _io, _ctx| async {
+        Ok::<_, trigger_runtime::job::BoxError>(())
+    });
+    let new = app(job).await;
+    let old = without_job(new.store().clone(), Duration::from_millis(200)).await;
+    let id = deliver(&new).await;
+    drop(new);
+    for _ in 0..100 {
+        old.worker().run_once().await;
+        if run_json(&old, &id).await["status"] == "failed" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let run = run_json(&old, &id).await;
+    assert_eq!(run["status"], "failed", "{run}");
+    assert!(
+        run["error"]
+            .as_str()
+            .unwrap()
+            .contains("not registered in this build"),
+        "{run}"
+    );
+}
