@@ -12,7 +12,7 @@ use serde::de::DeserializeOwned;
 
 use crate::job::BoxError;
 pub use crate::log::{LogLevel, LogLimits, LogLine};
-use crate::store::{Store, StoreError};
+use crate::store::{Lease, Store, StoreError};
 use crate::time::Timestamp;
 
 /// Where a [`Logger`]'s lines go: the run's record in the store, or a test's capture.
@@ -139,7 +139,8 @@ pub enum TaskError {
 
 /// Per-attempt state behind an [`Io`] that a worker built.
 struct RunState {
-    store: Option<Store>,
+    /// The store and the attempt's lease, which its task outputs and waits name.
+    store: Option<(Store, Lease)>,
     run_id: String,
     keys: Mutex<HashSet<String>>,
 }
@@ -169,7 +170,7 @@ impl Io {
     }
 
     /// An `Io` for run `run_id`, keeping task outputs and waits in `store`.
-    pub(crate) fn with_store(logger: Logger, store: Option<Store>, run_id: &str) -> Self {
+    pub(crate) fn with_store(logger: Logger, store: Option<(Store, Lease)>, run_id: &str) -> Self {
         let state = RunState {
             store,
             run_id: run_id.to_owned(),
@@ -215,7 +216,7 @@ impl Io {
             source,
         };
         let store = self.state.store.as_ref();
-        if let Some(store) = store {
+        if let Some((store, _)) = store {
             if let Some(stored) = store.task(&self.state.run_id, key).await? {
                 return serde_json::from_value(stored).map_err(output);
             }
@@ -224,16 +225,19 @@ impl Io {
             key: key.to_owned(),
             source: e.into(),
         })?;
-        let Some(store) = store else { return Ok(value) };
+        let Some((store, lease)) = store else {
+            return Ok(value);
+        };
         let json = serde_json::to_value(&value).map_err(output)?;
+        // Refused (`StoreError::LeaseLost`) if this attempt no longer holds the run.
         let stored = store
-            .save_task(&self.state.run_id, key, json.clone())
+            .save_task(&self.state.run_id, *lease, key, json.clone())
             .await?;
         if stored == json {
             return Ok(value);
         }
-        // Another attempt of this run (one that lost its lease) stored its output first: every
-        // attempt from now on sees that one, so this one returns it too.
+        // An output was stored under this key already: the first one stored wins, for every
+        // attempt from now on, so this one returns it too.
         serde_json::from_value(stored).map_err(output)
     }
 
@@ -243,7 +247,7 @@ impl Io {
     /// output) and this call returns `Ok(())`. Survives restarts.
     pub async fn wait(&self, key: &str, duration: Duration) -> Result<(), TaskError> {
         self.claim_key(key)?;
-        let Some(store) = &self.state.store else {
+        let Some((store, lease)) = &self.state.store else {
             return Ok(());
         };
         let task_key = format!("wait:{key}");
@@ -253,9 +257,9 @@ impl Io {
             None => {
                 let until = now.saturating_add(duration);
                 let record = serde_json::json!({ "resume_at": until.as_unix_millis() });
-                // A stale attempt may have recorded this wait first: its time wins.
+                // If this wait was recorded already, its first time wins.
                 let stored = store
-                    .save_task(&self.state.run_id, &task_key, record)
+                    .save_task(&self.state.run_id, *lease, &task_key, record)
                     .await?;
                 Timestamp::from_unix_millis(stored["resume_at"].as_i64().unwrap_or(0))
             }

@@ -2,7 +2,7 @@
 //!
 //! The loop waits on shutdown, a wake-up from ingest, a poll tick or a finished run; each
 //! attempt runs in its own task so that a panic is caught, renews its lease while it runs and
-//! records its outcome with its attempt number as a fencing token. On shutdown the worker stops
+//! records its outcome with its lease's epoch as a fencing token. On shutdown the worker stops
 //! claiming, gives running attempts a grace period, then releases the rest for the next start.
 
 use std::collections::HashMap;
@@ -18,7 +18,7 @@ use crate::io::{Io, LogLimits, LogLine, LogSink, Logger, TaskError};
 use crate::job::{Context, Job, JobOutput};
 use crate::log::LogBuffer;
 use crate::registry::Registry;
-use crate::store::{AttemptOutcome, ClaimRequest, ClaimedRun, RunRecord, Store};
+use crate::store::{AttemptOutcome, ClaimRequest, ClaimedRun, Lease, RunRecord, Store};
 use crate::time::Timestamp;
 
 /// How a worker runs.
@@ -62,7 +62,7 @@ pub struct Worker {
     registry: Arc<Registry>,
     config: WorkerConfig,
     wake: Arc<Notify>,
-    in_flight: Arc<Mutex<HashMap<String, u32>>>,
+    in_flight: Arc<Mutex<HashMap<String, Lease>>>,
     /// The jobs with a concurrency limit, computed once: every claim sends them.
     job_limits: Arc<[(String, usize)]>,
 }
@@ -158,11 +158,11 @@ impl Worker {
             for claim in claimed {
                 let Ok(permit) = Arc::clone(semaphore).try_acquire_owned() else {
                     // Only this loop takes permits, so this does not happen; give the run back.
-                    let _ = self.store.release(&claim.run.id, claim.run.attempts).await;
+                    let _ = self.store.release(&claim.run.id, claim.lease).await;
                     continue;
                 };
                 self.lock_in_flight()
-                    .insert(claim.run.id.clone(), claim.run.attempts);
+                    .insert(claim.run.id.clone(), claim.lease);
                 let worker = self.clone();
                 tasks.spawn(async move { worker.execute(claim, permit).await });
                 spawned += 1;
@@ -182,10 +182,10 @@ impl Worker {
             tasks.abort_all();
             while tasks.join_next().await.is_some() {}
         }
-        let unfinished: Vec<(String, u32)> = self.lock_in_flight().drain().collect();
-        for (run_id, attempt) in unfinished {
-            tracing::warn!(run = %run_id, attempt, "run did not finish within the shutdown grace; released for the next start");
-            if let Err(error) = self.store.release(&run_id, attempt).await {
+        let unfinished: Vec<(String, Lease)> = self.lock_in_flight().drain().collect();
+        for (run_id, lease) in unfinished {
+            tracing::warn!(run = %run_id, attempt = lease.attempt, "run did not finish within the shutdown grace; released for the next start");
+            if let Err(error) = self.store.release(&run_id, lease).await {
                 tracing::error!(run = %run_id, error = %error_chain(&error), "could not release run; it is claimed again when its lease expires");
             }
         }
@@ -197,7 +197,7 @@ impl Worker {
         claim
     }
 
-    fn lock_in_flight(&self) -> std::sync::MutexGuard<'_, HashMap<String, u32>> {
+    fn lock_in_flight(&self) -> std::sync::MutexGuard<'_, HashMap<String, Lease>> {
         self.in_flight
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -205,19 +205,19 @@ impl Worker {
 
     async fn execute(&self, claim: ClaimedRun, permit: OwnedSemaphorePermit) {
         let run_id = claim.run.id.clone();
-        let attempt = claim.run.attempts;
+        let lease = claim.lease;
         let logs = Arc::new(LogBuffer::new(self.config.log_limits));
         let outcome = match self.registry.job(&claim.run.job) {
             Some(job) => self.attempt(job, &claim, &logs).await,
             None => Some(self.unknown_job(&claim.run)),
         };
         if let Some(outcome) = outcome {
-            self.record(&run_id, attempt, logs.finish(), outcome).await;
+            self.record(&run_id, lease, logs.finish(), outcome).await;
         }
         let mut in_flight = self.lock_in_flight();
         // The same worker may have claimed the run again (this attempt lost its lease): leave
         // the newer attempt's entry alone.
-        if in_flight.get(&run_id) == Some(&attempt) {
+        if in_flight.get(&run_id) == Some(&lease) {
             in_flight.remove(&run_id);
         }
         drop(in_flight);
@@ -250,17 +250,18 @@ impl Worker {
     async fn record(
         &self,
         run_id: &str,
-        attempt: u32,
+        lease: Lease,
         lines: Vec<LogLine>,
         outcome: AttemptOutcome,
     ) {
+        let attempt = lease.attempt;
         let status = match &outcome {
             AttemptOutcome::Succeeded(_) => "succeeded",
             AttemptOutcome::Retry { .. } => "retrying",
             AttemptOutcome::Failed { .. } => "failed",
             AttemptOutcome::Suspended { .. } => "suspended",
         };
-        match self.store.finish(run_id, attempt, lines, outcome).await {
+        match self.store.finish(run_id, lease, lines, outcome).await {
             Ok(true) => tracing::debug!(run = %run_id, attempt, status, "attempt finished"),
             Ok(false) => {
                 tracing::warn!(run = %run_id, attempt, "attempt finished after losing its lease; result discarded")
@@ -288,7 +289,7 @@ impl Worker {
             }
         };
         let logger = Logger::new(Arc::clone(logs) as Arc<dyn LogSink>, job.id(), &run.id);
-        let io = Io::with_store(logger, Some(self.store.clone()), &run.id);
+        let io = Io::with_store(logger, Some((self.store.clone(), claim.lease)), &run.id);
         let ctx = Context::new(
             run.id.as_str(),
             run.attempts,
@@ -300,7 +301,7 @@ impl Worker {
         );
         tracing::debug!(run = %run.id, job = job.id(), attempt = run.attempts, "attempt started");
         let task = AbortOnDrop(tokio::spawn(job.call(request, io, ctx)));
-        let ended = self.supervise(job, run, task, logs).await?;
+        let ended = self.supervise(job, claim, task, logs).await?;
         Some(judge(job, run, ended))
     }
 
@@ -309,10 +310,11 @@ impl Worker {
     async fn supervise(
         &self,
         job: &Job,
-        run: &RunRecord,
+        claim: &ClaimedRun,
         mut task: AbortOnDrop<JobOutput>,
         logs: &LogBuffer,
     ) -> Option<Ended> {
+        let (run, lease) = (&claim.run, claim.lease);
         let deadline = job.timeout().map(|t| tokio::time::Instant::now() + t);
         let every = (self.config.lease / 3).max(Duration::from_millis(10));
         let mut heartbeat = tokio::time::interval(every);
@@ -323,8 +325,8 @@ impl Worker {
                 joined = &mut task.0 => return Some(Ended::Joined(joined)),
                 () = sleep_until(deadline) => return Some(Ended::TimedOut),
                 _ = heartbeat.tick() => {
-                    self.flush(&run.id, run.attempts, logs).await;
-                    match self.store.heartbeat(&run.id, run.attempts, self.config.lease).await {
+                    self.flush(&run.id, lease, logs).await;
+                    match self.store.heartbeat(&run.id, lease, self.config.lease).await {
                         Ok(true) => renewed = tokio::time::Instant::now(),
                         Ok(false) => {
                             tracing::warn!(run = %run.id, "lost the lease; abandoning the attempt");
@@ -343,12 +345,12 @@ impl Worker {
         }
     }
 
-    async fn flush(&self, run_id: &str, attempt: u32, logs: &LogBuffer) {
+    async fn flush(&self, run_id: &str, lease: Lease, logs: &LogBuffer) {
         let lines = logs.take();
         if lines.is_empty() {
             return;
         }
-        if let Err(error) = self.store.append_logs(run_id, attempt, lines).await {
+        if let Err(error) = self.store.append_logs(run_id, lease, lines).await {
             tracing::warn!(run = %run_id, error = %error_chain(&error), "could not store log lines");
         }
     }

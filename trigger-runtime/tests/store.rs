@@ -6,8 +6,8 @@ use bytes::Bytes;
 use serde_json::json;
 use trigger_runtime::io::{LogLevel, LogLine};
 use trigger_runtime::store::{
-    AttemptOutcome, ClaimRequest, Event, LogQuery, NewRun, RUN_LOGS_PAGE, RunQuery, RunStatus,
-    SqliteStore, Store,
+    AttemptOutcome, ClaimRequest, Event, Lease, LogQuery, NewRun, RUN_LOGS_PAGE, RunQuery,
+    RunStatus, SqliteStore, Store,
 };
 use trigger_runtime::time::Timestamp;
 
@@ -39,6 +39,14 @@ fn run(id: &str, job: &str) -> NewRun {
         job_id: job.to_owned(),
         job_version: "1.0.0".to_owned(),
         max_attempts: 3,
+    }
+}
+
+/// The lease of attempt `n` when it is the run's `n`th claim (no release or wait before it).
+fn l(n: u32) -> Lease {
+    Lease {
+        attempt: n,
+        epoch: u64::from(n),
     }
 }
 
@@ -86,6 +94,7 @@ for_each_driver!(
     canceled_runs_are_never_due,
     a_fresh_store_is_ready,
     pruning_deletes_old_finished_events_and_keeps_unfinished_ones,
+    a_released_attempt_writes_nothing_though_its_number_comes_back,
     logs_are_read_a_page_at_a_time,
     log_pages_end_exactly_and_unknown_runs_have_none,
 );
@@ -175,12 +184,12 @@ async fn claim_finish_and_history(store: Store) {
         at: Timestamp::now(),
     };
     store
-        .append_logs("run_1", 1, vec![line.clone()])
+        .append_logs("run_1", l(1), vec![line.clone()])
         .await
         .unwrap();
     assert!(
         store
-            .heartbeat("run_1", 1, Duration::from_secs(30))
+            .heartbeat("run_1", l(1), Duration::from_secs(30))
             .await
             .unwrap()
     );
@@ -188,7 +197,7 @@ async fn claim_finish_and_history(store: Store) {
         store
             .finish(
                 "run_1",
-                1,
+                l(1),
                 vec![],
                 AttemptOutcome::Succeeded(json!({"ok": true}))
             )
@@ -215,7 +224,7 @@ async fn retries_wait_until_due(store: Store) {
     store
         .finish(
             "run_1",
-            1,
+            l(1),
             vec![],
             AttemptOutcome::Retry {
                 error: "e1".into(),
@@ -235,7 +244,7 @@ async fn retries_wait_until_due(store: Store) {
     store
         .finish(
             "run_1",
-            2,
+            l(2),
             vec![],
             AttemptOutcome::Failed { error: "e2".into() },
         )
@@ -267,19 +276,24 @@ async fn fencing_refuses_stale_attempts(store: Store) {
     );
     assert!(
         !store
-            .heartbeat("run_1", 1, Duration::from_secs(1))
+            .heartbeat("run_1", l(1), Duration::from_secs(1))
             .await
             .unwrap()
     );
     assert!(
         !store
-            .finish("run_1", 1, vec![], AttemptOutcome::Succeeded(json!(null)))
+            .finish(
+                "run_1",
+                l(1),
+                vec![],
+                AttemptOutcome::Succeeded(json!(null))
+            )
             .await
             .unwrap()
     );
     assert!(
         store
-            .finish("run_1", 2, vec![], AttemptOutcome::Succeeded(json!(2)))
+            .finish("run_1", l(2), vec![], AttemptOutcome::Succeeded(json!(2)))
             .await
             .unwrap()
     );
@@ -332,7 +346,7 @@ async fn per_job_limits(store: Store) {
     store
         .finish(
             &done.run.id,
-            1,
+            l(1),
             vec![],
             AttemptOutcome::Succeeded(json!(null)),
         )
@@ -347,7 +361,7 @@ async fn release_and_suspend_do_not_count_attempts(store: Store) {
         .await
         .unwrap();
     store.claim(&claim(1)).await.unwrap();
-    store.release("run_1", 1).await.unwrap();
+    store.release("run_1", l(1)).await.unwrap();
     let run = store.run("run_1").await.unwrap().unwrap();
     assert_eq!((run.status, run.attempts), (RunStatus::Queued, 0));
     let claimed = store.claim(&claim(1)).await.unwrap();
@@ -355,7 +369,12 @@ async fn release_and_suspend_do_not_count_attempts(store: Store) {
     let until = Timestamp::now().saturating_add(Duration::from_secs(60));
     assert!(
         store
-            .finish("run_1", 1, vec![], AttemptOutcome::Suspended { until })
+            .finish(
+                "run_1",
+                claimed[0].lease,
+                vec![],
+                AttemptOutcome::Suspended { until }
+            )
             .await
             .unwrap()
     );
@@ -466,15 +485,91 @@ async fn cancel_replay_and_counts(store: Store) {
 }
 
 async fn the_first_task_output_wins(store: Store) {
+    store
+        .ingest(event("evt_1", None, b"{}"), vec![run("run_1", "a")])
+        .await
+        .unwrap();
+    store.claim(&claim(1)).await.unwrap();
     assert_eq!(store.task("run_1", "k").await.unwrap(), None);
     assert_eq!(
-        store.save_task("run_1", "k", json!([1, 2])).await.unwrap(),
+        store
+            .save_task("run_1", l(1), "k", json!([1, 2]))
+            .await
+            .unwrap(),
         json!([1, 2])
     );
-    let second = store.save_task("run_1", "k", json!("late")).await.unwrap();
+    let second = store
+        .save_task("run_1", l(1), "k", json!("again"))
+        .await
+        .unwrap();
     assert_eq!(second, json!([1, 2]), "the first output stored wins");
     assert_eq!(store.task("run_1", "k").await.unwrap(), Some(json!([1, 2])));
     assert_eq!(store.task("run_2", "k").await.unwrap(), None);
+}
+
+/// An attempt given back (a shutdown) or waiting comes back with the same attempt number, but a
+/// new epoch: the old lease writes nothing, whatever it names.
+async fn a_released_attempt_writes_nothing_though_its_number_comes_back(store: Store) {
+    store
+        .ingest(event("evt_1", None, b"{}"), vec![run("run_1", "a")])
+        .await
+        .unwrap();
+    let old = store.claim(&claim(1)).await.unwrap()[0].lease;
+    store.release("run_1", old).await.unwrap();
+    let new = store.claim(&claim(1)).await.unwrap()[0].lease;
+    assert_eq!(new.attempt, old.attempt, "the attempt number came back");
+    assert!(new.epoch > old.epoch);
+
+    let late = |outcome| store.finish("run_1", old, vec![line("late")], outcome);
+    assert!(!late(AttemptOutcome::Succeeded(json!("old"))).await.unwrap());
+    assert!(
+        !store
+            .heartbeat("run_1", old, Duration::from_secs(30))
+            .await
+            .unwrap()
+    );
+    store
+        .append_logs("run_1", old, vec![line("old flush")])
+        .await
+        .unwrap();
+    let refused = store.save_task("run_1", old, "k", json!("old")).await;
+    assert!(
+        matches!(
+            refused,
+            Err(trigger_runtime::store::StoreError::LeaseLost { .. })
+        ),
+        "{refused:?}"
+    );
+    store.release("run_1", old).await.unwrap();
+
+    let current = store.run("run_1").await.unwrap().unwrap();
+    assert_eq!(
+        (current.status, current.attempts),
+        (RunStatus::Running, 1),
+        "the old lease's release changed nothing"
+    );
+    assert_eq!(
+        store
+            .save_task("run_1", new, "k", json!("new"))
+            .await
+            .unwrap(),
+        json!("new")
+    );
+    assert!(
+        store
+            .finish(
+                "run_1",
+                new,
+                vec![line("done")],
+                AttemptOutcome::Succeeded(json!("new"))
+            )
+            .await
+            .unwrap()
+    );
+    let run = store.run("run_1").await.unwrap().unwrap();
+    assert_eq!(run.output, Some(json!("new")));
+    let messages: Vec<&str> = run.logs.iter().map(|l| l.line.message.as_str()).collect();
+    assert_eq!(messages, ["done"]);
 }
 
 async fn the_first_secret_is_kept(store: Store) {
@@ -591,13 +686,13 @@ async fn a_stale_attempt_leaves_no_log_lines(store: Store) {
     assert_eq!(store.claim(&claim(1)).await.unwrap()[0].run.attempts, 2);
     // Attempt 1 lost its lease: neither its heartbeat flush nor its final lines are kept.
     store
-        .append_logs("run_1", 1, vec![line("stale flush")])
+        .append_logs("run_1", l(1), vec![line("stale flush")])
         .await
         .unwrap();
     let stale = store
         .finish(
             "run_1",
-            1,
+            l(1),
             vec![line("stale end")],
             AttemptOutcome::Failed {
                 error: "late".into(),
@@ -607,13 +702,13 @@ async fn a_stale_attempt_leaves_no_log_lines(store: Store) {
         .unwrap();
     assert!(!stale);
     store
-        .append_logs("run_1", 2, vec![line("current flush")])
+        .append_logs("run_1", l(2), vec![line("current flush")])
         .await
         .unwrap();
     store
         .finish(
             "run_1",
-            2,
+            l(2),
             vec![line("current end")],
             AttemptOutcome::Succeeded(json!(null)),
         )
@@ -699,11 +794,14 @@ async fn pruning_deletes_old_finished_events_and_keeps_unfinished_ones(store: St
         .await
         .unwrap();
     store.claim(&claim(1)).await.unwrap();
-    store.save_task("run_done", "k", json!(1)).await.unwrap();
+    store
+        .save_task("run_done", l(1), "k", json!(1))
+        .await
+        .unwrap();
     store
         .finish(
             "run_done",
-            1,
+            l(1),
             vec![line("bye")],
             AttemptOutcome::Succeeded(json!(null)),
         )
@@ -787,11 +885,11 @@ async fn logs_are_read_a_page_at_a_time(store: Store) {
     for chunk in 0..3 {
         let lines = (chunk * 400..chunk * 400 + 400).map(|i| line(&format!("line {i}")));
         store
-            .append_logs("run_1", 1, lines.collect())
+            .append_logs("run_1", l(1), lines.collect())
             .await
             .unwrap();
         store
-            .append_logs("run_2", 1, vec![line("other")])
+            .append_logs("run_2", l(1), vec![line("other")])
             .await
             .unwrap();
     }
@@ -835,7 +933,7 @@ async fn log_pages_end_exactly_and_unknown_runs_have_none(store: Store) {
     store.claim(&claim(2)).await.unwrap();
     let exact = (0..RUN_LOGS_PAGE).map(|i| line(&format!("line {i}")));
     store
-        .append_logs("run_1", 1, exact.collect())
+        .append_logs("run_1", l(1), exact.collect())
         .await
         .unwrap();
 

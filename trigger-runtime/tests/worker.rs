@@ -243,7 +243,7 @@ async fn a_run_whose_lease_expired_is_claimed_again() {
         .store()
         .finish(
             &id,
-            1,
+            claimed[0].lease,
             vec![],
             trigger_runtime::store::AttemptOutcome::Failed {
                 error: "late".into(),

@@ -80,6 +80,12 @@ pub enum StoreError {
     /// A write did not finish within its deadline.
     #[error("the database did not finish the write within {} s", .0.as_secs())]
     Timeout(std::time::Duration),
+    /// The attempt's lease was lost (it expired, or the run was canceled): the write is refused.
+    #[error("run {run_id} is no longer held by this attempt; its write is refused")]
+    LeaseLost {
+        /// The run.
+        run_id: String,
+    },
     /// The writer thread has stopped (the store is being dropped, or the thread died).
     #[error("the database writer has stopped")]
     WriterStopped,

@@ -19,7 +19,7 @@ use std::time::Duration;
 pub use self::error::{Result, StoreError};
 pub use self::record::{
     AttemptOutcome, AttemptRecord, ClaimRequest, ClaimedRun, Event, EventError, EventRecord,
-    Ingested, LogCursor, LogPage, LogQuery, LogRecord, NewRun, RunCounts, RunPage, RunQuery,
+    Ingested, Lease, LogCursor, LogPage, LogQuery, LogRecord, NewRun, RunCounts, RunPage, RunQuery,
     RunRecord, RunRef, RunStatus, SkippedJob,
 };
 pub use self::sqlite::SqliteStore;
@@ -82,25 +82,25 @@ pub trait StoreDriver: Send + Sync + 'static {
     /// each job of `claim.job_limits` under its limit of running runs.
     async fn claim(&self, claim: &ClaimRequest) -> Result<Vec<ClaimedRun>>;
 
-    /// Extends the lease of attempt `attempt`; `false` if the run is no longer held by it.
-    async fn heartbeat(&self, run_id: &str, attempt: u32, lease: Duration) -> Result<bool>;
+    /// Extends `lease` by `duration`; `false` if the run is no longer held by it.
+    async fn heartbeat(&self, run_id: &str, lease: Lease, duration: Duration) -> Result<bool>;
 
-    /// Records how attempt `attempt` ended, with its last log lines, in one write; `false`
+    /// Records how the attempt of `lease` ended, with its last log lines, in one write; `false`
     /// (and no change, not even the lines) if the attempt no longer holds the run.
     async fn finish(
         &self,
         run_id: &str,
-        attempt: u32,
+        lease: Lease,
         lines: Vec<LogLine>,
         outcome: AttemptOutcome,
     ) -> Result<bool>;
 
     /// Gives an unfinished attempt back (shutdown): the run is queued again without counting
     /// the attempt as failed.
-    async fn release(&self, run_id: &str, attempt: u32) -> Result<()>;
+    async fn release(&self, run_id: &str, lease: Lease) -> Result<()>;
 
     /// Appends log lines of attempt `attempt` while it runs.
-    async fn append_logs(&self, run_id: &str, attempt: u32, lines: Vec<LogLine>) -> Result<()>;
+    async fn append_logs(&self, run_id: &str, lease: Lease, lines: Vec<LogLine>) -> Result<()>;
 
     /// A run, with its history and its first [`RUN_LOGS_PAGE`] log lines (and where the next
     /// page starts, if there are more).
@@ -147,10 +147,12 @@ pub trait StoreDriver: Send + Sync + 'static {
     async fn task(&self, run_id: &str, key: &str) -> Result<Option<serde_json::Value>>;
 
     /// Stores the output of task `key` of a run, durably, before the task's caller goes on,
-    /// unless one is stored already; returns the stored output (the first one wins).
+    /// unless one is stored already; returns the stored output (the first one wins). Refused
+    /// with [`StoreError::LeaseLost`] when `lease` no longer holds the run.
     async fn save_task(
         &self,
         run_id: &str,
+        lease: Lease,
         key: &str,
         output: serde_json::Value,
     ) -> Result<serde_json::Value>;

@@ -258,6 +258,8 @@ pub struct RunRecord {
     pub finished_at: Option<Timestamp>,
     /// Until when the current worker holds it.
     pub lease_until: Option<Timestamp>,
+    /// The epoch of the current or last lease (see [`Lease`]).
+    pub lease_epoch: u64,
     /// The job's output, once succeeded.
     pub output: Option<serde_json::Value>,
     /// The last error.
@@ -271,6 +273,18 @@ pub struct RunRecord {
     pub logs_next_cursor: Option<LogCursor>,
 }
 
+/// What a claim gives a worker, and what every write on behalf of the attempt names: the
+/// attempt number (recorded with its logs and outcome) and the lease's epoch (which fences the
+/// write: a worker that lost its lease writes nothing, even if the run's attempt number came
+/// back to the same value after a release or a wait).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Lease {
+    /// The attempt, from 1.
+    pub attempt: u32,
+    /// Grows by one at every claim of the run; never repeats.
+    pub epoch: u64,
+}
+
 /// A run a worker claimed, with its event.
 #[derive(Clone, Debug)]
 #[non_exhaustive]
@@ -279,6 +293,8 @@ pub struct ClaimedRun {
     pub run: RunRecord,
     /// The event that started it.
     pub event: Event,
+    /// The lease: what the attempt's writes name.
+    pub lease: Lease,
 }
 
 /// How an attempt ended.

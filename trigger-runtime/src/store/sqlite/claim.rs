@@ -11,7 +11,7 @@ use super::rows::{self, RUN_COLUMNS, col};
 
 /// The claim's candidates: `SELECT id, job`.
 const CANDIDATE: &[&str] = &["id", "job"];
-use crate::store::{ClaimRequest, ClaimedRun, Event, LOST_LEASE, Result, StoreError};
+use crate::store::{ClaimRequest, ClaimedRun, Event, LOST_LEASE, Lease, Result, StoreError};
 use crate::time::Timestamp;
 
 /// When expired leases were last looked for, and the shortest lease claimed (both in ms).
@@ -95,14 +95,18 @@ impl Taker<'_> {
         else {
             return Ok(None);
         };
+        let lease = Lease {
+            attempt: run.attempts,
+            epoch: run.lease_epoch,
+        };
         if let Some(event) = self.events.get(&run.event_id) {
             let event = event.clone();
-            return Ok(Some(ClaimedRun { run, event }));
+            return Ok(Some(ClaimedRun { run, event, lease }));
         }
         let why = match load_event(self.conn, &run.event_id) {
             Ok(Some(event)) => {
                 self.events.insert(run.event_id.clone(), event.clone());
-                return Ok(Some(ClaimedRun { run, event }));
+                return Ok(Some(ClaimedRun { run, event, lease }));
             }
             Ok(None) => format!("its event {} is missing from the store", run.event_id),
             Err(StoreError::Sqlite(error)) if is_decode_error(&error) => {
@@ -167,8 +171,9 @@ pub(super) fn claim(
     }
     let mut running = running_counts(conn, claim)?;
     let sql = format!(
-        "UPDATE runs SET status = 'running', attempts = attempts + 1, started_at = ?1, \
-         lease_until = ?2 WHERE id = ?3 AND status = 'queued' RETURNING {RUN_COLUMNS}"
+        "UPDATE runs SET status = 'running', attempts = attempts + 1, \
+         lease_epoch = lease_epoch + 1, started_at = ?1, lease_until = ?2 \
+         WHERE id = ?3 AND status = 'queued' RETURNING {RUN_COLUMNS}"
     );
     let mut taker = Taker {
         conn,
@@ -218,19 +223,19 @@ pub(super) fn claim(
     Ok(claimed)
 }
 
-/// Extends the lease of `attempt`; `false` if it no longer holds the run.
+/// Extends `lease` by `duration`; `false` if it no longer holds the run.
 pub(super) fn heartbeat(
     conn: &Connection,
     run_id: &str,
-    attempt: u32,
-    lease: Duration,
+    lease: Lease,
+    duration: Duration,
 ) -> Result<bool> {
-    let until = Timestamp::now().saturating_add(lease).as_unix_millis();
+    let until = Timestamp::now().saturating_add(duration).as_unix_millis();
     let changed = conn
         .prepare_cached(
-            "UPDATE runs SET lease_until = ?3 WHERE id = ?1 AND attempts = ?2 \
+            "UPDATE runs SET lease_until = ?3 WHERE id = ?1 AND lease_epoch = ?2 \
              AND status = 'running'",
         )?
-        .execute(params![run_id, attempt, until])?;
+        .execute(params![run_id, lease.epoch, until])?;
     Ok(changed == 1)
 }

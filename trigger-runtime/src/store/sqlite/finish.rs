@@ -1,39 +1,41 @@
 //! How attempts end: finished (succeeded, retried, failed, suspended), released, canceled;
-//! and the log lines they leave. Every write names the attempt, so a worker that lost its
+//! and the log lines they leave. Every write names its lease's epoch, so a worker that lost its
 //! lease changes nothing.
 
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::log::LogLine;
-use crate::store::{AttemptOutcome, Result, RunStatus};
+use crate::store::{AttemptOutcome, Lease, Result, RunStatus};
 use crate::time::Timestamp;
 
 const SUCCEED: &str = "UPDATE runs SET status = 'succeeded', output = ?3, error = NULL, \
      finished_at = ?4, lease_until = NULL \
-     WHERE id = ?1 AND status = 'running' AND attempts = ?2 RETURNING started_at";
+     WHERE id = ?1 AND status = 'running' AND lease_epoch = ?2 RETURNING started_at";
 const RETRY: &str = "UPDATE runs SET status = 'queued', error = ?3, run_at = ?4, \
      lease_until = NULL \
-     WHERE id = ?1 AND status = 'running' AND attempts = ?2 RETURNING started_at";
+     WHERE id = ?1 AND status = 'running' AND lease_epoch = ?2 RETURNING started_at";
 const FAIL: &str = "UPDATE runs SET status = 'failed', error = ?3, finished_at = ?4, \
      lease_until = NULL \
-     WHERE id = ?1 AND status = 'running' AND attempts = ?2 RETURNING started_at";
+     WHERE id = ?1 AND status = 'running' AND lease_epoch = ?2 RETURNING started_at";
 
-/// Records how `attempt` ended and stores its last log lines, if it still holds the run;
+/// Records how the attempt of `lease` ended and stores its last log lines, if it still holds
+/// the run;
 /// `false` and no change otherwise. A successful attempt gets no row in `attempts`: the run
 /// row has its times, and reads add it to the history.
 pub(super) fn finish(
     conn: &Connection,
     run_id: &str,
-    attempt: u32,
+    lease: Lease,
     lines: &[LogLine],
     outcome: &AttemptOutcome,
 ) -> Result<bool> {
+    let (attempt, epoch) = (lease.attempt, lease.epoch);
     let now = Timestamp::now().as_unix_millis();
     // When the attempt started, if it still holds the run.
     let held = |sql: &str, value: String, at: i64| -> Result<Option<i64>> {
         Ok(conn
             .prepare_cached(sql)?
-            .query_row(params![run_id, attempt, value, at], |row| {
+            .query_row(params![run_id, epoch, value, at], |row| {
                 Ok(row.get::<_, Option<i64>>("started_at")?.unwrap_or(now))
             })
             .optional()?)
@@ -46,7 +48,7 @@ pub(super) fn finish(
         ),
         AttemptOutcome::Failed { error } => (held(FAIL, error.clone(), now)?, Some(error)),
         AttemptOutcome::Suspended { until } => {
-            let requeued = requeue(conn, run_id, attempt, *until)?;
+            let requeued = requeue(conn, run_id, lease, *until)?;
             if requeued {
                 insert_logs(conn, run_id, attempt, lines)?;
             }
@@ -67,21 +69,32 @@ pub(super) fn finish(
     Ok(true)
 }
 
-/// Queues the run again at `at` without counting `attempt` (a wait, or a shutdown), if the
-/// attempt still holds the run.
-fn requeue(conn: &Connection, run_id: &str, attempt: u32, at: Timestamp) -> Result<bool> {
+/// Queues the run again at `at` without counting the attempt (a wait, or a shutdown), if
+/// `lease` still holds the run.
+fn requeue(conn: &Connection, run_id: &str, lease: Lease, at: Timestamp) -> Result<bool> {
     let changed = conn
         .prepare_cached(
             "UPDATE runs SET status = 'queued', run_at = ?3, attempts = attempts - 1, \
-             lease_until = NULL WHERE id = ?1 AND status = 'running' AND attempts = ?2",
+             lease_until = NULL WHERE id = ?1 AND status = 'running' AND lease_epoch = ?2",
         )?
-        .execute(params![run_id, attempt, at.as_unix_millis()])?;
+        .execute(params![run_id, lease.epoch, at.as_unix_millis()])?;
     Ok(changed == 1)
 }
 
 /// Gives an unfinished attempt back for the next start.
-pub(super) fn release(conn: &Connection, run_id: &str, attempt: u32) -> Result<()> {
-    requeue(conn, run_id, attempt, Timestamp::now()).map(drop)
+pub(super) fn release(conn: &Connection, run_id: &str, lease: Lease) -> Result<()> {
+    requeue(conn, run_id, lease, Timestamp::now()).map(drop)
+}
+
+/// Whether `lease` still holds the run.
+pub(super) fn holds(conn: &Connection, run_id: &str, lease: Lease) -> Result<bool> {
+    let held: Option<i64> = conn
+        .prepare_cached(
+            "SELECT 1 FROM runs WHERE id = ?1 AND lease_epoch = ?2 AND status = 'running'",
+        )?
+        .query_row(params![run_id, lease.epoch], |row| row.get(0))
+        .optional()?;
+    Ok(held.is_some())
 }
 
 /// Cancels a queued or running run; its status afterwards, `None` if there is no such run.
@@ -103,17 +116,11 @@ pub(super) fn cancel(conn: &Connection, run_id: &str) -> Result<Option<RunStatus
 pub(super) fn append_logs(
     conn: &Connection,
     run_id: &str,
-    attempt: u32,
+    lease: Lease,
     lines: &[LogLine],
 ) -> Result<()> {
-    let held: Option<i64> = conn
-        .prepare_cached(
-            "SELECT 1 FROM runs WHERE id = ?1 AND attempts = ?2 AND status = 'running'",
-        )?
-        .query_row(params![run_id, attempt], |row| row.get(0))
-        .optional()?;
-    if held.is_some() {
-        insert_logs(conn, run_id, attempt, lines)?;
+    if holds(conn, run_id, lease)? {
+        insert_logs(conn, run_id, lease.attempt, lines)?;
     }
     Ok(())
 }

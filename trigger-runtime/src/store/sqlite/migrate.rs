@@ -27,6 +27,11 @@ const MIGRATIONS: &[(u32, &str, &str)] = &[
         "health",
         include_str!("../../../migrations/sqlite/0004_health.sql"),
     ),
+    (
+        5,
+        "lease_epoch",
+        include_str!("../../../migrations/sqlite/0005_lease_epoch.sql"),
+    ),
 ];
 
 /// Applies every migration the database has not seen yet, all in one transaction; refuses a

@@ -27,8 +27,8 @@ use rusqlite::Connection;
 use self::claim::ExpiryScan;
 use self::writer::Writer;
 use super::{
-    AttemptOutcome, ClaimRequest, ClaimedRun, Event, EventRecord, Ingested, NewRun, Pruned, Result,
-    RunCounts, RunPage, RunQuery, RunRecord, RunRef, RunStatus, SkippedJob, StoreDriver,
+    AttemptOutcome, ClaimRequest, ClaimedRun, Event, EventRecord, Ingested, Lease, NewRun, Pruned,
+    Result, RunCounts, RunPage, RunQuery, RunRecord, RunRef, RunStatus, SkippedJob, StoreDriver,
     StoreError, StoreKind,
 };
 use super::{LogPage, LogQuery};
@@ -241,37 +241,37 @@ impl StoreDriver for SqliteStore {
             .await
     }
 
-    async fn heartbeat(&self, run_id: &str, attempt: u32, lease: Duration) -> Result<bool> {
+    async fn heartbeat(&self, run_id: &str, lease: Lease, duration: Duration) -> Result<bool> {
         let run_id = run_id.to_owned();
         self.writer
-            .write(move |conn| claim::heartbeat(conn, &run_id, attempt, lease))
+            .write(move |conn| claim::heartbeat(conn, &run_id, lease, duration))
             .await
     }
 
     async fn finish(
         &self,
         run_id: &str,
-        attempt: u32,
+        lease: Lease,
         lines: Vec<LogLine>,
         outcome: AttemptOutcome,
     ) -> Result<bool> {
         let run_id = run_id.to_owned();
         self.writer
-            .write(move |conn| finish::finish(conn, &run_id, attempt, &lines, &outcome))
+            .write(move |conn| finish::finish(conn, &run_id, lease, &lines, &outcome))
             .await
     }
 
-    async fn release(&self, run_id: &str, attempt: u32) -> Result<()> {
+    async fn release(&self, run_id: &str, lease: Lease) -> Result<()> {
         let run_id = run_id.to_owned();
         self.writer
-            .write(move |conn| finish::release(conn, &run_id, attempt))
+            .write(move |conn| finish::release(conn, &run_id, lease))
             .await
     }
 
-    async fn append_logs(&self, run_id: &str, attempt: u32, lines: Vec<LogLine>) -> Result<()> {
+    async fn append_logs(&self, run_id: &str, lease: Lease, lines: Vec<LogLine>) -> Result<()> {
         let run_id = run_id.to_owned();
         self.writer
-            .write(move |conn| finish::append_logs(conn, &run_id, attempt, &lines))
+            .write(move |conn| finish::append_logs(conn, &run_id, lease, &lines))
             .await
     }
 
@@ -344,12 +344,13 @@ impl StoreDriver for SqliteStore {
     async fn save_task(
         &self,
         run_id: &str,
+        lease: Lease,
         key: &str,
         output: serde_json::Value,
     ) -> Result<serde_json::Value> {
         let (run_id, key, output) = (run_id.to_owned(), key.to_owned(), output.to_string());
         self.writer
-            .write(move |conn| write::save_task(conn, &run_id, &key, &output))
+            .write(move |conn| write::save_task(conn, &run_id, lease, &key, &output))
             .await
     }
 }

@@ -39,6 +39,7 @@ columns!(
     "started_at",
     "finished_at",
     "lease_until",
+    "lease_epoch",
     "output",
     "error",
 );
@@ -114,6 +115,7 @@ pub(super) fn run(row: &Row<'_>) -> rusqlite::Result<RunRecord> {
         started_at: ts(col!(row, RUN, "started_at")?),
         finished_at: ts(col!(row, RUN, "finished_at")?),
         lease_until: ts(col!(row, RUN, "lease_until")?),
+        lease_epoch: col!(row, RUN, "lease_epoch")?,
         output,
         error: col!(row, RUN, "error")?,
         history: Vec::new(),

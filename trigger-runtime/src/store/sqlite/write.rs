@@ -4,7 +4,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::read::{event_runs, load_event, task_output};
 use super::rows;
-use crate::store::{Event, Ingested, NewRun, Result, RunRef, SkippedJob};
+use crate::store::{Event, Ingested, Lease, NewRun, Result, RunRef, SkippedJob, StoreError};
 use crate::time::Timestamp;
 
 /// Stores `event` with `runs`, or finds the event its idempotency key already names.
@@ -97,13 +97,20 @@ pub(super) fn add_runs(
     insert_runs(conn, &event, runs).map(Some)
 }
 
-/// Stores a task's output unless one is stored already; returns the stored one.
+/// Stores a task's output unless one is stored already; returns the stored one. Refused when
+/// `lease` no longer holds the run.
 pub(super) fn save_task(
     conn: &Connection,
     run_id: &str,
+    lease: Lease,
     key: &str,
     output: &str,
 ) -> Result<serde_json::Value> {
+    if !super::finish::holds(conn, run_id, lease)? {
+        return Err(StoreError::LeaseLost {
+            run_id: run_id.to_owned(),
+        });
+    }
     conn.prepare_cached(
         "INSERT INTO tasks (run_id, key, output) VALUES (?1, ?2, ?3) \
          ON CONFLICT (run_id, key) DO NOTHING",
