@@ -58,7 +58,12 @@ pub(super) async fn require_api_key(
         .and_then(|v| v.split_once(' '))
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
         .map(|(_, key)| key.trim())
-        .or_else(|| headers.get("x-api-key").and_then(|v| v.to_str().ok()));
+        .or_else(|| {
+            headers
+                .get("x-api-key")
+                .and_then(|v| v.to_str().ok())
+                .map(str::trim)
+        });
     if given.is_some_and(|given| constant_time_eq(given.as_bytes(), key.as_bytes())) {
         next.run(request).await
     } else {

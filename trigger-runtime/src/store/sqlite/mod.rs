@@ -54,6 +54,9 @@ impl std::fmt::Debug for SqliteStore {
     }
 }
 
+/// The longest a read may take before its caller hears [`StoreError::Timeout`].
+const READ_DEADLINE: Duration = Duration::from_secs(10);
+
 /// How long the writer waits for a write lock another process holds.
 const WRITER_BUSY_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -185,13 +188,16 @@ impl SqliteStore {
             return self.writer.write(f).await;
         };
         let reader = Arc::clone(reader);
-        tokio::task::spawn_blocking(move || {
+        let read = tokio::task::spawn_blocking(move || {
             let conn = reader
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
             f(&conn)
-        })
-        .await?
+        });
+        // The blocking read goes on if the deadline passes; its caller hears so at once.
+        tokio::time::timeout(READ_DEADLINE, read)
+            .await
+            .map_err(|_| StoreError::Timeout(READ_DEADLINE))??
     }
 }
 
