@@ -234,17 +234,22 @@ impl<'de, 's> DeserializeSeed<'de> for Key<'s> {
         self,
         deserializer: D,
     ) -> Result<Self::Value, D::Error> {
-        deserializer.deserialize_str(self)
+        // As bytes: a key no filter reads is compared, not checked as UTF-8 nor copied.
+        deserializer.deserialize_bytes(self)
     }
 }
 
 impl<'s> Key<'s> {
     fn shape(&self, key: &str) -> Option<&'s Shape> {
+        self.shape_of(key.as_bytes())
+    }
+
+    fn shape_of(&self, key: &[u8]) -> Option<&'s Shape> {
         match self.0 {
             Shape::Whole => Some(self.0),
             Shape::Fields(fields) => fields
                 .iter()
-                .find(|(name, _)| name.len() == key.len() && name == key)
+                .find(|(name, _)| name.as_bytes() == key)
                 .map(|(_, shape)| shape),
         }
     }
@@ -255,6 +260,22 @@ impl<'de, 's> Visitor<'de> for Key<'s> {
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("an object key")
+    }
+
+    fn visit_borrowed_bytes<E: de::Error>(self, key: &'de [u8]) -> Result<Self::Value, E> {
+        let Some(shape) = self.shape_of(key) else {
+            return Ok(None);
+        };
+        let key = std::str::from_utf8(key).map_err(E::custom)?;
+        Ok(Some((Cow::Borrowed(key), shape)))
+    }
+
+    fn visit_bytes<E: de::Error>(self, key: &[u8]) -> Result<Self::Value, E> {
+        let Some(shape) = self.shape_of(key) else {
+            return Ok(None);
+        };
+        let key = std::str::from_utf8(key).map_err(E::custom)?;
+        Ok(Some((Cow::Owned(key.to_owned()), shape)))
     }
 
     fn visit_borrowed_str<E>(self, key: &'de str) -> Result<Self::Value, E> {
