@@ -277,7 +277,8 @@ fn show<J: Json>(out: &mut String, value: Option<&J>) {
             let _ = write!(out, "{n}");
         }
         _ => {
-            let text = value.to_json();
+            // A few bytes more than shown, so a cut value shows as cut.
+            let text = value.to_json(SHOWN * 4 + 4);
             match text.char_indices().nth(SHOWN - 3) {
                 Some((cut, _)) => {
                     out.push_str(&text[..cut]);

@@ -36,8 +36,40 @@ pub(crate) trait Json: Sized {
     fn as_number(&self) -> Option<&Number>;
     fn as_bool(&self) -> Option<bool>;
     fn is_null(&self) -> bool;
-    /// The value as JSON text, for reasons.
-    fn to_json(&self) -> String;
+    /// The value as JSON text, for reasons: at most about `max` bytes of it (a large value is
+    /// not written whole only to be cut).
+    fn to_json(&self, max: usize) -> String;
+}
+
+/// Writes `value` as JSON, stopping once `max` bytes are written.
+fn json_prefix(value: &impl Serialize, max: usize) -> String {
+    struct Bounded(Vec<u8>, usize);
+    impl std::io::Write for Bounded {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            let room = self.1.saturating_sub(self.0.len());
+            if room == 0 {
+                return Err(std::io::Error::other("enough of the value was written"));
+            }
+            let taken = buf.len().min(room);
+            self.0.extend_from_slice(&buf[..taken]);
+            Ok(taken)
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut out = Bounded(Vec::with_capacity(max.min(256)), max);
+    let _ = serde_json::to_writer(&mut out, value);
+    match String::from_utf8(out.0) {
+        Ok(text) => text,
+        // Cut inside a character: drop its first bytes.
+        Err(error) => {
+            let valid = error.utf8_error().valid_up_to();
+            let mut bytes = error.into_bytes();
+            bytes.truncate(valid);
+            String::from_utf8(bytes).unwrap_or_default()
+        }
+    }
 }
 
 impl Json for Value {
@@ -68,8 +100,8 @@ impl Json for Value {
         Value::is_null(self)
     }
 
-    fn to_json(&self) -> String {
-        self.to_string()
+    fn to_json(&self, max: usize) -> String {
+        json_prefix(self, max)
     }
 }
 
@@ -116,8 +148,8 @@ impl Json for Node<'_> {
         matches!(self, Self::Null)
     }
 
-    fn to_json(&self) -> String {
-        serde_json::to_string(self).unwrap_or_default()
+    fn to_json(&self, max: usize) -> String {
+        json_prefix(self, max)
     }
 }
 
