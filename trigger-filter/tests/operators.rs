@@ -290,6 +290,28 @@ fn includes_and_not() {
 }
 
 #[test]
+fn a_reason_shows_a_large_value_cut() {
+    let big: Vec<String> = (0..100_000).map(|i| format!("élément {i}")).collect();
+    let reason = pattern(json!({"tags": {"name": ["x"]}}))
+        .check(&json!({"tags": big}))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        reason.starts_with(r#"tags: ["élément 0","élément 1""#),
+        "{reason}"
+    );
+    assert!(
+        reason.ends_with("... has no element that matches"),
+        "{reason}"
+    );
+    assert!(
+        reason.chars().count() < 130,
+        "{} chars",
+        reason.chars().count()
+    );
+}
+
+#[test]
 fn reasons_name_the_field_and_the_value() {
     let reason =
         |filter: Value, payload: Value| pattern(filter).check(&payload).unwrap_err().to_string();
