@@ -4,11 +4,16 @@
 //! store across restarts; another installation gets another secret. A secret from a variable
 //! (`fixture`'s `FIXTURE_SECRET`) is only named, never shown.
 //!
+//! An endpoint that names two variables (`rotated`, `secret = ["ROTATED_NEW", "ROTATED_OLD"]`)
+//! accepts a body signed with the secret of either that is set, and says which are set.
+//!
 //! A failing test prints the servers' stdout and stderr.
 
 use std::time::Duration;
 
-use trigger_tests::fixture::{COUNTED, Fixture, GENERATED, SECRET, SECRET_VAR, SIGNATURE};
+use trigger_tests::fixture::{
+    COUNTED, Fixture, GENERATED, ROTATED, ROTATED_NEW, ROTATED_OLD, SECRET, SECRET_VAR, SIGNATURE,
+};
 use trigger_tests::{Response, Server, run_to_exit, sign};
 
 /// The id of the endpoint with a generated secret.
@@ -222,4 +227,96 @@ fn each_installation_generates_its_own_secret() {
     assert_accepted(&second_server, &second_secret);
     assert_refused(&second_server, Some(&first_secret));
     assert_refused(&first_server, Some(&second_secret));
+}
+
+/// The secrets `rotated` reads in the rotation tests.
+const NEW_SECRET: &str = "whsec_rotated_new";
+const OLD_SECRET: &str = "whsec_rotated_old";
+
+/// POSTs a JSON body to `rotated`, signed with `secret`.
+#[track_caller]
+fn post_rotated(server: &Server, secret: &str) -> Response {
+    let body = br#"{"hello":"rotation"}"#;
+    let signature = sign(secret, body);
+    let headers = [
+        ("Content-Type", "application/json"),
+        (SIGNATURE, &signature),
+    ];
+    server.send("POST", ROTATED, &headers, body)
+}
+
+#[test]
+fn a_rotated_endpoint_accepts_the_new_and_the_old_secret() {
+    let fixture = Fixture::new();
+    let server = fixture
+        .server()
+        .env(ROTATED_NEW, NEW_SECRET)
+        .env(ROTATED_OLD, OLD_SECRET)
+        .start();
+    server.wait_for_stdout("jobs:", WAIT);
+    let both = format!("set (from {ROTATED_NEW}, {ROTATED_OLD})");
+    assert_eq!(field(&server.stdout(), "rotated", "secret"), both);
+    for secret in [NEW_SECRET, OLD_SECRET] {
+        let response = post_rotated(&server, secret);
+        assert_eq!(response.status, 200, "signed with {secret}: {response}");
+    }
+    let response = post_rotated(&server, SECRET);
+    assert_eq!(response.status, 401, "{response}");
+    assert_eq!(
+        response.json()["error"],
+        "signature in X-Signature does not match the body"
+    );
+
+    let endpoints = run_to_exit(
+        fixture
+            .command(&["endpoints"])
+            .env(ROTATED_NEW, NEW_SECRET)
+            .env(ROTATED_OLD, OLD_SECRET),
+        WAIT,
+    );
+    assert_eq!(
+        field(&endpoints.stdout, "rotated", "secret"),
+        both,
+        "{}",
+        endpoints.output()
+    );
+    for output in [server.output(), endpoints.output()] {
+        assert!(
+            !output.contains(NEW_SECRET) && !output.contains(OLD_SECRET),
+            "a rotated secret was printed:\n{output}"
+        );
+    }
+}
+
+#[test]
+fn with_only_the_old_secret_set_it_verifies_and_warns() {
+    let fixture = Fixture::new();
+    let server = fixture.server().env(ROTATED_OLD, OLD_SECRET).start();
+    server.wait_for_stdout("jobs:", WAIT);
+    let warning = server.wait_for_log(
+        &format!("{ROTATED_NEW}, the current secret, is not set"),
+        WAIT,
+    );
+    assert!(warning.contains("WARN"), "{warning}");
+    assert_eq!(
+        field(&server.stdout(), "rotated", "secret"),
+        format!("set (from {ROTATED_OLD}); NOT SET: {ROTATED_NEW}")
+    );
+    let response = post_rotated(&server, OLD_SECRET);
+    assert_eq!(response.status, 200, "{response}");
+    let response = post_rotated(&server, NEW_SECRET);
+    assert_eq!(response.status, 401, "{response}");
+}
+
+#[test]
+fn with_no_rotated_secret_set_the_current_one_is_asked_for() {
+    let fixture = Fixture::new();
+    let server = fixture.server().start();
+    server.wait_for_stdout("jobs:", WAIT);
+    let response = post_rotated(&server, NEW_SECRET);
+    assert_eq!(response.status, 401, "{response}");
+    assert_eq!(
+        response.json()["error"],
+        format!("secret not configured: set {ROTATED_NEW}")
+    );
 }

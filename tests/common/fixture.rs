@@ -30,6 +30,13 @@ pub const WAITS: &str = "/endpoints/waits";
 pub const ROUTED: &str = "/endpoints/routed";
 /// The endpoint whose secret the runtime generates and stores; no job runs on it.
 pub const GENERATED: &str = "/endpoints/generated";
+/// The endpoint verified with the secret of either [`ROTATED_NEW`] or [`ROTATED_OLD`]; no job
+/// runs on it.
+pub const ROTATED: &str = "/endpoints/rotated";
+/// The variable of `rotated`'s current secret.
+pub const ROTATED_NEW: &str = "ROTATED_NEW";
+/// The variable of `rotated`'s older secret.
+pub const ROTATED_OLD: &str = "ROTATED_OLD";
 /// The lease the fixture runs with, so runs of a killed server are claimed again soon.
 pub const LEASE: &str = "2s";
 

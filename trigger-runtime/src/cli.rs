@@ -237,7 +237,14 @@ fn base_url(options: &Options, local: Option<SocketAddr>) -> String {
 
 fn secret_text(state: &SecretState, server: &Server) -> String {
     match state {
-        SecretState::Env { var, .. } => format!("set (from {var})"),
+        SecretState::Env { vars, unset, .. } if unset.is_empty() => {
+            format!("set (from {})", vars.join(", "))
+        }
+        SecretState::Env { vars, unset, .. } => format!(
+            "set (from {}); NOT SET: {}",
+            vars.join(", "),
+            unset.join(", ")
+        ),
         SecretState::Missing { var } => format!("NOT SET: set {var}; requests get 401 until then"),
         SecretState::Generated { secret } if !server.store().kind().is_persistent() => format!(
             "{} (generated; the memory store forgets it at exit, so name a `secret` variable to keep it)",

@@ -21,7 +21,7 @@
 //! | `algorithm` | `"sha256"`, `"sha1"`, `"sha512"` | `"sha256"` |
 //! | `encoding` | `"hex"` (either case), `"base64"` | `"hex"` |
 //! | `prefix` | text before the signature, e.g. `"sha256="`, stripped at the start only | none |
-//! | `secret` | the environment variable that holds the secret | a generated secret kept in the store |
+//! | `secret` | the environment variable that holds the secret, or a list of them during a rotation, `["NEW", "OLD"]` (the current one first) | a generated secret kept in the store |
 
 use std::fmt;
 use std::future::Future;
@@ -122,6 +122,17 @@ impl fmt::Display for Verifier {
     }
 }
 
+/// The environment variables an endpoint reads its secret from.
+#[derive(Clone, Copy, Debug)]
+enum SecretEnvs {
+    /// None: the secret is generated and kept in the store.
+    None,
+    /// One variable, from [`HttpEndpoint::with_secret_env`].
+    One(&'static str),
+    /// One or more variables, the current one first, from [`HttpEndpoint::with_secret_envs`].
+    Many(&'static [&'static str]),
+}
+
 fn unverifiable<'a>(_: &'a Request, _: &'a Secret) -> BoxFuture<'a, Verification> {
     Box::pin(async { Verification::rejected("endpoint has no verification configured") })
 }
@@ -137,7 +148,7 @@ pub struct HttpEndpoint {
     icon: Option<&'static str>,
     title: Option<&'static str>,
     enabled: bool,
-    secret_env: Option<&'static str>,
+    secret_envs: SecretEnvs,
     verifier: Verifier,
     location: Location,
 }
@@ -157,7 +168,7 @@ impl HttpEndpoint {
             icon: None,
             title: None,
             enabled: true,
-            secret_env: None,
+            secret_envs: SecretEnvs::None,
             verifier: Verifier::Custom(unverifiable),
             location,
         }
@@ -194,7 +205,21 @@ impl HttpEndpoint {
     /// Reads the secret from environment variable `name`.
     #[must_use]
     pub const fn with_secret_env(mut self, name: &'static str) -> Self {
-        self.secret_env = Some(name);
+        self.secret_envs = SecretEnvs::One(name);
+        self
+    }
+
+    /// Reads the secret from each of the environment variables `names` that is set, for a
+    /// rotation: `&["NEW_SECRET", "OLD_SECRET"]` accepts requests signed with either while both
+    /// are set. The first is the current one, and the others are older ones, kept until the
+    /// sender signs with the new one. An empty list names none, like never calling this.
+    #[must_use]
+    pub const fn with_secret_envs(mut self, names: &'static [&'static str]) -> Self {
+        self.secret_envs = if names.is_empty() {
+            SecretEnvs::None
+        } else {
+            SecretEnvs::Many(names)
+        };
         self
     }
 
@@ -237,9 +262,24 @@ impl HttpEndpoint {
         self.enabled
     }
 
-    /// The environment variable that holds the secret, if one is named.
+    /// The environment variable that holds the current secret, if one is named: the first of
+    /// [`secret_envs`](Self::secret_envs).
     pub const fn secret_env(&self) -> Option<&'static str> {
-        self.secret_env
+        match self.secret_envs {
+            SecretEnvs::None => None,
+            SecretEnvs::One(name) => Some(name),
+            SecretEnvs::Many(names) => names.first().copied(),
+        }
+    }
+
+    /// Every environment variable named for the secret, the current one first (empty when the
+    /// secret is generated).
+    pub const fn secret_envs(&self) -> &[&'static str] {
+        match &self.secret_envs {
+            SecretEnvs::None => &[],
+            SecretEnvs::One(name) => std::slice::from_ref(name),
+            SecretEnvs::Many(names) => names,
+        }
     }
 
     /// How requests are verified.
@@ -266,26 +306,50 @@ impl HttpEndpoint {
         }
     }
 
-    /// Verifies `request` with the secret from the endpoint's environment variable (the
-    /// variable must be set; a `.env` file is read by [`crate::run`], not here).
+    /// Verifies `request` with the secrets from the endpoint's environment variables: verified
+    /// when one of those that are set verifies it (a `.env` file is read by [`crate::run`], not
+    /// here).
     pub async fn verify(&self, request: &Request) -> Verification {
-        let Some(name) = self.secret_env else {
+        let Some(current) = self.secret_env() else {
             return Verification::rejected(format!(
                 "endpoint {:?} names no secret variable; call verify_with_secret",
                 self.id
             ));
         };
-        match crate::verify::env_secret(name) {
-            Some(secret) => self.verify_with_secret(request, &secret).await,
-            None => Verification::rejected(format!("secret not configured: set {name}")),
+        let secrets: Vec<Secret> = self
+            .secret_envs()
+            .iter()
+            .filter_map(|name| crate::verify::env_secret(name))
+            .collect();
+        if secrets.is_empty() {
+            return Verification::rejected(format!("secret not configured: set {current}"));
         }
+        self.verify_with_secrets(request, &secrets).await
     }
 
     /// Verifies `request` with `secret`.
     pub async fn verify_with_secret(&self, request: &Request, secret: &Secret) -> Verification {
+        self.verify_with_secrets(request, std::slice::from_ref(secret))
+            .await
+    }
+
+    /// Verifies `request` with each of `secrets` in turn (during a rotation: the current one
+    /// first): verified when one verifies it; otherwise rejected with the reason the first
+    /// gave. An HMAC endpoint parses the signature once and compares it with each secret's.
+    pub async fn verify_with_secrets(&self, request: &Request, secrets: &[Secret]) -> Verification {
         match &self.verifier {
-            Verifier::Hmac(scheme) => scheme.verify(request, secret),
-            Verifier::Custom(verify) => verify(request, secret).await,
+            Verifier::Hmac(scheme) => scheme.verify_any(request, secrets),
+            Verifier::Custom(verify) => {
+                let mut first = None;
+                for secret in secrets {
+                    let verification = verify(request, secret).await;
+                    if verification.is_verified() {
+                        return verification;
+                    }
+                    first.get_or_insert(verification);
+                }
+                first.unwrap_or_else(|| Verification::rejected("no secret to verify with"))
+            }
         }
     }
 

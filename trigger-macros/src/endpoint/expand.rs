@@ -33,8 +33,9 @@ pub(super) fn endpoint(plan: &Plan, item: &EndpointItem) -> TokenStream {
     if !plan.enabled {
         builder.extend(quote!(.with_enabled(false)));
     }
-    if let Some(secret) = &plan.secret {
-        builder.extend(quote!(.with_secret_env(#secret)));
+    if !plan.secret.is_empty() {
+        let names = &plan.secret;
+        builder.extend(quote!(.with_secret_envs(&[#(#names),*])));
     }
     let (doc_attrs, other_attrs): (Vec<_>, Vec<_>) =
         attrs.iter().partition(|a| a.path().is_ident("doc"));

@@ -9,7 +9,7 @@ use quote::ToTokens;
 use syn::parse::{Parse, ParseStream};
 use syn::{Attribute, Block, Ident, LitStr, Signature, Token, Visibility};
 
-use self::args::EndpointArgs;
+use self::args::{EndpointArgs, SecretNames};
 use crate::diag::{self, Errors};
 use crate::lit;
 
@@ -102,7 +102,8 @@ pub(crate) struct Plan {
     pub(crate) icon: Option<LitStr>,
     pub(crate) title: Option<LitStr>,
     pub(crate) enabled: bool,
-    pub(crate) secret: Option<LitStr>,
+    /// The secret's environment variables, the current one first; empty for a generated secret.
+    pub(crate) secret: Vec<LitStr>,
     pub(crate) verifier: Verifier,
 }
 
@@ -119,7 +120,7 @@ fn validate(mut args: EndpointArgs, item: &EndpointItem) -> syn::Result<Plan> {
         check_id,
     );
     if let Some(arg) = &args.secret {
-        check_env_name(&arg.value, &mut errors);
+        check_secret_names(&arg.value, &mut errors);
     }
     let verifier = match &item.body {
         None => verify::hmac(&args, &item.sig, &mut errors),
@@ -135,7 +136,9 @@ fn validate(mut args: EndpointArgs, item: &EndpointItem) -> syn::Result<Plan> {
         icon: args.icon.map(|a| a.value),
         title: args.title.map(|a| a.value),
         enabled: lit::boolean(args.enabled.as_ref(), true),
-        secret: args.secret.map(|a| a.value),
+        secret: args
+            .secret
+            .map_or_else(Vec::new, |a| a.value.names().into_iter().cloned().collect()),
         verifier: verifier?,
     })
 }
@@ -157,6 +160,30 @@ fn check_id(id: &LitStr, errors: &mut Errors) {
                 "endpoint id {value:?} contains {bad:?}; use letters, digits, `-`, `.`, `_` or `~`"
             ),
         );
+    }
+}
+
+/// Each name is a variable name, named once, and a list names at least one.
+fn check_secret_names(secret: &SecretNames, errors: &mut Errors) {
+    if let SecretNames::List { bracket, names } = secret {
+        if names.is_empty() {
+            errors.at(
+                bracket.span.join(),
+                "`secret = []` names no environment variable; write `secret = \"MY_SECRET\"`, \
+                 or `secret = [\"NEW_SECRET\", \"OLD_SECRET\"]` to accept both during a rotation",
+            );
+        }
+    }
+    let names = secret.names();
+    for (i, name) in names.iter().enumerate() {
+        check_env_name(name, errors);
+        let value = name.value();
+        if names[..i].iter().any(|earlier| earlier.value() == value) {
+            errors.spanned(
+                name,
+                format_args!("`secret` lists {value:?} twice; remove this one"),
+            );
+        }
     }
 }
 

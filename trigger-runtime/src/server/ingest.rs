@@ -123,7 +123,7 @@ async fn accept(
     let body = read_body(&headers, body, state.config.body_limit).await?;
     let url = full_url(state.config.public_url.as_deref(), &headers, uri);
     let request = Request::new(method, &url, headers, body).map_err(Rejection::BadRequest)?;
-    verify(state, endpoint, &request, secret(state, endpoint)?).await?;
+    verify(state, endpoint, &request, secrets(state, endpoint)?).await?;
 
     let route = state.registry.route(endpoint.id(), &request);
     let runs: Vec<_> = route.matched.iter().map(|job| job.new_run()).collect();
@@ -168,14 +168,14 @@ async fn verify(
     state: &AppState,
     endpoint: &'static HttpEndpoint,
     request: &Request,
-    secret: &Secret,
+    secrets: &[Secret],
 ) -> Result<(), Rejection> {
     let verification = match endpoint.verifier() {
-        Verifier::Hmac(scheme) => scheme.verify(request, secret),
+        Verifier::Hmac(scheme) => scheme.verify_any(request, secrets),
         Verifier::Custom(_) => {
-            let (request, secret) = (request.clone(), secret.clone());
+            let (request, secrets) = (request.clone(), secrets.to_vec());
             let task =
-                tokio::spawn(async move { endpoint.verify_with_secret(&request, &secret).await });
+                tokio::spawn(async move { endpoint.verify_with_secrets(&request, &secrets).await });
             let abort = task.abort_handle();
             match tokio::time::timeout(state.config.verify_timeout, task).await {
                 Ok(Ok(verification)) => verification,
@@ -230,11 +230,11 @@ async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Byte
         })
 }
 
-/// The secret requests to `endpoint` are verified with.
-fn secret<'a>(state: &'a AppState, endpoint: &HttpEndpoint) -> Result<&'a Secret, Rejection> {
+/// The secrets requests to `endpoint` are verified with: verified when one verifies.
+fn secrets<'a>(state: &'a AppState, endpoint: &HttpEndpoint) -> Result<&'a [Secret], Rejection> {
     match state.secrets.get(endpoint.id()) {
-        Some(SecretState::Env { secret, .. } | SecretState::Generated { secret }) => Ok(secret),
         Some(SecretState::Missing { var }) => Err(Rejection::SecretNotConfigured(var)),
+        Some(state) => Ok(state.secrets()),
         // `Server::new` resolves a secret for every registered endpoint.
         None => Err(Rejection::Unverified(format!(
             "endpoint {:?} has no secret",

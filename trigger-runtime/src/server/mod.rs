@@ -95,16 +95,19 @@ impl Default for ServerConfig {
 /// Where an endpoint's secret comes from.
 #[derive(Clone, Debug)]
 pub enum SecretState {
-    /// Read from the named environment variable.
+    /// Read from the named environment variables that are set: a request verifies when one of
+    /// them verifies it (a rotation: the new secret and the old one, both accepted).
     Env {
-        /// The variable.
-        var: &'static str,
-        /// The secret.
-        secret: Secret,
+        /// The variables that are set, in the order named (the current one first, when set).
+        vars: Vec<&'static str>,
+        /// Their secrets, in the same order.
+        secrets: Vec<Secret>,
+        /// The variables named but unset or empty.
+        unset: Vec<&'static str>,
     },
-    /// The variable is named but unset or empty: requests get `401`.
+    /// Every variable named is unset or empty: requests get `401`.
     Missing {
-        /// The variable.
+        /// The current variable (the first named), the one to set.
         var: &'static str,
     },
     /// No variable is named: generated on first start and kept in the store.
@@ -115,11 +118,17 @@ pub enum SecretState {
 }
 
 impl SecretState {
-    /// The secret, unless it is missing.
+    /// The secret requests are signed with, unless it is missing: the first that is set.
     pub fn secret(&self) -> Option<&Secret> {
+        self.secrets().first()
+    }
+
+    /// Every secret a request may be signed with, the current one first; empty when missing.
+    pub fn secrets(&self) -> &[Secret] {
         match self {
-            Self::Env { secret, .. } | Self::Generated { secret } => Some(secret),
-            Self::Missing { .. } => None,
+            Self::Env { secrets, .. } => secrets,
+            Self::Generated { secret } => std::slice::from_ref(secret),
+            Self::Missing { .. } => &[],
         }
     }
 }
@@ -296,17 +305,8 @@ fn check_public_url(url: &str) -> Result<()> {
 }
 
 async fn resolve_secret(endpoint: &HttpEndpoint, store: &Store) -> Result<SecretState> {
-    if let Some(var) = endpoint.secret_env() {
-        return Ok(match crate::verify::env_secret(var) {
-            Some(secret) => SecretState::Env { var, secret },
-            None => {
-                tracing::warn!(
-                    endpoint = endpoint.id(),
-                    "secret not configured: set {var}; requests to this endpoint get 401 until then"
-                );
-                SecretState::Missing { var }
-            }
-        });
+    if let Some(current) = endpoint.secret_env() {
+        return Ok(env_secrets(endpoint, current));
     }
     let candidate = crate::id::secret_hex().map_err(|source| Error::Randomness {
         endpoint: endpoint.id(),
@@ -316,4 +316,45 @@ async fn resolve_secret(endpoint: &HttpEndpoint, store: &Store) -> Result<Secret
     Ok(SecretState::Generated {
         secret: Secret::new(secret),
     })
+}
+
+/// The secrets of the variables `endpoint` names (`current` is the first) that are set, with a
+/// warning for each one that is not.
+fn env_secrets(endpoint: &HttpEndpoint, current: &'static str) -> SecretState {
+    let (mut vars, mut secrets, mut unset) = (Vec::new(), Vec::new(), Vec::new());
+    for &var in endpoint.secret_envs() {
+        match crate::verify::env_secret(var) {
+            Some(secret) => {
+                vars.push(var);
+                secrets.push(secret);
+            }
+            None => unset.push(var),
+        }
+    }
+    if secrets.is_empty() {
+        tracing::warn!(
+            endpoint = endpoint.id(),
+            "secret not configured: set {current}; requests to this endpoint get 401 until then"
+        );
+        return SecretState::Missing { var: current };
+    }
+    for var in &unset {
+        if *var == current {
+            tracing::warn!(
+                endpoint = endpoint.id(),
+                "{var}, the current secret, is not set; requests are verified with {} until it is",
+                vars.join(", ")
+            );
+        } else {
+            tracing::warn!(
+                endpoint = endpoint.id(),
+                "{var} is not set; requests signed with it get 401"
+            );
+        }
+    }
+    SecretState::Env {
+        vars,
+        secrets,
+        unset,
+    }
 }
