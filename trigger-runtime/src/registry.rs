@@ -88,9 +88,16 @@ pub struct Registry {
     endpoints: Vec<&'static HttpEndpoint>,
     jobs: Vec<Job>,
     endpoint_index: HashMap<&'static str, usize>,
-    jobs_by_endpoint: HashMap<&'static str, Vec<usize>>,
-    /// Per endpoint, what its enabled jobs' filters read of a request.
-    reads: HashMap<&'static str, Reads>,
+    jobs_by_endpoint: HashMap<&'static str, EndpointJobs>,
+}
+
+/// An endpoint's jobs, and what their filters read of a request.
+#[derive(Clone, Default)]
+struct EndpointJobs {
+    /// Indexes into `Registry::jobs`.
+    jobs: Vec<usize>,
+    /// What the enabled jobs' filters read, together.
+    reads: Reads,
 }
 
 impl Registry {
@@ -136,7 +143,6 @@ impl Registry {
             jobs: Vec::new(),
             endpoint_index: HashMap::new(),
             jobs_by_endpoint: HashMap::new(),
-            reads: HashMap::new(),
         };
         let mut endpoints: Vec<_> = endpoints.into_iter().collect();
         endpoints.sort_by_key(|e| (e.id(), e.location().file, e.location().line));
@@ -187,19 +193,21 @@ impl Registry {
                 .jobs_by_endpoint
                 .entry(endpoint.id())
                 .or_default()
+                .jobs
                 .push(registry.jobs.len());
             registry.jobs.push(job);
         }
         if registry.endpoints.is_empty() && registry.jobs.is_empty() {
             errors.push(RegistryError::Empty);
         }
-        for (endpoint, indexes) in &registry.jobs_by_endpoint {
-            let filters = indexes
+        for endpoint in registry.jobs_by_endpoint.values_mut() {
+            let filters = endpoint
+                .jobs
                 .iter()
                 .map(|&i| &registry.jobs[i])
                 .filter(|job| job.is_enabled())
                 .filter_map(|job| job.trigger().request_filter());
-            registry.reads.insert(endpoint, Reads::of(filters));
+            endpoint.reads = Reads::of(filters);
         }
         match errors.len() {
             0 => Ok(registry),
@@ -233,7 +241,7 @@ impl Registry {
         self.jobs_by_endpoint
             .get(endpoint_id)
             .into_iter()
-            .flatten()
+            .flat_map(|endpoint| &endpoint.jobs)
             .map(|&i| &self.jobs[i])
     }
 
@@ -243,16 +251,17 @@ impl Registry {
     /// filters with it.
     pub fn route<'a>(&'a self, endpoint_id: &str, request: &Request) -> Route<'a> {
         let mut route = Route::default();
+        let Some(endpoint) = self.jobs_by_endpoint.get(endpoint_id) else {
+            return route;
+        };
         let mut view: Option<RequestView<'_>> = None;
-        for job in self.jobs_for(endpoint_id).filter(|job| job.is_enabled()) {
+        let jobs = endpoint.jobs.iter().map(|&i| &self.jobs[i]);
+        for job in jobs.filter(|job| job.is_enabled()) {
             let Some(filter) = job.trigger().request_filter() else {
                 route.matched.push(job);
                 continue;
             };
-            let view = view.get_or_insert_with(|| match self.reads.get(endpoint_id) {
-                Some(reads) => RequestView::new(request, reads),
-                None => RequestView::new(request, &Reads::of([filter])),
-            });
+            let view = view.get_or_insert_with(|| RequestView::new(request, &endpoint.reads));
             match filter.check(&view.parts()) {
                 Ok(()) => route.matched.push(job),
                 Err(mismatch) => route.skipped.push(SkippedJob {
