@@ -128,11 +128,9 @@ impl Filter {
                 Ok(Body::Value(value)) => pattern.check_at(Some(value))?,
                 Ok(Body::Parsed(node)) => pattern.check_at(Some(node))?,
                 Err(why) if !pattern.fields.is_empty() => {
-                    let mut text = format!("{}: {why}", pattern.path);
-                    text.shrink_to_fit();
                     return Err(Mismatch {
                         path_len: pattern.path.len(),
-                        text,
+                        text: format!("{}: {why}", pattern.path),
                     });
                 }
                 Err(_) => {}
