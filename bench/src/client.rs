@@ -193,18 +193,21 @@ pub(crate) fn booking_body(n: u64) -> String {
     )
 }
 
-/// Renders signed webhook requests numbered `first..first + count`, the way Cal.com sends them.
+/// Renders signed webhook requests numbered `first..first + count`, the way Cal.com sends them,
+/// each with the body `body(n)` ([`booking_body`], or the 2 KiB
+/// [`crate::filters::large_booking_body`]).
 pub(crate) fn webhook_requests(
     addr: SocketAddr,
     secret: &str,
     first: u64,
     count: usize,
+    body: fn(u64) -> String,
 ) -> Arc<Vec<Vec<u8>>> {
     let scheme = HmacScheme::new(SIGNATURE_HEADER);
     let secret = Secret::new(secret);
     let requests = (first..first + count as u64)
         .map(|n| {
-            let body = booking_body(n);
+            let body = body(n);
             let signature = scheme.sign(body.as_bytes(), &secret);
             format!(
                 "POST {ENDPOINT_PATH} HTTP/1.1\r\nHost: {addr}\r\nUser-Agent: trigger-bench\r\n\

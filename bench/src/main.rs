@@ -222,7 +222,7 @@ fn bare_peak(
     let mut server = ServerProcess::start_bare(SECRET)?;
     println!("  pid {} at http://{}", server.pid(), server.addr());
     phases::warm_up(rt, &mut server, options, numbering)?;
-    let (closed, _) = phases::peak(rt, &mut server, options, numbering)?;
+    let (closed, _) = phases::peak(rt, &mut server, options, numbering, client::booking_body)?;
     measured.bare_rate = Some(closed.rate());
     Ok(server)
 }

@@ -9,7 +9,7 @@ use crate::poll::{POLL, RunCounts, poll_until};
 use crate::proc::{PhaseCpu, PhaseSampler};
 use crate::report::{self, EndToEnd, Measured, Percentiles};
 use crate::servers::ServerProcess;
-use crate::{BoxError, Options, SECRET};
+use crate::{BoxError, Options, SECRET, filters};
 
 /// The client runtime every phase drives its load from.
 pub(crate) type Rt = tokio::runtime::Runtime;
@@ -57,6 +57,7 @@ pub(crate) fn warm_up(
         SECRET,
         numbering.take(options.warmup),
         options.warmup,
+        client::booking_body,
     );
     let result = rt.block_on(client::closed_loop(
         server.addr(),
@@ -66,18 +67,20 @@ pub(crate) fn warm_up(
     all_ok(server, "warm-up", &result)
 }
 
-/// Runs a closed loop of `--requests` webhooks and samples CPU around it.
+/// Runs a closed loop of `--requests` webhooks with bodies `body(n)` and samples CPU around it.
 pub(crate) fn peak(
     rt: &Rt,
     server: &mut ServerProcess,
     options: &Options,
     numbering: &mut Numbering,
+    body: fn(u64) -> String,
 ) -> Result<(LoadResult, PhaseCpu), BoxError> {
     let requests = client::webhook_requests(
         server.addr(),
         SECRET,
         numbering.take(options.requests),
         options.requests,
+        body,
     );
     let sampler = PhaseSampler::start(server.pid())?;
     let result = rt.block_on(client::closed_loop(
@@ -101,7 +104,13 @@ pub(crate) fn open(
     rate: f64,
 ) -> Result<LoadResult, BoxError> {
     let count = (rate * options.open_loop_secs).ceil().max(1.0) as usize;
-    let requests = client::webhook_requests(server.addr(), SECRET, numbering.take(count), count);
+    let requests = client::webhook_requests(
+        server.addr(),
+        SECRET,
+        numbering.take(count),
+        count,
+        client::booking_body,
+    );
     let sampler = PhaseSampler::start(server.pid())?;
     let result = rt.block_on(client::open_loop(
         server.addr(),
@@ -170,7 +179,7 @@ pub(crate) fn durable_phase(
     let baseline = rt.block_on(counts(durable.addr()))?.total();
     wait_for_runs(rt, durable, baseline, timeout)?;
 
-    let (closed, _) = peak(rt, durable, options, numbering)?;
+    let (closed, _) = peak(rt, durable, options, numbering, client::booking_body)?;
     measured.durable_rate = closed.rate();
     let acked = Instant::now();
     let at_ack = rt.block_on(counts(durable.addr()))?;
@@ -199,6 +208,11 @@ pub(crate) fn durable_phase(
     ));
     let result = open(rt, durable, options, numbering, rate)?;
     measured.open_p99 = Some((rate, Percentiles::of(&result.latencies).p99));
+
+    // The request whose filters the filters bench routes: the ingest time it is compared with.
+    report::heading("durable: closed loop of 2 KiB webhooks (the filters bench's request)");
+    let (large, _) = peak(rt, durable, options, numbering, filters::large_booking_body)?;
+    measured.durable_large_rate = Some(large.rate());
     Ok(rate)
 }
 
@@ -213,7 +227,7 @@ pub(crate) fn split_phase(
     println!("  pid {} at http://{}", server.pid(), server.addr());
     warm_up(rt, &mut server, options, numbering)?;
     println!("  ingest alone (workers off):");
-    let (closed, _) = peak(rt, &mut server, options, numbering)?;
+    let (closed, _) = peak(rt, &mut server, options, numbering, client::booking_body)?;
     let queued = rt.block_on(counts(server.addr()))?.total();
     let sampler = PhaseSampler::start(server.pid())?;
     let started = Instant::now();

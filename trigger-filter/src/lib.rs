@@ -32,6 +32,7 @@ mod matching;
 mod node;
 mod path;
 mod reads;
+mod scan;
 
 pub use self::compile::{Filter, Pattern};
 pub use self::error::{ErrorKind, FilterError, Target};
@@ -39,6 +40,7 @@ pub use self::matching::{Mismatch, RequestParts};
 pub use self::node::ParsedBody;
 pub use self::path::Segment;
 pub use self::reads::Reads;
+pub use self::scan::BodyError;
 
 /// The operators, as written in filters.
 pub const OPERATORS: &[&str] = &[

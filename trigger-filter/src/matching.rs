@@ -2,10 +2,10 @@
 
 use std::fmt::{self, Write as _};
 
-use serde_json::{Number, Value};
+use serde_json::Value;
 
 use crate::compile::{Filter, Op, Pattern, Rule};
-use crate::node::{Json, Node, ParsedBody};
+use crate::node::{At, Json, Num, ParsedBody};
 
 /// The four parts of a request a filter looks at, as JSON.
 #[derive(Clone, Copy, Debug)]
@@ -20,7 +20,7 @@ pub struct RequestParts<'a> {
 #[derive(Clone, Copy, Debug)]
 enum Body<'a> {
     Value(&'a Value),
-    Parsed(&'a Node<'a>),
+    Parsed(At<'a, 'a>),
 }
 
 impl<'a> RequestParts<'a> {
@@ -51,7 +51,7 @@ impl<'a> RequestParts<'a> {
             method,
             headers,
             query,
-            body: body.map(|parsed| Body::Parsed(&parsed.0)),
+            body: body.map(|parsed| Body::Parsed(parsed.root())),
         }
     }
 }
@@ -66,8 +66,9 @@ pub struct Mismatch {
 
 impl Mismatch {
     /// `path: ` then what `value` is, then `reason`: one allocation.
-    fn new<J: Json>(path: &str, value: Option<&J>, reason: &str) -> Self {
-        let mut text = String::with_capacity(path.len() + reason.len() + 32);
+    fn new<J: Json>(path: &str, value: Option<J>, reason: &str) -> Self {
+        // Room for a short value; a long one is shown cut, at most `SHOWN` characters.
+        let mut text = String::with_capacity(path.len() + reason.len() + 40);
         text.push_str(path);
         if !path.is_empty() {
             text.push_str(": ");
@@ -153,7 +154,7 @@ impl Pattern {
     }
 
     /// Checks `payload` (`None`: missing), a value found at this pattern's path.
-    fn check_at<J: Json>(&self, payload: Option<&J>) -> Checked {
+    fn check_at<J: Json>(&self, payload: Option<J>) -> Checked {
         if payload.is_none_or(Json::is_null) && !self.fields.is_empty() {
             return Err(Mismatch::new(&self.path, payload, ", expected an object"));
         }
@@ -166,7 +167,7 @@ impl Pattern {
 }
 
 impl Rule {
-    fn check<J: Json>(&self, value: Option<&J>, path: &str) -> Checked {
+    fn check<J: Json>(&self, value: Option<J>, path: &str) -> Checked {
         match self {
             Self::Any => Ok(()),
             Self::OneOf { values, reason } => {
@@ -181,11 +182,8 @@ impl Rule {
                 Some((_, reason)) => Err(Mismatch::new(path, value, reason)),
             },
             Self::Nested(pattern) => match value.and_then(Json::elements) {
-                Some(items) => {
-                    if items
-                        .iter()
-                        .any(|item| pattern.check_at(Some(item)).is_ok())
-                    {
+                Some(mut items) => {
+                    if items.any(|item| pattern.check_at(Some(item)).is_ok()) {
                         Ok(())
                     } else {
                         Err(Mismatch::new(path, value, " has no element that matches"))
@@ -200,9 +198,9 @@ impl Rule {
 impl Op {
     /// Whether the operator holds for `value` (`None`: the field is missing), with v2's edge
     /// cases: a missing field exists for nothing but `$anythingBut` and `$isNull: false`.
-    fn holds<J: Json>(&self, value: Option<&J>) -> bool {
-        let text = value.and_then(Json::as_str);
-        let number = value.and_then(Json::as_number).and_then(Number::as_f64);
+    fn holds<J: Json>(&self, value: Option<J>) -> bool {
+        let text = value.as_ref().and_then(Json::as_str);
+        let number = value.and_then(Json::as_num).map(Num::as_f64);
         match self {
             Self::EndsWith(suffix) => text.is_some_and(|t| t.ends_with(suffix.as_str())),
             Self::StartsWith(prefix) => text.is_some_and(|t| t.starts_with(prefix.as_str())),
@@ -217,10 +215,10 @@ impl Op {
             Self::Between(low, high) => number.is_some_and(|x| *low <= x && x <= *high),
             Self::Includes(x) => value
                 .and_then(Json::elements)
-                .is_some_and(|items| items.iter().any(|i| same(x, i))),
+                .is_some_and(|mut items| items.any(|i| same(x, i))),
             Self::Not(x) => match value {
                 Some(v) => match v.elements() {
-                    Some(items) => !items.iter().any(|i| same(x, i)),
+                    Some(mut items) => !items.any(|i| same(x, i)),
                     None if is_scalar(v) => !same(x, v),
                     None => false,
                 },
@@ -231,21 +229,22 @@ impl Op {
 }
 
 /// A string, a number or a boolean.
-fn is_scalar<J: Json>(value: &J) -> bool {
-    value.as_str().is_some() || value.as_number().is_some() || value.as_bool().is_some()
+fn is_scalar<J: Json>(value: J) -> bool {
+    value.as_str().is_some() || value.as_num().is_some() || value.as_bool().is_some()
 }
 
 /// JavaScript's `===` between a filter's value `a` and a request's `b`: numbers by value (`1`
 /// is `1.0`), no coercion between types, and arrays and objects never equal (a filter's values
 /// are never arrays or objects).
-fn same<J: Json>(a: &Value, b: &J) -> bool {
+fn same<J: Json>(a: &Value, b: J) -> bool {
     match a {
-        Value::Number(x) => b
-            .as_number()
-            .is_some_and(|y| match (x.as_i64(), y.as_i64()) {
+        Value::Number(x) => b.as_num().is_some_and(|y| {
+            let x = Num::of(x);
+            match (x.as_i64(), y.as_i64()) {
                 (Some(x), Some(y)) => x == y,
                 _ => x.as_f64() == y.as_f64(),
-            }),
+            }
+        }),
         Value::String(x) => b.as_str() == Some(x.as_str()),
         Value::Bool(x) => b.as_bool() == Some(*x),
         Value::Null => b.is_null(),
@@ -257,16 +256,14 @@ fn same<J: Json>(a: &Value, b: &J) -> bool {
 const SHOWN: usize = 80;
 
 /// Writes a value for a reason: `missing`, or its JSON, cut to [`SHOWN`] characters.
-fn show<J: Json>(out: &mut String, value: Option<&J>) {
+fn show<J: Json>(out: &mut String, value: Option<J>) {
     let Some(value) = value else {
         out.push_str("missing");
         return;
     };
-    match (value.as_str(), value.as_number()) {
-        // The common case, a short plain string, without going through the serializer.
-        (Some(s), _)
-            if s.len() <= SHOWN && !s.chars().any(|c| c == '"' || c == '\\' || c.is_control()) =>
-        {
+    match (value.as_str(), value.as_num()) {
+        // The common case, a short plain string, without escaping.
+        (Some(s), _) if s.len() <= SHOWN && crate::scan::plain_len(s.as_bytes()) == s.len() => {
             out.push('"');
             out.push_str(s);
             out.push('"');
@@ -274,16 +271,6 @@ fn show<J: Json>(out: &mut String, value: Option<&J>) {
         (_, Some(n)) => {
             let _ = write!(out, "{n}");
         }
-        _ => {
-            // A few bytes more than shown, so a cut value shows as cut.
-            let text = value.to_json(SHOWN * 4 + 4);
-            match text.char_indices().nth(SHOWN - 3) {
-                Some((cut, _)) => {
-                    out.push_str(&text[..cut]);
-                    out.push_str("...");
-                }
-                None => out.push_str(&text),
-            }
-        }
+        _ => value.write_json(out, SHOWN),
     }
 }

@@ -1,44 +1,155 @@
-//! [`ParsedBody`]: a request body as filters see it. Only the parts some filter reads are kept,
-//! and strings borrow from the body's bytes where JSON did not escape them, so reading a 2 KiB
-//! webhook allocates for a handful of objects and arrays, not for every string.
+//! [`ParsedBody`]: a request body as filters see it, one flat tape of the parts some filter
+//! reads (see [`crate::scan`]), and [`Json`], what matching needs of a value, implemented by
+//! the tape and by `serde_json::Value`.
 
-use std::borrow::Cow;
 use std::fmt;
 
-use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 use serde_json::{Number, Value};
 
-use crate::reads::Shape;
-
 /// A JSON body read for filters (see [`crate::Reads::parse_body`]).
 #[derive(Clone, Debug, PartialEq)]
-pub struct ParsedBody<'a>(pub(crate) Node<'a>);
-
-/// A JSON value whose strings may borrow from the input.
-#[derive(Clone, Debug, PartialEq)]
-pub(crate) enum Node<'a> {
-    Null,
-    Bool(bool),
-    Number(Number),
-    String(Cow<'a, str>),
-    Array(Vec<Node<'a>>),
-    /// Fields in the order read; few, so a scan finds them.
-    Object(Vec<(Cow<'a, str>, Node<'a>)>),
+pub struct ParsedBody<'a> {
+    /// The body.
+    pub(crate) text: &'a str,
+    pub(crate) tape: Vec<Node>,
+    /// The strings that had escapes, decoded.
+    pub(crate) escaped: Vec<String>,
 }
 
-/// What matching needs of a JSON value: implemented by `serde_json::Value` (headers, query,
-/// forms, and values given by callers) and by [`Node`] (bodies).
-pub(crate) trait Json: Sized {
-    fn field(&self, name: &str) -> Option<&Self>;
-    fn elements(&self) -> Option<&[Self]>;
+impl<'a> ParsedBody<'a> {
+    /// The body's top value.
+    pub(crate) fn root(&self) -> At<'_, 'a> {
+        At {
+            body: self,
+            index: 0,
+        }
+    }
+
+    fn text(&self, text: Text) -> &str {
+        let found = match text {
+            Text::Raw { start, len } => {
+                let start = start as usize;
+                self.text.get(start..start + len as usize)
+            }
+            Text::Escaped(i) => self.escaped.get(i as usize).map(String::as_str),
+        };
+        found.unwrap_or_default()
+    }
+}
+
+impl Serialize for ParsedBody<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.root().serialize(serializer)
+    }
+}
+
+/// One entry of the tape: a value, or the key of the value that follows it. A container is
+/// followed by its contents, up to `end` (the index after them). Sixteen bytes: offsets into
+/// the body, not pointers.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum Node {
+    Null,
+    Bool(bool),
+    Int(i64),
+    UInt(u64),
+    Float(f64),
+    String(Text),
+    /// Its elements follow.
+    Array {
+        end: u32,
+    },
+    /// Its fields follow, each a [`Node::Key`] then the value.
+    Object {
+        end: u32,
+    },
+    Key(Text),
+}
+
+/// A string of the body: where it is, or which decoded string it is when it had escapes.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum Text {
+    Raw { start: u32, len: u32 },
+    Escaped(u32),
+}
+
+/// A JSON number as `JSON.parse` sees it: any size (`1e400` is infinite), integers exactly.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum Num {
+    Int(i64),
+    UInt(u64),
+    Float(f64),
+}
+
+impl Num {
+    pub(crate) fn of(number: &Number) -> Self {
+        match (number.as_i64(), number.as_u64()) {
+            (Some(i), _) => Self::Int(i),
+            (None, Some(u)) => Self::UInt(u),
+            _ => Self::Float(number.as_f64().unwrap_or(f64::NAN)),
+        }
+    }
+
+    pub(crate) fn as_f64(self) -> f64 {
+        match self {
+            #[allow(clippy::cast_precision_loss)]
+            Self::Int(i) => i as f64,
+            #[allow(clippy::cast_precision_loss)]
+            Self::UInt(u) => u as f64,
+            Self::Float(f) => f,
+        }
+    }
+
+    pub(crate) fn as_i64(self) -> Option<i64> {
+        match self {
+            Self::Int(i) => Some(i),
+            Self::UInt(u) => i64::try_from(u).ok(),
+            Self::Float(_) => None,
+        }
+    }
+}
+
+/// As JSON writes it (`1.5`, `1e20`), and `Infinity` as JavaScript does for what JSON cannot.
+impl fmt::Display for Num {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Self::Int(i) => write!(f, "{i}"),
+            Self::UInt(u) => write!(f, "{u}"),
+            Self::Float(x) => match Number::from_f64(x) {
+                Some(n) => write!(f, "{n}"),
+                None if x.is_nan() => f.write_str("NaN"),
+                None if x > 0.0 => f.write_str("Infinity"),
+                None => f.write_str("-Infinity"),
+            },
+        }
+    }
+}
+
+impl Serialize for Num {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match *self {
+            Self::Int(i) => serializer.serialize_i64(i),
+            Self::UInt(u) => serializer.serialize_u64(u),
+            // serde_json writes a number it cannot represent as `null`.
+            Self::Float(x) => serializer.serialize_f64(x),
+        }
+    }
+}
+
+/// What matching needs of a JSON value: implemented by `&serde_json::Value` (headers, query,
+/// forms, and values given by callers) and by [`At`] (bodies).
+pub(crate) trait Json: Copy {
+    /// The value of field `name` of an object (the last one, if the name is repeated, as
+    /// `JSON.parse` keeps it).
+    fn field(self, name: &str) -> Option<Self>;
+    fn elements(self) -> Option<impl Iterator<Item = Self>>;
     fn as_str(&self) -> Option<&str>;
-    fn as_number(&self) -> Option<&Number>;
-    fn as_bool(&self) -> Option<bool>;
-    fn is_null(&self) -> bool;
-    /// The value as JSON text, for reasons: at most about `max` bytes of it (a large value is
-    /// not written whole only to be cut).
-    fn to_json(&self, max: usize) -> String;
+    fn as_num(self) -> Option<Num>;
+    fn as_bool(self) -> Option<bool>;
+    fn is_null(self) -> bool;
+    /// Writes the value as JSON, for reasons; one longer than `max` characters is cut to its
+    /// first `max - 3` and `...` (and not written whole only to be cut).
+    fn write_json(self, out: &mut String, max: usize);
 }
 
 /// Writes `value` as JSON, stopping once `max` bytes are written.
@@ -72,251 +183,310 @@ fn json_prefix(value: &impl Serialize, max: usize) -> String {
     }
 }
 
-impl Json for Value {
-    fn field(&self, name: &str) -> Option<&Self> {
+impl Json for &Value {
+    fn field(self, name: &str) -> Option<Self> {
         self.as_object()?.get(name)
     }
 
-    fn elements(&self) -> Option<&[Self]> {
-        self.as_array().map(Vec::as_slice)
+    fn elements(self) -> Option<impl Iterator<Item = Self>> {
+        self.as_array().map(|items| items.iter())
     }
 
     fn as_str(&self) -> Option<&str> {
         Value::as_str(self)
     }
 
-    fn as_number(&self) -> Option<&Number> {
+    fn as_num(self) -> Option<Num> {
         match self {
-            Self::Number(n) => Some(n),
+            Value::Number(n) => Some(Num::of(n)),
             _ => None,
         }
     }
 
-    fn as_bool(&self) -> Option<bool> {
+    fn as_bool(self) -> Option<bool> {
         Value::as_bool(self)
     }
 
-    fn is_null(&self) -> bool {
+    fn is_null(self) -> bool {
         Value::is_null(self)
     }
 
-    fn to_json(&self, max: usize) -> String {
-        json_prefix(self, max)
+    fn write_json(self, out: &mut String, max: usize) {
+        let text = json_prefix(self, max.saturating_mul(4) + 4);
+        match text.char_indices().nth(max) {
+            Some(_) => {
+                let cut = text.char_indices().nth(max.saturating_sub(3));
+                out.push_str(&text[..cut.map_or(0, |(i, _)| i)]);
+                out.push_str("...");
+            }
+            None => out.push_str(&text),
+        }
     }
 }
 
-impl Json for Node<'_> {
-    fn field(&self, name: &str) -> Option<&Self> {
-        match self {
-            Self::Object(fields) => fields
-                .iter()
-                .find(|(key, _)| key.len() == name.len() && key == name)
-                .map(|(_, value)| value),
-            _ => None,
+/// A value in a [`ParsedBody`]'s tape.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct At<'t, 'a> {
+    body: &'t ParsedBody<'a>,
+    index: u32,
+}
+
+impl<'t> At<'t, '_> {
+    fn node(self) -> Node {
+        let found = self.body.tape.get(self.index as usize);
+        found.copied().unwrap_or(Node::Null)
+    }
+
+    fn at(self, index: u32) -> Self {
+        Self {
+            body: self.body,
+            index,
         }
     }
 
-    fn elements(&self) -> Option<&[Self]> {
-        match self {
-            Self::Array(items) => Some(items),
+    /// The index after this value and its contents.
+    fn after(self) -> u32 {
+        match self.node() {
+            Node::Array { end } | Node::Object { end } => end,
+            _ => self.index + 1,
+        }
+    }
+
+    /// The elements of an array that ends at `end`.
+    fn children(self, end: u32) -> impl Iterator<Item = Self> {
+        let mut next = self.index + 1;
+        std::iter::from_fn(move || {
+            (next < end).then(|| {
+                let child = self.at(next);
+                next = child.after();
+                child
+            })
+        })
+    }
+
+    /// The fields of an object: each key with its value.
+    fn fields(self) -> Option<impl Iterator<Item = (&'t str, Self)>> {
+        let Node::Object { end } = self.node() else {
+            return None;
+        };
+        let mut next = self.index + 1;
+        Some(std::iter::from_fn(move || {
+            let Node::Key(key) = self.at(next).node() else {
+                return None;
+            };
+            if next >= end {
+                return None;
+            }
+            let value = self.at(next + 1);
+            next = value.after();
+            Some((self.body.text(key), value))
+        }))
+    }
+}
+
+impl Json for At<'_, '_> {
+    fn field(self, name: &str) -> Option<Self> {
+        let Node::Object { end } = self.node() else {
+            return None;
+        };
+        let tape = self.body.tape.get(..end as usize)?;
+        let (body, name) = (self.body.text.as_bytes(), name.as_bytes());
+        let mut next = self.index as usize + 1;
+        let mut found = None;
+        while let Some(&Node::Key(key)) = tape.get(next) {
+            let same = match key {
+                // Length and first byte rule out most keys without a call to compare.
+                Text::Raw { start, len } => {
+                    let start = start as usize;
+                    len as usize == name.len()
+                        && name
+                            .first()
+                            .is_none_or(|first| body.get(start) == Some(first))
+                        && body.get(start..start + name.len()) == Some(name)
+                }
+                Text::Escaped(_) => self.body.text(key).as_bytes() == name,
+            };
+            let value = next + 1;
+            if same {
+                // The last of a repeated name wins, as in `JSON.parse`.
+                found = Some(value);
+            }
+            next = match tape.get(value) {
+                Some(Node::Array { end } | Node::Object { end }) => *end as usize,
+                _ => value + 1,
+            };
+        }
+        // Indexes into the tape fit in u32: see `Node`.
+        found.map(|value| self.at(value as u32))
+    }
+
+    fn elements(self) -> Option<impl Iterator<Item = Self>> {
+        match self.node() {
+            Node::Array { end } => Some(self.children(end)),
             _ => None,
         }
     }
 
     fn as_str(&self) -> Option<&str> {
-        match self {
-            Self::String(s) => Some(s),
+        match self.node() {
+            Node::String(text) => Some(self.body.text(text)),
             _ => None,
         }
     }
 
-    fn as_number(&self) -> Option<&Number> {
-        match self {
-            Self::Number(n) => Some(n),
+    fn as_num(self) -> Option<Num> {
+        match self.node() {
+            Node::Int(i) => Some(Num::Int(i)),
+            Node::UInt(u) => Some(Num::UInt(u)),
+            Node::Float(f) => Some(Num::Float(f)),
             _ => None,
         }
     }
 
-    fn as_bool(&self) -> Option<bool> {
-        match self {
-            Self::Bool(b) => Some(*b),
+    fn as_bool(self) -> Option<bool> {
+        match self.node() {
+            Node::Bool(b) => Some(b),
             _ => None,
         }
     }
 
-    fn is_null(&self) -> bool {
-        matches!(self, Self::Null)
+    fn is_null(self) -> bool {
+        matches!(self.node(), Node::Null)
     }
 
-    fn to_json(&self, max: usize) -> String {
-        json_prefix(self, max)
+    fn write_json(self, out: &mut String, max: usize) {
+        let mut bounded = Bounded {
+            text: out,
+            room: max,
+            mark: 0,
+        };
+        if bounded.value(self).is_err() {
+            let mark = bounded.mark;
+            out.truncate(mark);
+            out.push_str("...");
+        }
     }
 }
 
-impl Serialize for Node<'_> {
+/// JSON text written until it has `room` more characters; then every write is refused.
+struct Bounded<'o> {
+    text: &'o mut String,
+    room: usize,
+    /// The length of `text` when three characters of room were left: where to cut for `...`.
+    mark: usize,
+}
+
+/// The text is full.
+struct Full;
+
+impl Bounded<'_> {
+    fn push(&mut self, c: char) -> Result<(), Full> {
+        if self.room == 3 {
+            self.mark = self.text.len();
+        }
+        self.room = self.room.checked_sub(1).ok_or(Full)?;
+        self.text.push(c);
+        Ok(())
+    }
+
+    fn push_str(&mut self, s: &str) -> Result<(), Full> {
+        // ASCII, where a byte is a character, is the common case.
+        if s.len() <= self.room && s.is_ascii() {
+            if self.room >= 3 && self.room - s.len() <= 3 {
+                self.mark = self.text.len() + (self.room - 3);
+            }
+            self.room -= s.len();
+            self.text.push_str(s);
+            return Ok(());
+        }
+        s.chars().try_for_each(|c| self.push(c))
+    }
+
+    /// A string, escaped as serde_json escapes it.
+    fn string(&mut self, s: &str) -> Result<(), Full> {
+        self.push('"')?;
+        let mut rest = s;
+        loop {
+            let i = crate::scan::plain_len(rest.as_bytes());
+            if i == rest.len() {
+                break;
+            }
+            self.push_str(&rest[..i])?;
+            match rest.as_bytes()[i] {
+                b'"' => self.push_str("\\\"")?,
+                b'\\' => self.push_str("\\\\")?,
+                b'\n' => self.push_str("\\n")?,
+                b'\r' => self.push_str("\\r")?,
+                b'\t' => self.push_str("\\t")?,
+                0x08 => self.push_str("\\b")?,
+                0x0c => self.push_str("\\f")?,
+                control => self.push_str(&format!("\\u{control:04x}"))?,
+            }
+            rest = &rest[i + 1..];
+        }
+        self.push_str(rest)?;
+        self.push('"')
+    }
+
+    fn value(&mut self, at: At<'_, '_>) -> Result<(), Full> {
+        match at.node() {
+            Node::Null | Node::Key(_) => self.push_str("null"),
+            Node::Bool(b) => self.push_str(if b { "true" } else { "false" }),
+            Node::Int(_) | Node::UInt(_) | Node::Float(_) => {
+                let number = at.as_num().map(|n| n.to_string()).unwrap_or_default();
+                self.push_str(&number)
+            }
+            Node::String(text) => self.string(at.body.text(text)),
+            Node::Array { end } => {
+                self.push('[')?;
+                for (i, item) in at.children(end).enumerate() {
+                    if i > 0 {
+                        self.push(',')?;
+                    }
+                    self.value(item)?;
+                }
+                self.push(']')
+            }
+            Node::Object { .. } => {
+                self.push('{')?;
+                for (i, (key, value)) in at.fields().into_iter().flatten().enumerate() {
+                    if i > 0 {
+                        self.push(',')?;
+                    }
+                    self.string(key)?;
+                    self.push(':')?;
+                    self.value(value)?;
+                }
+                self.push('}')
+            }
+        }
+    }
+}
+
+impl Serialize for At<'_, '_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        match self {
-            Self::Null => serializer.serialize_unit(),
-            Self::Bool(b) => serializer.serialize_bool(*b),
-            Self::Number(n) => n.serialize(serializer),
-            Self::String(s) => serializer.serialize_str(s),
-            Self::Array(items) => {
-                let mut seq = serializer.serialize_seq(Some(items.len()))?;
-                for item in items {
-                    seq.serialize_element(item)?;
+        match self.node() {
+            Node::Null | Node::Key(_) => serializer.serialize_unit(),
+            Node::Bool(b) => serializer.serialize_bool(b),
+            Node::Int(_) | Node::UInt(_) | Node::Float(_) => match self.as_num() {
+                Some(n) => n.serialize(serializer),
+                None => serializer.serialize_unit(),
+            },
+            Node::String(text) => serializer.serialize_str(self.body.text(text)),
+            Node::Array { end } => {
+                let mut seq = serializer.serialize_seq(None)?;
+                for item in self.children(end) {
+                    seq.serialize_element(&item)?;
                 }
                 seq.end()
             }
-            Self::Object(fields) => {
-                let mut map = serializer.serialize_map(Some(fields.len()))?;
-                for (key, value) in fields {
-                    map.serialize_entry(key.as_ref(), value)?;
+            Node::Object { .. } => {
+                let mut map = serializer.serialize_map(None)?;
+                for (key, value) in self.fields().into_iter().flatten() {
+                    map.serialize_entry(key, &value)?;
                 }
                 map.end()
             }
         }
-    }
-}
-
-/// Reads a value of `shape`: all of it ([`Shape::Whole`]), or only the named fields of objects
-/// (recursively) and every element of arrays.
-impl<'de> DeserializeSeed<'de> for &Shape {
-    type Value = Node<'de>;
-
-    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<Node<'de>, D::Error> {
-        deserializer.deserialize_any(Build(self))
-    }
-}
-
-struct Build<'s>(&'s Shape);
-
-impl<'de> Visitor<'de> for Build<'_> {
-    type Value = Node<'de>;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("any JSON value")
-    }
-
-    fn visit_bool<E>(self, v: bool) -> Result<Node<'de>, E> {
-        Ok(Node::Bool(v))
-    }
-
-    fn visit_i64<E>(self, v: i64) -> Result<Node<'de>, E> {
-        Ok(Node::Number(v.into()))
-    }
-
-    fn visit_u64<E>(self, v: u64) -> Result<Node<'de>, E> {
-        Ok(Node::Number(v.into()))
-    }
-
-    fn visit_f64<E>(self, v: f64) -> Result<Node<'de>, E> {
-        Ok(Number::from_f64(v).map_or(Node::Null, Node::Number))
-    }
-
-    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Node<'de>, E> {
-        Ok(Node::String(Cow::Borrowed(v)))
-    }
-
-    fn visit_str<E>(self, v: &str) -> Result<Node<'de>, E> {
-        Ok(Node::String(Cow::Owned(v.to_owned())))
-    }
-
-    fn visit_string<E>(self, v: String) -> Result<Node<'de>, E> {
-        Ok(Node::String(Cow::Owned(v)))
-    }
-
-    fn visit_unit<E>(self) -> Result<Node<'de>, E> {
-        Ok(Node::Null)
-    }
-
-    fn visit_none<E>(self) -> Result<Node<'de>, E> {
-        Ok(Node::Null)
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Node<'de>, A::Error> {
-        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0));
-        while let Some(item) = seq.next_element_seed(self.0)? {
-            items.push(item);
-        }
-        Ok(Node::Array(items))
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Node<'de>, A::Error> {
-        let mut kept = Vec::new();
-        while let Some(found) = map.next_key_seed(Key(self.0))? {
-            match found {
-                Some((name, shape)) => kept.push((name, map.next_value_seed(shape)?)),
-                None => {
-                    map.next_value::<IgnoredAny>()?;
-                }
-            }
-        }
-        Ok(Node::Object(kept))
-    }
-}
-
-/// An object key, and the shape of its value when a filter reads it; no copy for keys
-/// skipped, nor for kept keys that JSON did not escape.
-struct Key<'s>(&'s Shape);
-
-impl<'de, 's> DeserializeSeed<'de> for Key<'s> {
-    type Value = Option<(Cow<'de, str>, &'s Shape)>;
-
-    fn deserialize<D: de::Deserializer<'de>>(
-        self,
-        deserializer: D,
-    ) -> Result<Self::Value, D::Error> {
-        // As bytes: a key no filter reads is compared, not checked as UTF-8 nor copied.
-        deserializer.deserialize_bytes(self)
-    }
-}
-
-impl<'s> Key<'s> {
-    fn shape(&self, key: &str) -> Option<&'s Shape> {
-        self.shape_of(key.as_bytes())
-    }
-
-    fn shape_of(&self, key: &[u8]) -> Option<&'s Shape> {
-        match self.0 {
-            Shape::Whole => Some(self.0),
-            Shape::Fields(fields) => fields
-                .iter()
-                .find(|(name, _)| name.as_bytes() == key)
-                .map(|(_, shape)| shape),
-        }
-    }
-}
-
-impl<'de, 's> Visitor<'de> for Key<'s> {
-    type Value = Option<(Cow<'de, str>, &'s Shape)>;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("an object key")
-    }
-
-    fn visit_borrowed_bytes<E: de::Error>(self, key: &'de [u8]) -> Result<Self::Value, E> {
-        let Some(shape) = self.shape_of(key) else {
-            return Ok(None);
-        };
-        let key = std::str::from_utf8(key).map_err(E::custom)?;
-        Ok(Some((Cow::Borrowed(key), shape)))
-    }
-
-    fn visit_bytes<E: de::Error>(self, key: &[u8]) -> Result<Self::Value, E> {
-        let Some(shape) = self.shape_of(key) else {
-            return Ok(None);
-        };
-        let key = std::str::from_utf8(key).map_err(E::custom)?;
-        Ok(Some((Cow::Owned(key.to_owned()), shape)))
-    }
-
-    fn visit_borrowed_str<E>(self, key: &'de str) -> Result<Self::Value, E> {
-        Ok(self.shape(key).map(|shape| (Cow::Borrowed(key), shape)))
-    }
-
-    fn visit_str<E>(self, key: &str) -> Result<Self::Value, E> {
-        Ok(self
-            .shape(key)
-            .map(|shape| (Cow::Owned(key.to_owned()), shape)))
     }
 }

@@ -4,10 +4,9 @@
 
 use std::collections::BTreeMap;
 
-use serde::de::DeserializeSeed;
-
 use crate::compile::{Filter, Pattern, Rule};
 use crate::node::ParsedBody;
+use crate::scan::{self, BodyError};
 
 /// The union of what some filters read: built once (for an endpoint's jobs), used for every
 /// request.
@@ -23,9 +22,41 @@ pub struct Reads {
 pub(crate) enum Shape {
     /// All of it (a rule compares or inspects the value itself).
     Whole,
-    /// These fields of an object, or of each object in an array. A short list, found by a
-    /// scan that compares lengths first: faster than a map for the few fields filters name.
-    Fields(Vec<(String, Shape)>),
+    /// These fields of an object, or of each object in an array.
+    Fields(Fields),
+}
+
+/// The fields filters read of an object: a short list, faster than a map for the few fields
+/// filters name, with the lengths of their names as bits, so that most keys of a body are
+/// ruled out by one test.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Fields {
+    list: Vec<(String, Shape)>,
+    /// Bit `n` for each name of `n` bytes (bit 63 for 63 bytes and more).
+    lengths: u64,
+}
+
+impl Fields {
+    fn new(list: Vec<(String, Shape)>) -> Self {
+        let lengths = list
+            .iter()
+            .fold(0, |bits, (name, _)| bits | length_bit(name.len()));
+        Self { list, lengths }
+    }
+
+    /// The shape of field `key`, if filters read it.
+    #[inline]
+    pub(crate) fn get(&self, key: &[u8]) -> Option<&Shape> {
+        if self.lengths & length_bit(key.len()) == 0 {
+            return None;
+        }
+        let found = self.list.iter().find(|(name, _)| name.as_bytes() == key);
+        found.map(|(_, shape)| shape)
+    }
+}
+
+fn length_bit(len: usize) -> u64 {
+    1 << len.min(63)
 }
 
 impl Reads {
@@ -70,15 +101,9 @@ impl Reads {
 
     /// Parses a JSON body, keeping only what the filters read (all of it if none looks into
     /// the body). Invalid JSON is an error all the same: skipped parts are still checked.
-    pub fn parse_body<'a>(&self, body: &'a [u8]) -> Result<ParsedBody<'a>, serde_json::Error> {
-        let mut deserializer = serde_json::Deserializer::from_slice(body);
-        let node = self
-            .body
-            .as_ref()
-            .unwrap_or(&Shape::Whole)
-            .deserialize(&mut deserializer)?;
-        deserializer.end()?;
-        Ok(ParsedBody(node))
+    pub fn parse_body<'a>(&self, body: &'a [u8]) -> Result<ParsedBody<'a>, BodyError> {
+        let shape = self.body.as_ref().unwrap_or(&Shape::Whole);
+        scan::read(body, shape)
     }
 }
 
@@ -95,17 +120,17 @@ impl Shape {
         for (name, shape) in fields {
             merge(&mut map, name, shape);
         }
-        Self::Fields(map.into_iter().collect())
+        Self::Fields(Fields::new(map.into_iter().collect()))
     }
 
     fn union(self, other: Self) -> Self {
         match (self, other) {
             (Self::Fields(a), Self::Fields(b)) => {
-                let mut map: BTreeMap<String, Self> = a.into_iter().collect();
-                for (name, shape) in b {
+                let mut map: BTreeMap<String, Self> = a.list.into_iter().collect();
+                for (name, shape) in b.list {
                     merge(&mut map, name, shape);
                 }
-                Self::Fields(map.into_iter().collect())
+                Self::Fields(Fields::new(map.into_iter().collect()))
             }
             _ => Self::Whole,
         }

@@ -1,6 +1,8 @@
-//! Properties over generated JSON: a filter built from a payload's own values matches it, and
-//! neither compiling nor matching ever panics, whatever the JSON.
+//! Properties over generated JSON: a filter built from a payload's own values matches it,
+//! neither compiling nor matching ever panics, whatever the JSON, and bodies are read as JSON
+//! exactly as serde_json reads them.
 
+use serde::de::IgnoredAny;
 use serde_json::{Map, Value, json};
 use trigger_filter::{Filter, Pattern, Reads, RequestParts};
 
@@ -39,6 +41,7 @@ fn string(rng: &mut Rng) -> String {
         "\u{1F600}",
         "q\"uote",
         "tab\there",
+        "back\\slash/and\u{1}control",
     ];
     let mut s = pool[rng.below(pool.len())].to_owned();
     if rng.chance(30) {
@@ -244,4 +247,123 @@ fn a_deeply_nested_body_is_an_error_not_a_stack_overflow() {
         &empty,
         Ok(&parsed),
     ));
+}
+
+/// A body read with no filter (so all of it is kept) is the value serde_json wrote, in any
+/// layout.
+#[test]
+fn a_body_reads_back_as_the_json_it_is() {
+    let reads = Reads::default();
+    for seed in 1..=3000u64 {
+        let mut rng = Rng(seed.wrapping_mul(0xbf58_476d_1ce4_e5b9) | 1);
+        let original = value(&mut rng, 5);
+        for text in [
+            original.to_string(),
+            serde_json::to_string_pretty(&original).unwrap(),
+        ] {
+            let parsed = reads
+                .parse_body(text.as_bytes())
+                .unwrap_or_else(|e| panic!("seed {seed}: {text}: {e}"));
+            let read = serde_json::to_value(&parsed).unwrap();
+            assert_eq!(read, original, "seed {seed}: {text}");
+        }
+    }
+}
+
+/// Bytes that JSON-ish edits of a valid body give: some still JSON, most not.
+fn mutated(rng: &mut Rng, text: &str) -> Vec<u8> {
+    const ALPHABET: &[u8] = b"{}[]:,\"\\ \t\n0123456789.-+eEtrufalsn/u\x01";
+    let mut bytes = text.as_bytes().to_vec();
+    for _ in 0..=rng.below(3) {
+        let at = rng.below(bytes.len() + 1);
+        let byte = ALPHABET[rng.below(ALPHABET.len())];
+        match rng.below(4) {
+            0 if at < bytes.len() => {
+                bytes.remove(at);
+            }
+            1 if at < bytes.len() => bytes[at] = byte,
+            2 => bytes.truncate(at),
+            _ => bytes.insert(at, byte),
+        }
+    }
+    bytes
+}
+
+/// Whatever the bytes, a body is JSON for filters exactly when serde_json accepts it, and
+/// reading it never panics.
+#[test]
+fn a_body_is_json_exactly_when_serde_json_says_so() {
+    let filter = Filter::from_json(&json!({ "body": { "a": { "b": [1] }, "type": [] } })).unwrap();
+    for reads in [Reads::default(), Reads::of([&filter])] {
+        let mut disagreements = Vec::new();
+        for seed in 1..=20_000u64 {
+            let mut rng = Rng(seed.wrapping_mul(0x94d0_49bb_1331_11eb) | 1);
+            let text = value(&mut rng, 4).to_string();
+            let bytes = mutated(&mut rng, &text);
+            let ours = reads.parse_body(&bytes).is_ok();
+            // Not UTF-8 is not JSON (serde_json checks only the strings it keeps).
+            let theirs = std::str::from_utf8(&bytes).is_ok()
+                && serde_json::from_slice::<IgnoredAny>(&bytes).is_ok();
+            if ours != theirs {
+                disagreements.push(String::from_utf8_lossy(&bytes).into_owned());
+            }
+        }
+        assert!(disagreements.is_empty(), "{reads:?}: {disagreements:#?}");
+    }
+}
+
+#[test]
+fn random_bytes_are_refused_without_a_panic() {
+    let reads = Reads::default();
+    for seed in 1..=5000u64 {
+        let mut rng = Rng(seed.wrapping_mul(0xd6e8_feb8_6659_fd93) | 1);
+        let bytes: Vec<u8> = (0..rng.below(64)).map(|_| rng.next() as u8).collect();
+        let ours = reads.parse_body(&bytes).is_ok();
+        let theirs = serde_json::from_slice::<Value>(&bytes).is_ok();
+        assert_eq!(ours, theirs, "seed {seed}: {bytes:?}");
+    }
+}
+
+#[test]
+fn nesting_is_limited_as_in_serde_json() {
+    let reads = Reads::default();
+    for depth in 120..=135 {
+        for (open, close) in [("[", "]"), ("{\"a\":", "}")] {
+            let body = format!("{}1{}", open.repeat(depth), close.repeat(depth));
+            let ours = reads.parse_body(body.as_bytes()).is_ok();
+            // As deep as serde_json reads into a `Value` (what a job's `request.json()` does).
+            let theirs = serde_json::from_str::<Value>(&body).is_ok();
+            assert_eq!(ours, theirs, "{depth} levels of {open}");
+        }
+    }
+}
+
+#[test]
+fn a_body_error_says_what_and_where() {
+    let reads = Reads::default();
+    let cases: &[(&[u8], &str)] = &[
+        (b"", "EOF while parsing a value at line 1 column 1"),
+        (b"{\"a\": tru}", "expected value at line 1 column 7"),
+        (b"{\"a\": 1,\n \"b\" 2}", "expected `:` at line 2 column 6"),
+        (b"[1, 2", "EOF while parsing a value at line 1 column 6"),
+        (b"\"\\x\"", "invalid escape at line 1 column 3"),
+        (
+            b"\"a\tb\"",
+            "control character (\\u0000-\\u001F) found while parsing a string at line 1 column 3",
+        ),
+        (b"01", "trailing characters at line 1 column 2"),
+        (b"-", "invalid number at line 1 column 2"),
+        (b"{} x", "trailing characters at line 1 column 4"),
+        (b"{1: 2}", "key must be a string at line 1 column 2"),
+        (b"[\"\xff\"]", "invalid UTF-8 at line 1 column 3"),
+    ];
+    for (body, expected) in cases {
+        let error = reads.parse_body(body).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            *expected,
+            "{}",
+            String::from_utf8_lossy(body)
+        );
+    }
 }

@@ -22,8 +22,8 @@ use serde_json::{Map, Value};
 
 #[doc(inline)]
 pub use trigger_filter::{
-    ErrorKind, Filter, FilterError, Mismatch, ParsedBody, Pattern, Reads, RequestParts, Segment,
-    Target,
+    BodyError, ErrorKind, Filter, FilterError, Mismatch, ParsedBody, Pattern, Reads, RequestParts,
+    Segment, Target,
 };
 
 use crate::request::Request;

@@ -250,9 +250,12 @@ impl Registry {
     /// did not match. This is what ingest and event replays do, so a test can check its
     /// filters with it.
     pub fn route<'a>(&'a self, endpoint_id: &str, request: &Request) -> Route<'a> {
-        let mut route = Route::default();
         let Some(endpoint) = self.jobs_by_endpoint.get(endpoint_id) else {
-            return route;
+            return Route::default();
+        };
+        let mut route = Route {
+            matched: Vec::with_capacity(endpoint.jobs.len()),
+            skipped: Vec::new(),
         };
         let mut view: Option<RequestView<'_>> = None;
         let jobs = endpoint.jobs.iter().map(|&i| &self.jobs[i]);
@@ -264,10 +267,15 @@ impl Registry {
             let view = view.get_or_insert_with(|| RequestView::new(request, &endpoint.reads));
             match filter.check(&view.parts()) {
                 Ok(()) => route.matched.push(job),
-                Err(mismatch) => route.skipped.push(SkippedJob {
-                    job: job.id().to_owned(),
-                    reason: mismatch.into_string(),
-                }),
+                Err(mismatch) => {
+                    if route.skipped.is_empty() {
+                        route.skipped.reserve(endpoint.jobs.len());
+                    }
+                    route.skipped.push(SkippedJob {
+                        job: job.id().to_owned(),
+                        reason: mismatch.into_string(),
+                    });
+                }
             }
         }
         route
