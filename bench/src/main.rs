@@ -159,8 +159,7 @@ fn bench(options: &Options) -> Result<(), BoxError> {
     }
     if !options.skip_split {
         report::heading("split: the runtime's router + SQLite store in the bench binary");
-        let (ingest, workers) = phases::split_phase(&rt, options, &mut numbering)?;
-        measured.split = Some((ingest, workers));
+        measured.split = Some(phases::split_phase(&rt, options, &mut numbering)?);
     }
     report::heading("filters: 20 filtered jobs on one endpoint, one webhook");
     let cost = filters::measure(50_000)?;

@@ -49,6 +49,13 @@ fn parse_stat(text: &str) -> Option<(String, u64)> {
     Some((name, utime + stime))
 }
 
+/// The CPU time the calling thread has used (user and system), to the tick (10 ms).
+pub(crate) fn thread_cpu() -> io::Result<Duration> {
+    let stat = std::fs::read_to_string("/proc/thread-self/stat")?;
+    let (_, ticks) = parse_stat(&stat).ok_or_else(|| io::Error::other("bad /proc stat"))?;
+    Ok(Duration::from_secs_f64(ticks as f64 / TICKS_PER_SEC))
+}
+
 /// CPU ticks of a process, in total and summed per thread name, at one instant.
 #[derive(Clone, Debug)]
 pub(crate) struct CpuSnapshot {
@@ -225,5 +232,10 @@ mod tests {
         assert!(memory(me).unwrap().peak_kib > 0);
         assert!(!cpu(me).unwrap().threads.is_empty());
         assert!(filesystem(Path::new("/")).is_some());
+        let start = thread_cpu().unwrap();
+        let mut spin = 0u64;
+        while thread_cpu().unwrap() - start < Duration::from_millis(20) {
+            spin = std::hint::black_box(spin + 1);
+        }
     }
 }

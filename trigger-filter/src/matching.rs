@@ -65,22 +65,6 @@ pub struct Mismatch {
 }
 
 impl Mismatch {
-    /// `path: ` then what `value` is, then `reason`: one allocation.
-    fn new<J: Json>(path: &str, value: Option<J>, reason: &str) -> Self {
-        // Room for a short value; a long one is shown cut, at most `SHOWN` characters.
-        let mut text = String::with_capacity(path.len() + reason.len() + 40);
-        text.push_str(path);
-        if !path.is_empty() {
-            text.push_str(": ");
-        }
-        show(&mut text, value);
-        text.push_str(reason);
-        Self {
-            text,
-            path_len: path.len(),
-        }
-    }
-
     /// Where, as text: `body.triggerEvent`.
     pub fn path(&self) -> &str {
         &self.text[..self.path_len]
@@ -100,11 +84,50 @@ impl fmt::Display for Mismatch {
 
 impl std::error::Error for Mismatch {}
 
-type Checked = Result<(), Mismatch>;
+/// Why a value does not match, not yet written: `path: ` then what `value` is, then
+/// `reason`, all but the value borrowed from the compiled filter.
+struct Miss<'f, J> {
+    path: &'f str,
+    value: Option<J>,
+    reason: &'f str,
+}
+
+impl<J: Json> Miss<'_, J> {
+    /// Appends the reason to `out`; the length of its path.
+    fn write(self, out: &mut String) -> usize {
+        // Room for a short value; a long one is shown cut, at most `SHOWN` characters.
+        out.reserve(self.path.len() + self.reason.len() + 40);
+        out.push_str(self.path);
+        if !self.path.is_empty() {
+            out.push_str(": ");
+        }
+        show(out, self.value);
+        out.push_str(self.reason);
+        self.path.len()
+    }
+}
+
+type Checked<'f, J> = Result<(), Miss<'f, J>>;
 
 impl Filter {
     /// `Ok` when every part of the filter matches, else the first reason it does not.
-    pub fn check(&self, request: &RequestParts<'_>) -> Checked {
+    pub fn check(&self, request: &RequestParts<'_>) -> Result<(), Mismatch> {
+        let mut text = String::new();
+        match self.explain(request, &mut text) {
+            None => Ok(()),
+            Some(path_len) => Err(Mismatch { text, path_len }),
+        }
+    }
+
+    /// Whether every part of the filter matches; if not, the first reason it does not is
+    /// appended to `reasons` (so that the reasons of many filters share one allocation).
+    pub fn check_into(&self, request: &RequestParts<'_>, reasons: &mut String) -> bool {
+        self.explain(request, reasons).is_none()
+    }
+
+    /// `None` when every part matches, else the length of the path of the first reason it
+    /// does not, which is appended to `out`.
+    fn explain(&self, request: &RequestParts<'_>, out: &mut String) -> Option<usize> {
         if let Some(methods) = &self.method {
             if !methods
                 .iter()
@@ -113,50 +136,62 @@ impl Filter {
                 let method = Value::String(request.method.to_owned());
                 let methods = serde_json::to_string(methods).unwrap_or_default();
                 let reason = format!(" is not one of {methods}");
-                return Err(Mismatch::new("method", Some(&method), &reason));
+                let miss = Miss {
+                    path: "method",
+                    value: Some(&method),
+                    reason: &reason,
+                };
+                return Some(miss.write(out));
             }
         }
         for (pattern, value) in [
             (&self.headers, request.headers),
             (&self.query, request.query),
         ] {
-            if let Some(pattern) = pattern {
-                pattern.check_at(Some(value))?;
+            if let Some(Err(miss)) = pattern.as_ref().map(|p| p.check_at(Some(value))) {
+                return Some(miss.write(out));
             }
         }
-        if let Some(pattern) = &self.body {
-            match request.body {
-                Ok(Body::Value(value)) => pattern.check_at(Some(value))?,
-                Ok(Body::Parsed(node)) => pattern.check_at(Some(node))?,
-                Err(why) if !pattern.fields.is_empty() => {
-                    return Err(Mismatch {
-                        path_len: pattern.path.len(),
-                        text: format!("{}: {why}", pattern.path),
-                    });
-                }
-                Err(_) => {}
+        let pattern = self.body.as_ref()?;
+        let missed = match request.body {
+            Ok(Body::Value(value)) => pattern.check_at(Some(value)).err()?.write(out),
+            Ok(Body::Parsed(node)) => pattern.check_at(Some(node)).err()?.write(out),
+            Err(_) if pattern.fields.is_empty() => return None,
+            Err(why) => {
+                out.push_str(&pattern.path);
+                out.push_str(": ");
+                out.push_str(why);
+                pattern.path.len()
             }
-        }
-        Ok(())
+        };
+        Some(missed)
     }
 }
 
 impl Pattern {
     /// `Ok` when `payload` matches, else the first reason it does not (paths start at the
     /// payload's fields).
-    pub fn check(&self, payload: &Value) -> Checked {
-        self.check_at(Some(payload))
+    pub fn check(&self, payload: &Value) -> Result<(), Mismatch> {
+        self.check_at(Some(payload)).map_err(|miss| {
+            let mut text = String::new();
+            let path_len = miss.write(&mut text);
+            Mismatch { text, path_len }
+        })
     }
 
     /// Whether `payload` matches.
     pub fn matches(&self, payload: &Value) -> bool {
-        self.check(payload).is_ok()
+        self.check_at(Some(payload)).is_ok()
     }
 
     /// Checks `payload` (`None`: missing), a value found at this pattern's path.
-    fn check_at<J: Json>(&self, payload: Option<J>) -> Checked {
+    fn check_at<J: Json>(&self, payload: Option<J>) -> Checked<'_, J> {
         if payload.is_none_or(Json::is_null) && !self.fields.is_empty() {
-            return Err(Mismatch::new(&self.path, payload, ", expected an object"));
+            return Err(Miss {
+                path: &self.path,
+                value: payload,
+                reason: ", expected an object",
+            });
         }
         for field in &self.fields {
             let value = payload.and_then(|p| p.field(&field.name));
@@ -167,26 +202,31 @@ impl Pattern {
 }
 
 impl Rule {
-    fn check<J: Json>(&self, value: Option<J>, path: &str) -> Checked {
+    fn check<'f, J: Json>(&'f self, value: Option<J>, path: &'f str) -> Checked<'f, J> {
+        let miss = |reason| Miss {
+            path,
+            value,
+            reason,
+        };
         match self {
             Self::Any => Ok(()),
             Self::OneOf { values, reason } => {
                 if value.is_some_and(|v| values.iter().any(|x| same(x, v))) {
                     Ok(())
                 } else {
-                    Err(Mismatch::new(path, value, reason))
+                    Err(miss(reason))
                 }
             }
             Self::All(ops) => match ops.iter().find(|(op, _)| !op.holds(value)) {
                 None => Ok(()),
-                Some((_, reason)) => Err(Mismatch::new(path, value, reason)),
+                Some((_, reason)) => Err(miss(reason)),
             },
             Self::Nested(pattern) => match value.and_then(Json::elements) {
                 Some(mut items) => {
                     if items.any(|item| pattern.check_at(Some(item)).is_ok()) {
                         Ok(())
                     } else {
-                        Err(Mismatch::new(path, value, " has no element that matches"))
+                        Err(miss(" has no element that matches"))
                     }
                 }
                 None => pattern.check_at(value),

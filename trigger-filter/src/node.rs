@@ -27,15 +27,20 @@ impl<'a> ParsedBody<'a> {
     }
 
     fn text(&self, text: Text) -> &str {
-        let found = match text {
-            Text::Raw { start, len } => {
-                let start = start as usize;
-                self.text.get(start..start + len as usize)
-            }
-            Text::Escaped(i) => self.escaped.get(i as usize).map(String::as_str),
-        };
-        found.unwrap_or_default()
+        text_of(self.text, &self.escaped, text)
     }
+}
+
+/// The text of a string of `body` whose decoded strings are `escaped`.
+pub(crate) fn text_of<'s>(body: &'s str, escaped: &'s [String], text: Text) -> &'s str {
+    let found = match text {
+        Text::Raw { start, len } => {
+            let start = start as usize;
+            body.get(start..start + len as usize)
+        }
+        Text::Escaped(i) => escaped.get(i as usize).map(String::as_str),
+    };
+    found.unwrap_or_default()
 }
 
 impl Serialize for ParsedBody<'_> {
@@ -59,11 +64,17 @@ pub(crate) enum Node {
     Array {
         end: u32,
     },
-    /// Its fields follow, each a [`Node::Key`] then the value.
+    /// Its fields follow, each a [`Node::Key`] (or [`Node::Shadowed`]) then the value.
     Object {
         end: u32,
+        /// Whether no key is there twice: an object read for the fields filters name, where
+        /// a repeated name shadows the ones before it. Else (an object kept whole) the last
+        /// of a repeated name wins when it is looked up.
+        unique: bool,
     },
     Key(Text),
+    /// A key whose name comes again later in its object: `JSON.parse` keeps the later one.
+    Shadowed,
 }
 
 /// A string of the body: where it is, or which decoded string it is when it had escapes.
@@ -247,7 +258,7 @@ impl<'t> At<'t, '_> {
     /// The index after this value and its contents.
     fn after(self) -> u32 {
         match self.node() {
-            Node::Array { end } | Node::Object { end } => end,
+            Node::Array { end } | Node::Object { end, .. } => end,
             _ => self.index + 1,
         }
     }
@@ -266,53 +277,62 @@ impl<'t> At<'t, '_> {
 
     /// The fields of an object: each key with its value.
     fn fields(self) -> Option<impl Iterator<Item = (&'t str, Self)>> {
-        let Node::Object { end } = self.node() else {
+        let Node::Object { end, .. } = self.node() else {
             return None;
         };
         let mut next = self.index + 1;
         Some(std::iter::from_fn(move || {
-            let Node::Key(key) = self.at(next).node() else {
-                return None;
-            };
-            if next >= end {
-                return None;
+            while next < end {
+                let key = self.at(next).node();
+                let value = self.at(next + 1);
+                next = value.after();
+                match key {
+                    Node::Key(key) => return Some((self.body.text(key), value)),
+                    Node::Shadowed => {}
+                    _ => return None,
+                }
             }
-            let value = self.at(next + 1);
-            next = value.after();
-            Some((self.body.text(key), value))
+            None
         }))
     }
 }
 
 impl Json for At<'_, '_> {
     fn field(self, name: &str) -> Option<Self> {
-        let Node::Object { end } = self.node() else {
+        let Node::Object { end, unique } = self.node() else {
             return None;
         };
         let tape = self.body.tape.get(..end as usize)?;
         let (body, name) = (self.body.text.as_bytes(), name.as_bytes());
         let mut next = self.index as usize + 1;
         let mut found = None;
-        while let Some(&Node::Key(key)) = tape.get(next) {
-            let same = match key {
-                // Length and first byte rule out most keys without a call to compare.
-                Text::Raw { start, len } => {
-                    let start = start as usize;
-                    len as usize == name.len()
-                        && name
-                            .first()
-                            .is_none_or(|first| body.get(start) == Some(first))
-                        && body.get(start..start + name.len()) == Some(name)
-                }
-                Text::Escaped(_) => self.body.text(key).as_bytes() == name,
+        while let Some(&(Node::Key(_) | Node::Shadowed)) = tape.get(next) {
+            let same = match tape[next] {
+                Node::Key(key) => match key {
+                    // Length and first byte rule out most keys without a call to compare.
+                    Text::Raw { start, len } => {
+                        let start = start as usize;
+                        len as usize == name.len()
+                            && name
+                                .first()
+                                .is_none_or(|first| body.get(start) == Some(first))
+                            && body.get(start..start + name.len()) == Some(name)
+                    }
+                    Text::Escaped(_) => self.body.text(key).as_bytes() == name,
+                },
+                _ => false,
             };
             let value = next + 1;
             if same {
-                // The last of a repeated name wins, as in `JSON.parse`.
                 found = Some(value);
+                // The last of a repeated name wins, as in `JSON.parse`; in a unique object
+                // the first is the last.
+                if unique {
+                    break;
+                }
             }
             next = match tape.get(value) {
-                Some(Node::Array { end } | Node::Object { end }) => *end as usize,
+                Some(Node::Array { end } | Node::Object { end, .. }) => *end as usize,
                 _ => value + 1,
             };
         }
@@ -390,14 +410,16 @@ impl Bounded<'_> {
     }
 
     fn push_str(&mut self, s: &str) -> Result<(), Full> {
-        // ASCII, where a byte is a character, is the common case.
-        if s.len() <= self.room && s.is_ascii() {
-            if self.room >= 3 && self.room - s.len() <= 3 {
+        // ASCII, where a byte is a character, is the common case: as much as there is room
+        // for, at once.
+        if s.is_ascii() {
+            let taken = s.len().min(self.room);
+            if self.room >= 3 && self.room - taken <= 3 {
                 self.mark = self.text.len() + (self.room - 3);
             }
-            self.room -= s.len();
-            self.text.push_str(s);
-            return Ok(());
+            self.room -= taken;
+            self.text.push_str(&s[..taken]);
+            return if taken == s.len() { Ok(()) } else { Err(Full) };
         }
         s.chars().try_for_each(|c| self.push(c))
     }
@@ -430,7 +452,7 @@ impl Bounded<'_> {
 
     fn value(&mut self, at: At<'_, '_>) -> Result<(), Full> {
         match at.node() {
-            Node::Null | Node::Key(_) => self.push_str("null"),
+            Node::Null | Node::Key(_) | Node::Shadowed => self.push_str("null"),
             Node::Bool(b) => self.push_str(if b { "true" } else { "false" }),
             Node::Int(_) | Node::UInt(_) | Node::Float(_) => {
                 let number = at.as_num().map(|n| n.to_string()).unwrap_or_default();
@@ -466,7 +488,7 @@ impl Bounded<'_> {
 impl Serialize for At<'_, '_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         match self.node() {
-            Node::Null | Node::Key(_) => serializer.serialize_unit(),
+            Node::Null | Node::Key(_) | Node::Shadowed => serializer.serialize_unit(),
             Node::Bool(b) => serializer.serialize_bool(b),
             Node::Int(_) | Node::UInt(_) | Node::Float(_) => match self.as_num() {
                 Some(n) => n.serialize(serializer),

@@ -44,14 +44,18 @@ impl Fields {
         Self { list, lengths }
     }
 
-    /// The shape of field `key`, if filters read it.
+    /// The index and shape of field `key`, if filters read it.
     #[inline]
-    pub(crate) fn get(&self, key: &[u8]) -> Option<&Shape> {
+    pub(crate) fn get(&self, key: &[u8]) -> Option<(usize, &Shape)> {
         if self.lengths & length_bit(key.len()) == 0 {
             return None;
         }
-        let found = self.list.iter().find(|(name, _)| name.as_bytes() == key);
-        found.map(|(_, shape)| shape)
+        let found = self.list.iter().position(|(name, _)| {
+            // The first byte rules out most names of the same length without a call.
+            let name = name.as_bytes();
+            name.len() == key.len() && name.first() == key.first() && name == key
+        })?;
+        Some((found, &self.list[found].1))
     }
 }
 

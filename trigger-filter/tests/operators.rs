@@ -508,3 +508,32 @@ fn header_names_match_in_any_case() {
         Ok(())
     );
 }
+
+#[test]
+fn reasons_of_many_filters_share_one_text() {
+    let filters: Vec<Filter> = [
+        json!({ "body": { "type": ["a"] } }),
+        json!({ "body": { "type": ["b"] } }),
+        json!({ "method": ["GET"] }),
+    ]
+    .iter()
+    .map(|f| Filter::from_json(f).unwrap())
+    .collect();
+    let (empty, body) = (json!({}), json!({ "type": "b" }));
+    let request = RequestParts::new("POST", &empty, &empty, Ok(&body));
+    let mut reasons = String::new();
+    let matched: Vec<bool> = filters
+        .iter()
+        .map(|f| f.check_into(&request, &mut reasons))
+        .collect();
+    assert_eq!(matched, [false, true, false]);
+    assert_eq!(
+        reasons,
+        r#"body.type: "b" is not one of ["a"]method: "POST" is not one of ["GET"]"#
+    );
+    assert_eq!(
+        filters[0].check(&request).unwrap_err().path(),
+        "body.type",
+        "check gives the same reason, on its own"
+    );
+}

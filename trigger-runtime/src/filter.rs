@@ -99,10 +99,13 @@ impl<'a> RequestView<'a> {
 fn parse_body<'a>(request: &'a Request, reads: &Reads) -> Result<Body<'a>, String> {
     let content_type = request
         .header(header::CONTENT_TYPE.as_str())
-        .unwrap_or_default()
-        .to_ascii_lowercase();
+        .unwrap_or_default();
     let body: &Bytes = request.body();
-    if content_type.starts_with("application/x-www-form-urlencoded") {
+    let form = "application/x-www-form-urlencoded";
+    if content_type
+        .get(..form.len())
+        .is_some_and(|start| start.eq_ignore_ascii_case(form))
+    {
         let pairs = form_urlencoded::parse(body).into_owned();
         let form = pairs.map(|(k, v)| (k, Value::String(v))).collect();
         return Ok(Body::Form(Value::Object(form)));

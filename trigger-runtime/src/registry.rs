@@ -9,7 +9,7 @@ use crate::filter::{Reads, RequestView};
 use crate::job::Job;
 use crate::job::registration::JobRegistration;
 use crate::request::Request;
-use crate::store::SkippedJob;
+use crate::store::SkippedJobs;
 
 /// A problem with the registered endpoints and jobs, found at start-up.
 #[derive(Debug, thiserror::Error)]
@@ -255,7 +255,7 @@ impl Registry {
         };
         let mut route = Route {
             matched: Vec::with_capacity(endpoint.jobs.len()),
-            skipped: Vec::new(),
+            skipped: SkippedJobs::new(),
         };
         let mut view: Option<RequestView<'_>> = None;
         let jobs = endpoint.jobs.iter().map(|&i| &self.jobs[i]);
@@ -264,18 +264,19 @@ impl Registry {
                 route.matched.push(job);
                 continue;
             };
-            let view = view.get_or_insert_with(|| RequestView::new(request, &endpoint.reads));
-            match filter.check(&view.parts()) {
-                Ok(()) => route.matched.push(job),
-                Err(mismatch) => {
-                    if route.skipped.is_empty() {
-                        route.skipped.reserve(endpoint.jobs.len());
-                    }
-                    route.skipped.push(SkippedJob {
-                        job: job.id().to_owned(),
-                        reason: mismatch.into_string(),
-                    });
-                }
+            let parts = view
+                .get_or_insert_with(|| {
+                    // Room for a typical reason per job (one allocation, not one per doubling).
+                    let jobs = endpoint.jobs.len();
+                    route.skipped.reserve(jobs, jobs * 96);
+                    RequestView::new(request, &endpoint.reads)
+                })
+                .parts();
+            let skipped = route
+                .skipped
+                .push_with(job.id(), |reasons| !filter.check_into(&parts, reasons));
+            if !skipped {
+                route.matched.push(job);
             }
         }
         route
@@ -289,7 +290,7 @@ pub struct Route<'a> {
     /// The jobs it starts.
     pub matched: Vec<&'a Job>,
     /// The enabled jobs it does not start, each with why.
-    pub skipped: Vec<SkippedJob>,
+    pub skipped: SkippedJobs,
 }
 
 impl fmt::Debug for Registry {

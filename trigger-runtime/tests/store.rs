@@ -7,7 +7,7 @@ use serde_json::json;
 use trigger_runtime::io::{LogLevel, LogLine};
 use trigger_runtime::store::{
     AttemptOutcome, ClaimRequest, Event, Lease, LogQuery, NewRun, RUN_LOGS_PAGE, RunQuery,
-    RunStatus, SqliteStore, Store,
+    RunStatus, SkippedJob, SkippedJobs, SqliteStore, Store,
 };
 use trigger_runtime::time::Timestamp;
 
@@ -29,7 +29,7 @@ fn event(id: &str, dedup: Option<&str>, body: &[u8]) -> Event {
         received_at: Timestamp::from_unix_millis(1_000),
         verified: true,
         dedup_key: dedup.map(str::to_owned),
-        skipped: Vec::new(),
+        skipped: SkippedJobs::new(),
     }
 }
 
@@ -97,6 +97,7 @@ for_each_driver!(
     a_released_attempt_writes_nothing_though_its_number_comes_back,
     logs_are_read_a_page_at_a_time,
     log_pages_end_exactly_and_unknown_runs_have_none,
+    skipped_jobs_are_stored_with_the_event_and_replaced_by_a_replay,
 );
 
 async fn ingest_stores_event_and_runs_exactly(store: Store) {
@@ -961,4 +962,65 @@ async fn log_pages_end_exactly_and_unknown_runs_have_none(store: Store) {
     let empty = store.logs("run_2", &from_start).await.unwrap().unwrap();
     assert!(empty.logs.is_empty() && empty.next_cursor.is_none());
     assert!(store.logs("run_none", &from_start).await.unwrap().is_none());
+}
+
+async fn skipped_jobs_are_stored_with_the_event_and_replaced_by_a_replay(store: Store) {
+    let skipped_of = |stored: &trigger_runtime::store::EventRecord| -> Vec<(String, String)> {
+        let jobs = stored.event.skipped.iter();
+        jobs.map(|SkippedJob { job, reason }| (job.to_owned(), reason.to_owned()))
+            .collect()
+    };
+    let mut event = event("evt_1", None, b"{}");
+    let reason = "body.triggerEvent: \"PING\" is not one of [\"BOOKING_CREATED\"]";
+    event.skipped.push("booking-created", reason);
+    event.skipped.push(
+        "ünïcode-job",
+        "query.tenant: missing is not one of [\"a\\\"b\"]",
+    );
+    store.ingest(event, vec![run("run_1", "a")]).await.unwrap();
+    let stored = store.event("evt_1").await.unwrap().unwrap();
+    assert_eq!(
+        skipped_of(&stored),
+        [
+            ("booking-created".to_owned(), reason.to_owned()),
+            (
+                "ünïcode-job".to_owned(),
+                "query.tenant: missing is not one of [\"a\\\"b\"]".to_owned()
+            ),
+        ]
+    );
+
+    // A run replay keeps them; an event replay replaces them with today's.
+    store
+        .add_runs("evt_1", vec![run("run_2", "a")], None)
+        .await
+        .unwrap();
+    assert_eq!(
+        skipped_of(&store.event("evt_1").await.unwrap().unwrap()).len(),
+        2
+    );
+    let mut today = SkippedJobs::new();
+    today.push("booking-created", "body: the body was not read");
+    store.add_runs("evt_1", vec![], Some(today)).await.unwrap();
+    assert_eq!(
+        skipped_of(&store.event("evt_1").await.unwrap().unwrap()),
+        [(
+            "booking-created".to_owned(),
+            "body: the body was not read".to_owned()
+        )]
+    );
+    store
+        .add_runs("evt_1", vec![], Some(SkippedJobs::new()))
+        .await
+        .unwrap();
+    assert!(
+        store
+            .event("evt_1")
+            .await
+            .unwrap()
+            .unwrap()
+            .event
+            .skipped
+            .is_empty()
+    );
 }

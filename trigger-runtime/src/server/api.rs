@@ -14,7 +14,7 @@ use super::response::{ErrorResponse, PathId};
 use super::views::{EventView, RunPageView, RunView};
 use super::{AppState, access};
 use crate::error::error_chain;
-use crate::store::{EventRecord, NewRun, RunQuery, RunRecord, RunStatus, SkippedJob};
+use crate::store::{EventRecord, NewRun, RunQuery, RunRecord, RunStatus, SkippedJobs};
 
 type ApiResult = Result<Response, ErrorResponse>;
 
@@ -157,7 +157,7 @@ async fn add_runs(
     state: &AppState,
     event_id: &str,
     runs: Vec<NewRun>,
-    skipped: Option<Vec<SkippedJob>>,
+    skipped: Option<SkippedJobs>,
 ) -> ApiResult {
     let skipped_now = skipped.clone().unwrap_or_default();
     match state.store.add_runs(event_id, runs, skipped).await {

@@ -127,11 +127,18 @@ async fn accept(
 
     let route = state.registry.route(endpoint.id(), &request);
     let runs: Vec<_> = route.matched.iter().map(|job| job.new_run()).collect();
-    let skipped = route.skipped;
+    // Why no job starts, for the log (only then).
+    let reasons = (runs.is_empty() && !route.skipped.is_empty()).then(|| {
+        let reasons: Vec<String> = route
+            .skipped
+            .iter()
+            .map(|s| format!("{}: {}", s.job, s.reason))
+            .collect();
+        reasons.join("; ")
+    });
     let mut event = Event::verified(endpoint.id(), &request, received_at);
     event.dedup_key = dedup_key(&request);
-    event.skipped = skipped;
-    let skipped = (runs.is_empty() && !event.skipped.is_empty()).then(|| event.skipped.clone());
+    event.skipped = route.skipped;
     let ingested = state
         .store
         .ingest(event, runs)
@@ -147,15 +154,11 @@ async fn accept(
         duplicate = ingested.duplicate,
         "accepted webhook"
     );
-    if let Some(skipped) = skipped.filter(|_| !ingested.duplicate) {
-        let reasons: Vec<String> = skipped
-            .iter()
-            .map(|s| format!("{}: {}", s.job, s.reason))
-            .collect();
+    if let Some(reasons) = reasons.filter(|_| !ingested.duplicate) {
         tracing::info!(
             endpoint = id,
             event = %ingested.event_id,
-            reasons = %reasons.join("; "),
+            reasons = %reasons,
             "no job's filter matched the webhook; it is stored, and can be replayed"
         );
     }

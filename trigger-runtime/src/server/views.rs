@@ -222,9 +222,9 @@ fn job_matches(record: &EventRecord) -> Vec<JobMatchView<'_>> {
         }
     }
     jobs.extend(record.event.skipped.iter().map(|s| JobMatchView {
-        job: &s.job,
+        job: s.job,
         matched: false,
-        reason: Some(&s.reason),
+        reason: Some(s.reason),
     }));
     jobs
 }

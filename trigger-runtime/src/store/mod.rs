@@ -20,7 +20,7 @@ pub use self::error::{Result, StoreError};
 pub use self::record::{
     AttemptOutcome, AttemptRecord, ClaimRequest, ClaimedRun, Event, EventError, EventRecord,
     Ingested, Lease, LogCursor, LogPage, LogQuery, LogRecord, NewRun, RunCounts, RunPage, RunQuery,
-    RunRecord, RunRef, RunStatus, SkippedJob,
+    RunRecord, RunRef, RunStatus, SkippedJob, SkippedJobs,
 };
 pub use self::sqlite::SqliteStore;
 use crate::log::LogLine;
@@ -135,7 +135,7 @@ pub trait StoreDriver: Send + Sync + 'static {
         &self,
         event_id: &str,
         runs: Vec<NewRun>,
-        skipped: Option<Vec<SkippedJob>>,
+        skipped: Option<SkippedJobs>,
     ) -> Result<Option<Vec<RunRef>>>;
 
     /// Deletes up to `limit` events received before `before`, oldest first, with their runs,

@@ -28,7 +28,7 @@ use self::claim::ExpiryScan;
 use self::writer::Writer;
 use super::{
     AttemptOutcome, ClaimRequest, ClaimedRun, Event, EventRecord, Ingested, Lease, NewRun, Pruned,
-    Result, RunCounts, RunPage, RunQuery, RunRecord, RunRef, RunStatus, SkippedJob, StoreDriver,
+    Result, RunCounts, RunPage, RunQuery, RunRecord, RunRef, RunStatus, SkippedJobs, StoreDriver,
     StoreError, StoreKind,
 };
 use super::{LogPage, LogQuery};
@@ -328,11 +328,11 @@ impl StoreDriver for SqliteStore {
         &self,
         event_id: &str,
         runs: Vec<NewRun>,
-        skipped: Option<Vec<SkippedJob>>,
+        skipped: Option<SkippedJobs>,
     ) -> Result<Option<Vec<RunRef>>> {
         let event_id = event_id.to_owned();
         self.writer
-            .write(move |conn| write::add_runs(conn, &event_id, &runs, skipped.as_deref()))
+            .write(move |conn| write::add_runs(conn, &event_id, &runs, skipped.as_ref()))
             .await
     }
 

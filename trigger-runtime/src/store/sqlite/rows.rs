@@ -2,7 +2,7 @@
 
 use rusqlite::Row;
 
-use crate::store::{Event, RunRecord, RunStatus, SkippedJob, StoreError};
+use crate::store::{Event, RunRecord, RunStatus, SkippedJobs, StoreError};
 use crate::time::Timestamp;
 
 /// A `SELECT` list written once: `$list` is the SQL text, `$names` the names in order, so that
@@ -146,9 +146,9 @@ pub(super) fn event(row: &Row<'_>) -> rusqlite::Result<Event> {
 }
 
 /// The `skipped` column: a JSON array, or NULL for none.
-fn skipped(text: Option<String>) -> rusqlite::Result<Vec<SkippedJob>> {
+fn skipped(text: Option<String>) -> rusqlite::Result<SkippedJobs> {
     let Some(text) = text else {
-        return Ok(Vec::new());
+        return Ok(SkippedJobs::new());
     };
     serde_json::from_str(&text).map_err(|e| {
         let error = StoreError::Corrupt(format!("stored skipped jobs are not JSON: {e}"));
@@ -157,7 +157,7 @@ fn skipped(text: Option<String>) -> rusqlite::Result<Vec<SkippedJob>> {
 }
 
 /// The `skipped` column for `jobs`: NULL for none, so the common case costs nothing.
-pub(super) fn encode_skipped(jobs: &[SkippedJob]) -> Option<String> {
+pub(super) fn encode_skipped(jobs: &SkippedJobs) -> Option<String> {
     if jobs.is_empty() {
         return None;
     }

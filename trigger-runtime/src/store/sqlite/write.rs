@@ -4,7 +4,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::read::{event_runs, load_event, task_output};
 use super::rows;
-use crate::store::{Event, Ingested, Lease, NewRun, Result, RunRef, SkippedJob, StoreError};
+use crate::store::{Event, Ingested, Lease, NewRun, Result, RunRef, SkippedJobs, StoreError};
 use crate::time::Timestamp;
 
 /// Stores `event` with `runs`, or finds the event its idempotency key already names.
@@ -85,7 +85,7 @@ pub(super) fn add_runs(
     conn: &Connection,
     event_id: &str,
     runs: &[NewRun],
-    skipped: Option<&[SkippedJob]>,
+    skipped: Option<&SkippedJobs>,
 ) -> Result<Option<Vec<RunRef>>> {
     let Some(event) = load_event(conn, event_id)? else {
         return Ok(None);

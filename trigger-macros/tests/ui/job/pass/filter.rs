@@ -76,7 +76,7 @@ fn main() {
     let route = registry.route("caldotcom", &request("BOOKING_CANCELLED"));
     assert!(route.matched.is_empty());
     assert_eq!(
-        route.skipped[0].reason,
+        route.skipped.get(0).unwrap().reason,
         r#"body.triggerEvent: "BOOKING_CANCELLED" is not one of ["BOOKING_CREATED"]"#
     );
 }
