@@ -50,3 +50,47 @@ fn no_source_file_is_longer_than_500_lines() {
         offenders.join("\n  ")
     );
 }
+
+/// The macros check `preset = "..."` against their own table, since they cannot depend on the
+/// runtime: it must list exactly the runtime's presets, with their variants, and say which
+/// sign a timestamp (for `tolerance`).
+#[test]
+fn the_macros_know_exactly_the_runtimes_presets() {
+    use trigger_runtime::verify::Preset;
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../trigger-macros/src/endpoint/scheme.rs");
+    let source =
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    let table = source
+        .split_once("const PRESETS: &[(&str, &str, bool)] = &[")
+        .and_then(|(_, rest)| rest.split_once("];"))
+        .map(|(table, _)| table)
+        .unwrap_or_else(|| panic!("no PRESETS table in {}", path.display()));
+    let rows: Vec<(String, String, bool)> = table
+        .lines()
+        .filter_map(|line| {
+            let row = line.trim().strip_prefix('(')?.strip_suffix("),")?;
+            let mut cells = row.split(", ");
+            let text = |cell: Option<&str>| cell.map(|c| c.trim_matches('"').to_owned());
+            Some((
+                text(cells.next())?,
+                text(cells.next())?,
+                cells.next()? == "true",
+            ))
+        })
+        .collect();
+    let expected: Vec<(String, String, bool)> = Preset::ALL
+        .iter()
+        .map(|p| {
+            (
+                p.name().to_owned(),
+                format!("{p:?}"),
+                p.scheme().timestamp().is_some(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        rows, expected,
+        "trigger-macros/src/endpoint/scheme.rs and verify::Preset differ"
+    );
+}

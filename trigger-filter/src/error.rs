@@ -169,9 +169,9 @@ fn unknown(what: &str, found: &str, expected: &[&str]) -> String {
     }
 }
 
-/// The expected name closest to `found`, if it is within a third of its length in edits
-/// (ignoring case).
-fn closest<'a>(found: &str, expected: &[&'a str]) -> Option<&'a str> {
+/// The expected name closest to `found`, for a "did you mean" hint: within a third of its
+/// length in edits (at least one), ignoring case. The macros' other hints use it too.
+pub fn closest<'a>(found: &str, expected: &[&'a str]) -> Option<&'a str> {
     let found = found.to_lowercase();
     expected
         .iter()

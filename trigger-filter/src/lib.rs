@@ -35,7 +35,7 @@ mod reads;
 mod scan;
 
 pub use self::compile::{Filter, Pattern};
-pub use self::error::{ErrorKind, FilterError, Target};
+pub use self::error::{ErrorKind, FilterError, Target, closest};
 pub use self::matching::{Mismatch, RequestParts};
 pub use self::node::ParsedBody;
 pub use self::path::Segment;

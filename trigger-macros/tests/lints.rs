@@ -44,6 +44,47 @@ pub async fn beta<'a>(request: &'a Request, secret: &'a Secret) -> Verification 
     verify_request_signature(request, "X-Beta-Signature", secret, Algorithm::Sha1)
 }
 
+/// Verified as Stripe signs, with a wider tolerance.
+#[http_endpoint(
+    id = "stripe",
+    preset = "stripe",
+    tolerance = "10m",
+    secret = "STRIPE_SECRET"
+)]
+pub fn stripe();
+
+/// Meta, with the token of its subscription check.
+#[http_endpoint(
+    id = "meta",
+    preset = "meta",
+    secret = "META_SECRET",
+    verify_token = "META_VERIFY_TOKEN"
+)]
+pub fn meta();
+
+/// A signed timestamp, and a handshake answered by a fn.
+#[http_endpoint(
+    id = "acme-timed",
+    header = "X-Acme-Signature",
+    encoding = "base64",
+    signed = "{header:X-Acme-Id}.{timestamp}.{url}.{body}",
+    timestamp_header = "X-Acme-Timestamp",
+    tolerance = "0",
+    respond_with = acme_handshake
+)]
+pub fn acme_timed();
+
+/// Answers the sender's challenge.
+#[allow(clippy::unused_async)] // a respond_with fn is async, whether it awaits or not
+pub async fn acme_handshake(request: &Request, verification: &Verification) -> Respond {
+    match request.header("x-acme-challenge") {
+        Some(challenge) if verification.is_verified() => {
+            Respond::Answer(Answer::text(challenge.to_owned()))
+        }
+        _ => Respond::Continue,
+    }
+}
+
 /// Logs the body.
 ///
 /// # Errors

@@ -218,11 +218,19 @@ async fn endpoints(registry: Registry, options: &Options) -> Result<()> {
             endpoint.path(),
             endpoint.source(),
             endpoint.is_enabled(),
-            endpoint.verifier(),
+            verification_text(endpoint),
         ));
     }
     print!("{out}");
     Ok(())
+}
+
+/// `preset stripe: HMAC-SHA256 hex of ...`, the scheme alone, or `custom verify fn`.
+fn verification_text(endpoint: &crate::endpoint::HttpEndpoint) -> String {
+    match endpoint.preset() {
+        Some(preset) => format!("preset {preset}: {}", endpoint.verifier()),
+        None => endpoint.verifier().to_string(),
+    }
 }
 
 fn base_url(options: &Options, local: Option<SocketAddr>) -> String {
@@ -275,7 +283,7 @@ fn banner(server: &Server, options: &Options, local: SocketAddr) -> String {
             "  {}{state}  {base}{}\n    verification: {}\n    secret: {secret}\n",
             endpoint.id(),
             endpoint.path(),
-            endpoint.verifier()
+            verification_text(endpoint)
         ));
     }
     out.push_str("\njobs:\n");

@@ -75,7 +75,8 @@ pub mod prelude {
     pub use crate::request::Request;
     #[doc(no_inline)]
     pub use crate::verify::{
-        Algorithm, Secret, Verification, constant_time_eq, verify_request_signature,
+        Algorithm, Answer, Respond, Secret, Verification, constant_time_eq,
+        verify_request_signature,
     };
     #[cfg(feature = "macros")]
     #[doc(no_inline)]

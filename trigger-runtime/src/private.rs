@@ -9,7 +9,10 @@ pub use crate::io::Io;
 pub use crate::job::registration::{JobContext, JobIo, JobOptions, JobRegistration, JobRequest};
 pub use crate::job::{Context, IntoJobResult, JobOutput};
 pub use crate::request::Request;
-pub use crate::verify::{Algorithm, Encoding, HmacScheme, Secret, Verification};
+pub use crate::verify::{
+    Algorithm, Encoding, HmacScheme, Part, Preset, Respond, Scheme, Secret, TimestampFrom,
+    Verification,
+};
 
 /// An endpoint declared by `#[http_endpoint]` at `location`.
 pub const fn endpoint(id: &'static str, location: Location) -> HttpEndpoint {

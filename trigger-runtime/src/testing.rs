@@ -18,12 +18,12 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, header};
 use serde::Serialize;
 
-use crate::endpoint::HttpEndpoint;
+use crate::endpoint::{HttpEndpoint, Verifier};
 use crate::io::{Io, LogLevel, LogLine, LogSink, Logger};
 use crate::job::Context;
 use crate::request::Request;
 use crate::time::Timestamp;
-use crate::verify::Secret;
+use crate::verify::{Part, Scheme, Secret, Signer, TimestampFrom};
 
 /// Builds a [`Request`]. Invalid header names or values panic: this is for tests.
 #[derive(Clone, Debug)]
@@ -115,21 +115,43 @@ impl TestRequest {
         self
     }
 
-    /// Signs the current body with `secret` the way `endpoint`'s sender would, setting its
-    /// signature header. Call it after setting the body.
+    /// Signs the request with `secret` the way `endpoint`'s sender would, now: adds its
+    /// signature header and, for a timestamped scheme, its timestamp header (and a delivery id
+    /// header such as `webhook-id` when the scheme signs one and it is not set). Call it after
+    /// setting the body and URL.
     ///
     /// # Panics
-    /// If the endpoint verifies with a custom fn, whose scheme the runtime cannot know.
+    /// If the endpoint verifies with a custom fn, whose scheme the runtime cannot know, or by
+    /// an Ed25519 signature (use [`sign_ed25519`]).
     #[must_use]
-    pub fn signed(mut self, endpoint: &HttpEndpoint, secret: &str) -> Self {
-        let (name, value) = sign(endpoint, secret, &self.body).unwrap_or_else(|| {
-            panic!(
-                "endpoint {:?} verifies with a custom fn; set its headers yourself",
-                endpoint.id()
-            )
-        });
-        self.headers.remove(name);
-        self.header(name, &value)
+    pub fn signed(self, endpoint: &HttpEndpoint, secret: &str) -> Self {
+        self.signed_at(endpoint, secret, Timestamp::now())
+    }
+
+    /// As [`signed`](Self::signed), at `now` (for tests of the tolerance).
+    ///
+    /// # Panics
+    /// As [`signed`](Self::signed).
+    #[must_use]
+    pub fn signed_at(mut self, endpoint: &HttpEndpoint, secret: &str, now: Timestamp) -> Self {
+        if let Verifier::Scheme(scheme) = endpoint.verifier() {
+            for part in scheme.signed() {
+                if let Part::Header(name) = part {
+                    if !self.headers.contains_key(*name) {
+                        self = self.header(name, &delivery_id());
+                    }
+                }
+            }
+        }
+        let request = self.clone().build();
+        let headers = endpoint
+            .sign_request(&request, &Secret::new(secret), now)
+            .unwrap_or_else(|e| panic!("{e}"));
+        for (name, value) in headers {
+            self.headers.remove(name);
+            self = self.header(name, &value);
+        }
+        self
     }
 
     /// The request.
@@ -143,9 +165,60 @@ impl TestRequest {
 }
 
 /// The signature header `(name, value)` a sender would send with `body`, for an endpoint
-/// verified by HMAC; `None` for a custom verify fn.
+/// whose scheme signs the body alone (Cal.com, GitHub, Shopify, ...); `None` for others (use
+/// [`TestRequest::signed`]) and for a custom verify fn.
 pub fn sign(endpoint: &HttpEndpoint, secret: &str, body: &[u8]) -> Option<(&'static str, String)> {
     endpoint.sign(body, &Secret::new(secret))
+}
+
+/// The Ed25519 public key (hex, as Discord shows it) of the key pair made from `seed`.
+pub fn ed25519_public_key(seed: [u8; 32]) -> String {
+    let pair = ed25519_compact::KeyPair::from_seed(ed25519_compact::Seed::new(seed));
+    hex::encode(*pair.pk)
+}
+
+/// The headers an Ed25519 sender with the key pair made from `seed` adds to `request` at
+/// `now`, for `scheme` (Discord's: `X-Signature-Ed25519` over the timestamp then the body).
+///
+/// # Panics
+/// If the scheme does not sign with Ed25519 or its signed content cannot be built.
+pub fn sign_ed25519(
+    scheme: &Scheme,
+    request: &Request,
+    seed: [u8; 32],
+    now: Timestamp,
+) -> Vec<(&'static str, String)> {
+    assert_eq!(scheme.signer(), Signer::Ed25519, "not an Ed25519 scheme");
+    let seconds = now.as_unix_millis().div_euclid(1000).to_string();
+    let mut message = Vec::new();
+    for part in scheme.signed() {
+        match part {
+            Part::Timestamp => message.extend_from_slice(seconds.as_bytes()),
+            Part::Body => message.extend_from_slice(request.body()),
+            Part::Text(text) => message.extend_from_slice(text.as_bytes()),
+            other => panic!("sign_ed25519 does not sign {other:?}"),
+        }
+    }
+    let pair = ed25519_compact::KeyPair::from_seed(ed25519_compact::Seed::new(seed));
+    let signature = pair.sk.sign(&message, None);
+    let mut headers = vec![(scheme.carrier().header(), hex::encode(*signature))];
+    if let Some(TimestampFrom::Header(name)) = scheme.timestamp() {
+        headers.push((name, seconds));
+    }
+    headers
+}
+
+/// A fresh delivery id, `msg_` and 24 hex digits.
+fn delivery_id() -> String {
+    let mut bytes = [0u8; 12];
+    // Unique enough for a test when the system has no randomness.
+    if getrandom::fill(&mut bytes).is_err() {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        bytes.copy_from_slice(&nanos.to_le_bytes()[..12]);
+    }
+    format!("msg_{}", hex::encode(bytes))
 }
 
 /// The log lines an [`Io`] from [`test_io`] captured.

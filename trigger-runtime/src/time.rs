@@ -1,6 +1,7 @@
 //! [`Timestamp`]: milliseconds since the Unix epoch, shown as RFC 3339 in UTC.
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Serialize, Serializer};
@@ -111,5 +112,48 @@ mod tests {
             Timestamp::from_unix_millis(-1).to_string(),
             "1969-12-31T23:59:59.999Z"
         );
+    }
+}
+
+/// Where the server reads the time it checks signed timestamps against: the system clock, or
+/// one a test sets, so that tolerances are tested without sleeping.
+///
+/// ```
+/// use trigger_runtime::time::{Clock, Timestamp};
+/// let clock = Clock::fixed(Timestamp::from_unix_millis(1_614_265_330_000));
+/// assert_eq!(clock.now().as_unix_millis(), 1_614_265_330_000);
+/// ```
+#[derive(Clone, Default)]
+pub struct Clock(Option<Arc<dyn Fn() -> Timestamp + Send + Sync>>);
+
+impl Clock {
+    /// The system clock.
+    pub fn system() -> Self {
+        Self(None)
+    }
+
+    /// Always `at`.
+    pub fn fixed(at: Timestamp) -> Self {
+        Self::from_fn(move || at)
+    }
+
+    /// The time `now` gives.
+    pub fn from_fn(now: impl Fn() -> Timestamp + Send + Sync + 'static) -> Self {
+        Self(Some(Arc::new(now)))
+    }
+
+    /// The time now.
+    pub fn now(&self) -> Timestamp {
+        self.0.as_ref().map_or_else(Timestamp::now, |now| now())
+    }
+}
+
+impl fmt::Debug for Clock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "Clock(set)"
+        } else {
+            "Clock(system)"
+        })
     }
 }

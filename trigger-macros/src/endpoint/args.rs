@@ -10,17 +10,23 @@ use crate::lit::arguments;
 arguments! {
     /// Everything written inside `#[http_endpoint(...)]`, each value with its key's span.
     pub(crate) struct EndpointArgs {
-        id:        LitStr      = "id"        kw::id,
-        source:    LitStr      = "source"    kw::source,
-        icon:      LitStr      = "icon"      kw::icon,
-        title:     LitStr      = "title"     kw::title,
-        enabled:   LitBool     = "enabled"   kw::enabled,
-        header:    LitStr      = "header"    kw::header,
-        algorithm: LitStr      = "algorithm" kw::algorithm,
-        encoding:  LitStr      = "encoding"  kw::encoding,
-        prefix:    LitStr      = "prefix"    kw::prefix,
-        secret:    SecretNames = "secret"    kw::secret,
-        krate:     syn::Path   = "crate"     syn::token::Crate,
+        id:               LitStr      = "id"               kw::id,
+        source:           LitStr      = "source"           kw::source,
+        icon:             LitStr      = "icon"             kw::icon,
+        title:            LitStr      = "title"            kw::title,
+        enabled:          LitBool     = "enabled"          kw::enabled,
+        preset:           LitStr      = "preset"           kw::preset,
+        header:           LitStr      = "header"           kw::header,
+        algorithm:        LitStr      = "algorithm"        kw::algorithm,
+        encoding:         LitStr      = "encoding"         kw::encoding,
+        prefix:           LitStr      = "prefix"           kw::prefix,
+        signed:           LitStr      = "signed"           kw::signed,
+        timestamp_header: LitStr      = "timestamp_header" kw::timestamp_header,
+        tolerance:        LitStr      = "tolerance"        kw::tolerance,
+        secret:           SecretNames = "secret"           kw::secret,
+        verify_token:     LitStr      = "verify_token"     kw::verify_token,
+        respond_with:     syn::Path   = "respond_with"     kw::respond_with,
+        krate:            syn::Path   = "crate"            syn::token::Crate,
     }
 }
 

@@ -1,8 +1,10 @@
 //! Code generation for `#[http_endpoint]`.
 
 use proc_macro2::TokenStream;
-use quote::{format_ident, quote};
+use quote::{format_ident, quote, quote_spanned};
+use syn::spanned::Spanned;
 
+use super::scheme::SignedPart;
 use super::{EndpointItem, Plan, Verifier, VerifyFnSpans};
 use crate::diag::{binding, respan, spanned_value};
 
@@ -39,27 +41,16 @@ pub(super) fn endpoint(plan: &Plan, item: &EndpointItem) -> TokenStream {
     }
     let (doc_attrs, other_attrs): (Vec<_>, Vec<_>) =
         attrs.iter().partition(|a| a.path().is_ident("doc"));
-    match &plan.verifier {
-        Verifier::Hmac {
-            header,
-            algorithm,
-            encoding,
-            prefix,
-        } => {
-            let prefix = prefix.as_ref().map(|p| quote!(.with_prefix(#p)));
-            builder.extend(quote! {
-                .with_hmac(
-                    #private::HmacScheme::new(#header)
-                        .with_algorithm(#private::Algorithm::#algorithm)
-                        .with_encoding(#private::Encoding::#encoding)
-                        #prefix
-                )
-            });
-        }
-        Verifier::Custom(spans) => {
-            let verify = verify_fn(&private, item, &other_attrs, spans);
-            builder.extend(quote!(.with_verify_fn(#verify)));
-        }
+    builder.extend(verifier(&private, plan, item, &other_attrs));
+    if let Some(ms) = plan.tolerance_ms {
+        builder.extend(quote!(.with_tolerance(::core::time::Duration::from_millis(#ms))));
+    }
+    if let Some(path) = &plan.respond_with {
+        let respond = respond_fn(&private, name, path);
+        builder.extend(quote!(.with_respond_with(#respond)));
+    }
+    if let Some(env) = &plan.verify_token {
+        builder.extend(quote!(.with_verify_token_env(#env)));
     }
     let doc = format!(
         "The `{}` webhook endpoint, served at `/endpoints/{}`.",
@@ -80,6 +71,96 @@ pub(super) fn endpoint(plan: &Plan, item: &EndpointItem) -> TokenStream {
 
         #private::inventory::submit! {
             #private::EndpointRegistration::new(&#name)
+        }
+    }
+}
+
+/// The builder call that sets how requests are verified.
+fn verifier(
+    private: &TokenStream,
+    plan: &Plan,
+    item: &EndpointItem,
+    attrs: &[&syn::Attribute],
+) -> TokenStream {
+    match &plan.verifier {
+        Verifier::Hmac {
+            header,
+            algorithm,
+            encoding,
+            prefix,
+            signed: None,
+        } => {
+            let prefix = prefix.as_ref().map(|p| quote!(.with_prefix(#p)));
+            quote! {
+                .with_hmac(
+                    #private::HmacScheme::new(#header)
+                        .with_algorithm(#private::Algorithm::#algorithm)
+                        .with_encoding(#private::Encoding::#encoding)
+                        #prefix
+                )
+            }
+        }
+        Verifier::Hmac {
+            header,
+            algorithm,
+            encoding,
+            prefix,
+            signed: Some(signed),
+        } => {
+            let prefix = prefix.as_ref().map(|p| quote!(.with_prefix(#p)));
+            let parts = signed.parts.iter().map(|part| match part {
+                SignedPart::Body => quote!(#private::Part::Body),
+                SignedPart::Timestamp => quote!(#private::Part::Timestamp),
+                SignedPart::Url => quote!(#private::Part::Url),
+                SignedPart::Text(text) => quote!(#private::Part::Text(#text)),
+                SignedPart::Header(name) => quote!(#private::Part::Header(#name)),
+            });
+            let timestamp = signed
+                .timestamp
+                .as_ref()
+                .map(|header| quote!(.with_timestamp(#private::TimestampFrom::Header(#header))));
+            quote! {
+                .with_scheme(
+                    #private::Scheme::hmac(#header)
+                        .with_algorithm(#private::Algorithm::#algorithm)
+                        .with_encoding(#private::Encoding::#encoding)
+                        #prefix
+                        .with_signed(&[#(#parts),*])
+                        #timestamp
+                )
+            }
+        }
+        Verifier::Preset(variant) => quote!(.with_preset(#private::Preset::#variant)),
+        Verifier::Custom(spans) => {
+            let verify = verify_fn(private, item, attrs, spans);
+            quote!(.with_verify_fn(#verify))
+        }
+    }
+}
+
+/// A block with a plain fn that boxes the future of the user's `respond_with` fn, the fn
+/// pointer the runtime takes. It is spanned on the user's path, so that a fn of the wrong
+/// signature is reported there.
+fn respond_fn(private: &TokenStream, name: &syn::Ident, path: &syn::Path) -> TokenStream {
+    let wrapper = format_ident!("__trigger_respond_{}", name);
+    let span = path.span();
+    // Hygienic bindings, but located on the path, where an error about them is reported.
+    let located = |name| {
+        let mut ident = binding(name);
+        ident.set_span(ident.span().located_at(span));
+        ident
+    };
+    let request = located("request");
+    let verification = located("verification");
+    quote_spanned! {span=>
+        {
+            fn #wrapper<'a>(
+                #request: &'a #private::Request,
+                #verification: &'a #private::Verification,
+            ) -> #private::BoxFuture<'a, #private::Respond> {
+                ::std::boxed::Box::pin(#path(#request, #verification))
+            }
+            #wrapper
         }
     }
 }

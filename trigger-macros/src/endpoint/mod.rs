@@ -2,6 +2,7 @@
 
 mod args;
 mod expand;
+mod scheme;
 mod verify;
 
 use proc_macro2::{Span, TokenStream};
@@ -10,6 +11,7 @@ use syn::parse::{Parse, ParseStream};
 use syn::{Attribute, Block, Ident, LitStr, Signature, Token, Visibility};
 
 use self::args::{EndpointArgs, SecretNames};
+use self::scheme::{Kind, Signed};
 use crate::diag::{self, Errors};
 use crate::lit;
 
@@ -80,7 +82,11 @@ pub(crate) enum Verifier {
         algorithm: Ident,
         encoding: Ident,
         prefix: Option<LitStr>,
+        /// `signed` and `timestamp_header`, when given: the scheme is then a `Scheme`.
+        signed: Option<Signed>,
     },
+    /// `preset = "..."`: this `Preset` variant.
+    Preset(Ident),
     /// The item's body is the verification.
     Custom(VerifyFnSpans),
 }
@@ -105,6 +111,12 @@ pub(crate) struct Plan {
     /// The secret's environment variables, the current one first; empty for a generated secret.
     pub(crate) secret: Vec<LitStr>,
     pub(crate) verifier: Verifier,
+    /// `tolerance`, in milliseconds.
+    pub(crate) tolerance_ms: Option<u64>,
+    /// `respond_with`: the path of the user's async fn.
+    pub(crate) respond_with: Option<syn::Path>,
+    /// `verify_token`: the environment variable of Meta's verify token.
+    pub(crate) verify_token: Option<LitStr>,
 }
 
 const MISSING_ID: &str = "missing argument `id`, the URL segment of `/endpoints/{id}`; write \
@@ -122,10 +134,23 @@ fn validate(mut args: EndpointArgs, item: &EndpointItem) -> syn::Result<Plan> {
     if let Some(arg) = &args.secret {
         check_secret_names(&arg.value, &mut errors);
     }
-    let verifier = match &item.body {
-        None => verify::hmac(&args, &item.sig, &mut errors),
-        Some(_) => verify::custom(&args, &item.sig, &mut errors),
+    let preset = args
+        .preset
+        .as_ref()
+        .map(|arg| scheme::preset(arg, &mut errors));
+    let (verifier, kind) = match (&item.body, &preset) {
+        (None, Some(preset)) => (
+            verify::preset(&args, preset, &item.sig, &mut errors),
+            Kind::Preset(preset),
+        ),
+        (None, None) => (verify::hmac(&args, &item.sig, &mut errors), Kind::Hmac),
+        (Some(_), _) => (
+            verify::custom(&args, &item.sig, &mut errors),
+            Kind::VerifyFn,
+        ),
     };
+    let tolerance_ms = scheme::tolerance(&args, &kind, &mut errors);
+    let verify_token = scheme::verify_token(&args, &kind, &mut errors);
     errors.finish()?;
     Ok(Plan {
         krate: args
@@ -140,6 +165,9 @@ fn validate(mut args: EndpointArgs, item: &EndpointItem) -> syn::Result<Plan> {
             .secret
             .map_or_else(Vec::new, |a| a.value.names().into_iter().cloned().collect()),
         verifier: verifier?,
+        tolerance_ms,
+        respond_with: args.respond_with.map(|a| a.value),
+        verify_token,
     })
 }
 
@@ -176,7 +204,7 @@ fn check_secret_names(secret: &SecretNames, errors: &mut Errors) {
     }
     let names = secret.names();
     for (i, name) in names.iter().enumerate() {
-        check_env_name(name, errors);
+        check_env_name(name, ("secret", "the secret", "CALDOTCOM_SECRET"), errors);
         let value = name.value();
         if names[..i].iter().any(|earlier| earlier.value() == value) {
             errors.spanned(
@@ -187,7 +215,9 @@ fn check_secret_names(secret: &SecretNames, errors: &mut Errors) {
     }
 }
 
-fn check_env_name(name: &LitStr, errors: &mut Errors) {
+/// An error on `name` unless it is an environment variable's name; `(key, what, example)`
+/// say which argument names the variable, what it holds and an example name.
+fn check_env_name(name: &LitStr, (key, what, example): (&str, &str, &str), errors: &mut Errors) {
     let value = name.value();
     let mut chars = value.chars();
     let valid = chars
@@ -198,8 +228,8 @@ fn check_env_name(name: &LitStr, errors: &mut Errors) {
         errors.spanned(
             name,
             format_args!(
-                "`secret` names the environment variable that holds the secret, and {value:?} is \
-                 not a variable name; write e.g. `secret = \"CALDOTCOM_SECRET\"`"
+                "`{key}` names the environment variable that holds {what}, and {value:?} is \
+                 not a variable name; write e.g. `{key} = \"{example}\"`"
             ),
         );
     }

@@ -6,6 +6,7 @@ use quote::ToTokens;
 use syn::{FnArg, GenericParam, Ident, LitStr, ReturnType, Signature, Type};
 
 use super::args::EndpointArgs;
+use super::scheme::{self, Preset};
 use super::{Verifier, VerifyFnSpans};
 use crate::diag::{Errors, first_last};
 use crate::lit;
@@ -24,20 +25,15 @@ pub(super) fn hmac(
         syn::Error::new_spanned(
             sig,
             format_args!(
-                "endpoint `{name}` does not verify requests; add `header = \"X-Signature\"` to \
-                 check an HMAC of the body, or verify in a body: `async fn {name}(request: \
-                 &Request, secret: &Secret) -> Verification {{ ... }}`",
+                "endpoint `{name}` does not verify requests; add `preset = \"github\"` for a \
+                 known sender, `header = \"X-Signature\"` to check an HMAC of the body, or \
+                 verify in a body: `async fn {name}(request: &Request, secret: &Secret) -> \
+                 Verification {{ ... }}`",
                 name = sig.ident,
             ),
         )
     })?;
-    let value = header.value.value();
-    if value.is_empty() || http_token_invalid(&value) {
-        errors.spanned(
-            &header.value,
-            format_args!("{value:?} is not a valid header name; write e.g. \"X-Signature-256\""),
-        );
-    }
+    scheme::check_header_name(&header.value, "X-Signature-256", errors);
     let algorithm = args.algorithm.as_ref().map_or_else(
         || Ok(Ident::new("Sha256", Span::call_site())),
         |a| one_of(&a.value, "algorithm", ALGORITHMS, errors),
@@ -51,7 +47,43 @@ pub(super) fn hmac(
         algorithm: algorithm?,
         encoding: encoding?,
         prefix: args.prefix.as_ref().map(|a| a.value.clone()),
+        signed: scheme::signed(args, errors),
     })
+}
+
+/// A bodiless endpoint with a preset: the preset says how its sender signs, and no argument
+/// may say otherwise.
+pub(super) fn preset(
+    args: &EndpointArgs,
+    preset: &syn::Result<Preset>,
+    sig: &Signature,
+    errors: &mut Errors,
+) -> syn::Result<Verifier> {
+    check_bodiless(sig, errors);
+    let preset = preset.as_ref().map_err(Clone::clone)?;
+    for (arg, key, what) in [
+        (&args.header, "header", "where the signature is"),
+        (&args.algorithm, "algorithm", "how the signature is made"),
+        (&args.encoding, "encoding", "how the signature is written"),
+        (&args.prefix, "prefix", "what comes before the signature"),
+        (&args.signed, "signed", "what is signed"),
+        (
+            &args.timestamp_header,
+            "timestamp_header",
+            "where the timestamp is",
+        ),
+    ] {
+        if let Some(arg) = arg {
+            errors.at(
+                arg.key_span,
+                format_args!(
+                    "`preset = \"{}\"` already says {what}; remove `{key}`",
+                    preset.name
+                ),
+            );
+        }
+    }
+    Ok(Verifier::Preset(preset.variant.clone()))
 }
 
 /// A verify fn's signature without its body is one mistake: it is reported once.
@@ -95,12 +127,6 @@ fn check_bodiless(sig: &Signature, errors: &mut Errors) {
     );
 }
 
-fn http_token_invalid(name: &str) -> bool {
-    !name
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
-}
-
 /// The enum variant named by `lit`, one of `table`'s `(written, variant)` pairs.
 fn one_of(
     lit: &LitStr,
@@ -134,11 +160,23 @@ pub(super) fn custom(
     sig: &Signature,
     errors: &mut Errors,
 ) -> syn::Result<Verifier> {
+    if let Some(arg) = &args.preset {
+        errors.at(
+            arg.key_span,
+            format_args!(
+                "`preset` verifies requests as its sender signs them, but this endpoint verifies \
+                 them in its body; remove `preset`, or remove the body: `fn {}();`",
+                sig.ident
+            ),
+        );
+    }
     for (arg, key) in [
         (&args.header, "header"),
         (&args.algorithm, "algorithm"),
         (&args.encoding, "encoding"),
         (&args.prefix, "prefix"),
+        (&args.signed, "signed"),
+        (&args.timestamp_header, "timestamp_header"),
     ] {
         if let Some(arg) = arg {
             errors.at(

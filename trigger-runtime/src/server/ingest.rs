@@ -19,6 +19,7 @@ use crate::request::{Request, RequestError};
 use crate::store::{Event, StoreError};
 use crate::time::Timestamp;
 use crate::verify::Secret;
+use crate::verify::{Answer, Respond, Verification};
 
 /// How long a sender may take to send the body.
 const BODY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -55,6 +56,10 @@ enum Rejection {
     VerifyPanicked,
     #[error("the endpoint's verify fn did not finish within {} ms; try again", .0.as_millis())]
     VerifyTimeout(Duration),
+    #[error("the endpoint's respond_with fn panicked")]
+    RespondPanicked,
+    #[error("the endpoint's respond_with fn did not finish within {} ms; try again", .0.as_millis())]
+    RespondTimeout(Duration),
     #[error("could not store the event: {}", error_chain(.0))]
     Store(StoreError),
 }
@@ -69,8 +74,11 @@ impl Rejection {
             Self::SecretNotConfigured(_) | Self::Unverified(_) | Self::VerifyPanicked => {
                 StatusCode::UNAUTHORIZED
             }
+            Self::RespondPanicked => StatusCode::INTERNAL_SERVER_ERROR,
             // The sender should try again: its webhook was not stored.
-            Self::VerifyTimeout(_) | Self::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::VerifyTimeout(_) | Self::RespondTimeout(_) | Self::Store(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
         }
     }
 }
@@ -83,11 +91,14 @@ impl IntoResponse for Rejection {
             Self::Unverified(_) => {
                 tracing::info!(reason = %message, "rejected a request that failed verification");
             }
-            Self::VerifyPanicked | Self::VerifyTimeout(_) => tracing::error!("{message}"),
+            Self::VerifyPanicked
+            | Self::VerifyTimeout(_)
+            | Self::RespondPanicked
+            | Self::RespondTimeout(_) => tracing::error!("{message}"),
             _ => {}
         }
         let mut response = ErrorResponse::new(self.status(), message).into_response();
-        if let Self::VerifyTimeout(_) | Self::Store(_) = self {
+        if let Self::VerifyTimeout(_) | Self::RespondTimeout(_) | Self::Store(_) = self {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, http::HeaderValue::from_static("1"));
@@ -123,7 +134,19 @@ async fn accept(
     let body = read_body(&headers, body, state.config.body_limit).await?;
     let url = full_url(state.config.public_url.as_deref(), &headers, uri);
     let request = Request::new(method, &url, headers, body).map_err(Rejection::BadRequest)?;
-    verify(state, endpoint, &request, secrets(state, endpoint)?).await?;
+    let secrets = secrets(state, endpoint)?;
+    let verification = verify(state, endpoint, &request, secrets).await?;
+    let answer = handshake(state, endpoint, &request, &verification, secrets).await?;
+    // An answer alone, or the refusal: a request that is not verified never starts runs.
+    if let Some(answer) = answer
+        .as_ref()
+        .filter(|a| !a.starts_runs() || !verification.is_verified())
+    {
+        return Ok(answer_response(answer));
+    }
+    if let Some(reason) = verification.reason() {
+        return Err(Rejection::Unverified(reason.to_owned()));
+    }
 
     let route = state.registry.route(endpoint.id(), &request);
     let runs: Vec<_> = route.matched.iter().map(|job| job.new_run()).collect();
@@ -137,7 +160,10 @@ async fn accept(
         reasons.join("; ")
     });
     let mut event = Event::verified(endpoint.id(), &request, received_at);
-    event.dedup_key = dedup_key(&request);
+    // The sender's own delivery id wins over generic headers.
+    event.dedup_key = endpoint
+        .delivery_id(&request)
+        .or_else(|| dedup_key(&request));
     event.skipped = route.skipped;
     let ingested = state
         .store
@@ -162,19 +188,61 @@ async fn accept(
             "no job's filter matched the webhook; it is stored, and can be replayed"
         );
     }
-    Ok((StatusCode::OK, Json(IngestView::from(&ingested))).into_response())
+    match answer {
+        Some(answer) => Ok(answer_response(&answer)),
+        None => Ok((StatusCode::OK, Json(IngestView::from(&ingested))).into_response()),
+    }
 }
 
-/// Verifies `request`. A custom verify fn runs in its own task, so that a panic in it or a
-/// hang cannot take the request's task (or the connection) with it.
+/// The answer as a response.
+fn answer_response(answer: &Answer) -> Response {
+    let headers = [(header::CONTENT_TYPE, answer.content_type())];
+    (answer.status(), headers, answer.body().clone()).into_response()
+}
+
+/// The endpoint's own answer to `request`, if it has one: its preset's handshakes, then its
+/// `respond_with` fn (in its own task, like a verify fn).
+async fn handshake(
+    state: &AppState,
+    endpoint: &'static HttpEndpoint,
+    request: &Request,
+    verification: &Verification,
+    secrets: &[Secret],
+) -> Result<Option<Answer>, Rejection> {
+    if let Some(preset) = endpoint.preset() {
+        let token = state.verify_tokens.get(endpoint.id());
+        let now = state.config.clock.now();
+        if let Some(answer) = preset.answer(request, verification, secrets, token, now) {
+            return Ok(Some(answer));
+        }
+    }
+    let Some(respond) = endpoint.respond_with() else {
+        return Ok(None);
+    };
+    let (request, verification) = (request.clone(), verification.clone());
+    let task = tokio::spawn(async move { respond(&request, &verification).await });
+    let abort = task.abort_handle();
+    match tokio::time::timeout(state.config.verify_timeout, task).await {
+        Ok(Ok(Respond::Answer(answer))) => Ok(Some(answer)),
+        Ok(Ok(Respond::Continue)) => Ok(None),
+        Ok(Err(_)) => Err(Rejection::RespondPanicked),
+        Err(_) => {
+            abort.abort();
+            Err(Rejection::RespondTimeout(state.config.verify_timeout))
+        }
+    }
+}
+
+/// The verdict on `request`. A custom verify fn runs in its own task, so that a panic in it or
+/// a hang cannot take the request's task (or the connection) with it.
 async fn verify(
     state: &AppState,
     endpoint: &'static HttpEndpoint,
     request: &Request,
     secrets: &[Secret],
-) -> Result<(), Rejection> {
+) -> Result<Verification, Rejection> {
     let verification = match endpoint.verifier() {
-        Verifier::Hmac(scheme) => scheme.verify_any(request, secrets),
+        Verifier::Scheme(scheme) => scheme.verify_at(request, secrets, state.config.clock.now()),
         Verifier::Custom(_) => {
             let (request, secrets) = (request.clone(), secrets.to_vec());
             let task =
@@ -190,10 +258,7 @@ async fn verify(
             }
         }
     };
-    match verification.reason() {
-        Some(reason) => Err(Rejection::Unverified(reason.to_owned())),
-        None => Ok(()),
-    }
+    Ok(verification)
 }
 
 /// The enabled endpoint with this id.

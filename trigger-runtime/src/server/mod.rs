@@ -26,6 +26,7 @@ use crate::endpoint::HttpEndpoint;
 use crate::error::{Error, Result};
 use crate::registry::Registry;
 use crate::store::Store;
+use crate::time::Clock;
 use crate::verify::Secret;
 use crate::worker::{Worker, WorkerConfig};
 
@@ -73,6 +74,8 @@ pub struct ServerConfig {
     pub max_connections: usize,
     /// The workers.
     pub worker: WorkerConfig,
+    /// The time signed timestamps are checked against (the system's; a test may fix it).
+    pub clock: Clock,
 }
 
 impl Default for ServerConfig {
@@ -88,6 +91,7 @@ impl Default for ServerConfig {
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
             max_connections: DEFAULT_MAX_CONNECTIONS,
             worker: WorkerConfig::default(),
+            clock: Clock::system(),
         }
     }
 }
@@ -137,6 +141,8 @@ pub(crate) struct AppState {
     pub(crate) registry: Arc<Registry>,
     pub(crate) store: Store,
     pub(crate) secrets: HashMap<&'static str, SecretState>,
+    /// The verify tokens of endpoints that name one (Meta's subscription check).
+    pub(crate) verify_tokens: HashMap<&'static str, Secret>,
     pub(crate) config: ServerConfig,
     pub(crate) worker: Worker,
 }
@@ -163,8 +169,20 @@ impl Server {
             check_public_url(url)?;
         }
         let mut secrets = HashMap::new();
+        let mut verify_tokens = HashMap::new();
         for endpoint in registry.endpoints() {
             secrets.insert(endpoint.id(), resolve_secret(endpoint, &store).await?);
+            if let Some(var) = endpoint.verify_token_env() {
+                match crate::verify::env_secret(var) {
+                    Some(token) => {
+                        verify_tokens.insert(endpoint.id(), token);
+                    }
+                    None => tracing::warn!(
+                        endpoint = endpoint.id(),
+                        "{var} is not set: subscription checks of this endpoint are refused"
+                    ),
+                }
+            }
         }
         let registry = Arc::new(registry);
         let worker = Worker::new(store.clone(), Arc::clone(&registry), config.worker.clone());
@@ -173,6 +191,7 @@ impl Server {
                 registry,
                 store,
                 secrets,
+                verify_tokens,
                 config,
                 worker,
             }),

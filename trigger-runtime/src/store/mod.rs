@@ -10,6 +10,7 @@
 
 mod error;
 mod record;
+mod skipped;
 mod sqlite;
 
 use std::fmt;
@@ -20,8 +21,9 @@ pub use self::error::{Result, StoreError};
 pub use self::record::{
     AttemptOutcome, AttemptRecord, ClaimRequest, ClaimedRun, Event, EventError, EventRecord,
     Ingested, Lease, LogCursor, LogPage, LogQuery, LogRecord, NewRun, RunCounts, RunPage, RunQuery,
-    RunRecord, RunRef, RunStatus, SkippedJob, SkippedJobs,
+    RunRecord, RunRef, RunStatus,
 };
+pub use self::skipped::{SkippedJob, SkippedJobs};
 pub use self::sqlite::SqliteStore;
 use crate::log::LogLine;
 use crate::time::Timestamp;

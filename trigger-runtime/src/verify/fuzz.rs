@@ -1,7 +1,8 @@
-//! A seeded property test: whatever bytes a signature header holds, and whatever the body,
-//! [`HmacScheme::verify`] answers a [`Verification`] without panicking, and a signature that
-//! was not made with the secret never verifies. No crate: a xorshift generator and a fixed
-//! number of cases, so a failure names the case that reproduces it.
+//! Seeded property tests: whatever bytes a signature header holds, and whatever the body,
+//! every scheme (each HMAC combination, each preset) answers a [`Verification`] without
+//! panicking, and a signature that was not made with the secret never verifies. No crate: a
+//! xorshift generator and a fixed number of cases, so a failure names the case that
+//! reproduces it.
 
 use http::{HeaderMap, HeaderValue, Method};
 
@@ -146,4 +147,102 @@ fn any_header_bytes_are_a_verdict_and_never_a_forgery() {
 #[track_caller]
 fn request_or_panic(value: &[u8], body: &[u8]) -> Request {
     request(value, body).unwrap_or_else(|| panic!("{value:?} is a header value"))
+}
+
+/// A value for a preset's signature or timestamp header: random bytes, or the real value with
+/// pieces broken, repeated or added; and whether it must fail (empty entries added after the
+/// real ones change nothing).
+fn mangled(rng: &mut Rng, real: &str) -> (Vec<u8>, bool) {
+    let mut value = real.as_bytes().to_vec();
+    match rng.below(6) {
+        0 => return (rng.some_bytes(300, header_byte), true),
+        1 if !value.is_empty() => {
+            let at = rng.below(value.len());
+            value[at] = rng.pick(b"0aA=,; v1t.-+/9");
+        }
+        2 => {
+            value.extend_from_slice(b",v1=,t=,,;;h1= v1,");
+            return (value, false);
+        }
+        3 => value.truncate(rng.below(value.len() + 1)),
+        4 => {
+            let at = rng.below(value.len() + 1);
+            let junk = rng.some_bytes(20, |r| r.pick(b"0123456789abcdef=,;v t"));
+            value.splice(at..at, junk);
+        }
+        _ => value = b"99999999999999999999999".to_vec(),
+    }
+    (value, true)
+}
+
+#[test]
+fn any_header_bytes_never_verify_and_never_panic_for_any_preset() {
+    use crate::time::Timestamp;
+    let now = Timestamp::from_unix_millis(1_700_000_000_000);
+    let seed = [3u8; 32];
+    let mut rng = Rng(0x2545_F491_4F6C_DD1D);
+    let mut verdicts = 0;
+    for &preset in Preset::ALL {
+        let scheme = preset.scheme();
+        let secret = match preset {
+            Preset::Discord => Secret::new(crate::testing::ed25519_public_key(seed)),
+            _ => Secret::new("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"),
+        };
+        for case in 0..CASES {
+            let body = format!(r#"{{"id":"{case}","webhookTimestamp":1700000000000}}"#);
+            let mut base = HeaderMap::new();
+            base.insert("webhook-id", HeaderValue::from_static("msg_1"));
+            base.insert("svix-id", HeaderValue::from_static("msg_1"));
+            let unsigned = Request::new(Method::POST, "https://h/x", base.clone(), body.clone())
+                .unwrap_or_else(|e| panic!("{e}"));
+            let real = match preset {
+                Preset::Discord => crate::testing::sign_ed25519(&scheme, &unsigned, seed, now),
+                _ => scheme
+                    .sign(&unsigned, &secret, now)
+                    .unwrap_or_else(|e| panic!("{e}")),
+            };
+            let mut headers = base.clone();
+            for (name, value) in &real {
+                headers.insert(
+                    *name,
+                    HeaderValue::from_str(value).unwrap_or_else(|e| panic!("{e}")),
+                );
+            }
+            let genuine = Request::new(Method::POST, "https://h/x", headers.clone(), body.clone())
+                .unwrap_or_else(|e| panic!("{e}"));
+            assert!(
+                scheme
+                    .verify_at(&genuine, std::slice::from_ref(&secret), now)
+                    .is_verified(),
+                "{preset}: the real signature"
+            );
+            // Break one of the headers the sender set.
+            let (name, value) = &real[rng.below(real.len())];
+            let (bytes, must_fail) = mangled(&mut rng, value);
+            let Ok(broken) = HeaderValue::from_bytes(&bytes) else {
+                continue;
+            };
+            if broken.as_bytes() == value.as_bytes() {
+                continue;
+            }
+            headers.insert(*name, broken.clone());
+            let request = Request::new(Method::POST, "https://h/x", headers, body.clone())
+                .unwrap_or_else(|e| panic!("{e}"));
+            let verdict = scheme.verify_at(&request, std::slice::from_ref(&secret), now);
+            // Hex in either case, and base64 with or without padding, are the same signature.
+            let same = broken.to_str().is_ok_and(|b| {
+                b.eq_ignore_ascii_case(value)
+                    || b.trim_end_matches('=') == value.trim_end_matches('=')
+            });
+            if must_fail && !same {
+                assert!(
+                    !verdict.is_verified(),
+                    "{preset}: {name}: {broken:?} instead of {value:?} verified"
+                );
+            }
+            verdicts += 1;
+        }
+    }
+    let all = u32::try_from(Preset::ALL.len()).unwrap_or(u32::MAX);
+    assert!(verdicts > all * CASES / 2, "only {verdicts} verdicts");
 }

@@ -206,3 +206,30 @@ pub fn chunked(chunks: Vec<Vec<u8>>) -> Body {
     }
     Body::new(Chunks(chunks.into_iter().map(bytes::Bytes::from).collect()))
 }
+
+/// A request as a verifier sees it: `method` to `url` with `headers` and `body`.
+pub fn request(
+    method: Method,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> trigger_runtime::request::Request {
+    let mut map = http::HeaderMap::new();
+    for (name, value) in headers {
+        map.append(
+            http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+            http::HeaderValue::from_str(value).unwrap(),
+        );
+    }
+    trigger_runtime::request::Request::new(method, url, map, body.to_vec()).unwrap()
+}
+
+/// A `POST` of `body` to `https://hooks.example.com/endpoints/x` with `headers`.
+pub fn post_request(headers: &[(&str, &str)], body: &[u8]) -> trigger_runtime::request::Request {
+    request(
+        Method::POST,
+        "https://hooks.example.com/endpoints/x",
+        headers,
+        body,
+    )
+}

@@ -17,20 +17,29 @@
 //! | `id` | the URL segment: `/endpoints/{id}`; unique | required |
 //! | `source`, `icon`, `title` | shown in the banner and the `endpoints` command | the id |
 //! | `enabled` | `false` answers 404 and jobs on it are a start-up error | `true` |
+//! | `preset` | a sender's scheme: `"stripe"`, `"github"`, ... (see [`Preset`]) | — |
 //! | `header` | the header that carries an HMAC of the raw body | — |
 //! | `algorithm` | `"sha256"`, `"sha1"`, `"sha512"` | `"sha256"` |
 //! | `encoding` | `"hex"` (either case), `"base64"` | `"hex"` |
 //! | `prefix` | text before the signature, e.g. `"sha256="`, stripped at the start only | none |
+//! | `signed` | what is signed: `"{timestamp}.{body}"`, with `{body}`, `{timestamp}`, `{url}`, `{header:Name}` | `"{body}"` |
+//! | `timestamp_header` | the header with the signed timestamp, in seconds | none |
+//! | `tolerance` | how far a signed timestamp may be from now, either way (`"0"`: not checked) | `"5m"` |
 //! | `secret` | the environment variable that holds the secret, or a list of them during a rotation, `["NEW", "OLD"]` (the current one first) | a generated secret kept in the store |
+//! | `respond_with` | an `async fn(&Request, &Verification) -> Respond` that may answer requests itself | none |
+//! | `verify_token` | with `preset = "meta"`: the variable holding the subscription check's token | none |
 
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 
-use crate::filter::{Filter, FilterError};
 use crate::request::Request;
-use crate::verify::{HmacScheme, Secret, Verification};
+use crate::time::Timestamp;
+use crate::verify::{HmacScheme, Preset, RespondFn, Scheme, Secret, Verification};
+
+mod trigger;
+
+pub use self::trigger::{IntoTrigger, Trigger};
 
 /// A boxed, `Send` future.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -86,8 +95,8 @@ impl fmt::Debug for Location {
 #[derive(Clone, Copy)]
 #[non_exhaustive]
 pub enum Verifier {
-    /// An HMAC of the raw body in one header.
-    Hmac(HmacScheme),
+    /// A signature scheme (a preset's, or one from the endpoint's arguments).
+    Scheme(Scheme),
     /// A custom async fn.
     Custom(VerifyFn),
 }
@@ -95,7 +104,7 @@ pub enum Verifier {
 impl fmt::Debug for Verifier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Hmac(scheme) => f.debug_tuple("Hmac").field(scheme).finish(),
+            Self::Scheme(scheme) => f.debug_tuple("Scheme").field(scheme).finish(),
             Self::Custom(_) => f.write_str("Custom"),
         }
     }
@@ -104,19 +113,7 @@ impl fmt::Debug for Verifier {
 impl fmt::Display for Verifier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Hmac(s) => {
-                write!(
-                    f,
-                    "HMAC-{} {} in {}",
-                    s.algorithm().name().to_uppercase(),
-                    s.encoding().name(),
-                    s.header()
-                )?;
-                if !s.prefix().is_empty() {
-                    write!(f, " (prefix {:?})", s.prefix())?;
-                }
-                Ok(())
-            }
+            Self::Scheme(scheme) => fmt::Display::fmt(scheme, f),
             Self::Custom(_) => f.write_str("custom verify fn"),
         }
     }
@@ -150,6 +147,9 @@ pub struct HttpEndpoint {
     enabled: bool,
     secret_envs: SecretEnvs,
     verifier: Verifier,
+    preset: Option<Preset>,
+    respond_with: Option<RespondFn>,
+    verify_token_env: Option<&'static str>,
     location: Location,
 }
 
@@ -170,6 +170,9 @@ impl HttpEndpoint {
             enabled: true,
             secret_envs: SecretEnvs::None,
             verifier: Verifier::Custom(unverifiable),
+            preset: None,
+            respond_with: None,
+            verify_token_env: None,
             location,
         }
     }
@@ -226,7 +229,49 @@ impl HttpEndpoint {
     /// Verifies an HMAC of the raw body.
     #[must_use]
     pub const fn with_hmac(mut self, scheme: HmacScheme) -> Self {
-        self.verifier = Verifier::Hmac(scheme);
+        self.verifier = Verifier::Scheme(scheme.scheme());
+        self
+    }
+
+    /// Verifies with `scheme`.
+    #[must_use]
+    pub const fn with_scheme(mut self, scheme: Scheme) -> Self {
+        self.verifier = Verifier::Scheme(scheme);
+        self
+    }
+
+    /// Verifies as `preset`'s sender signs, deduplicates by its delivery id and answers its
+    /// handshakes.
+    #[must_use]
+    pub const fn with_preset(mut self, preset: Preset) -> Self {
+        self.preset = Some(preset);
+        self.verifier = Verifier::Scheme(preset.scheme());
+        self
+    }
+
+    /// How far a signed timestamp may be from now, either way (default 5 minutes; zero: not
+    /// checked). Call it after choosing the scheme or preset; it does nothing for a custom
+    /// verify fn.
+    #[must_use]
+    pub const fn with_tolerance(mut self, tolerance: std::time::Duration) -> Self {
+        if let Verifier::Scheme(scheme) = self.verifier {
+            self.verifier = Verifier::Scheme(scheme.with_tolerance(tolerance));
+        }
+        self
+    }
+
+    /// Lets `respond` answer requests itself (handshakes), choosing whether they still start
+    /// runs; it is called after verification, with the verdict.
+    #[must_use]
+    pub const fn with_respond_with(mut self, respond: RespondFn) -> Self {
+        self.respond_with = Some(respond);
+        self
+    }
+
+    /// Reads the verify token of Meta's subscription `GET` from environment variable `name`.
+    #[must_use]
+    pub const fn with_verify_token_env(mut self, name: &'static str) -> Self {
+        self.verify_token_env = Some(name);
         self
     }
 
@@ -287,6 +332,27 @@ impl HttpEndpoint {
         &self.verifier
     }
 
+    /// The sender's preset, if the endpoint has one.
+    pub const fn preset(&self) -> Option<Preset> {
+        self.preset
+    }
+
+    /// The fn that may answer requests itself, if any.
+    pub const fn respond_with(&self) -> Option<RespondFn> {
+        self.respond_with
+    }
+
+    /// The environment variable that holds Meta's verify token, if one is named.
+    pub const fn verify_token_env(&self) -> Option<&'static str> {
+        self.verify_token_env
+    }
+
+    /// The event's deduplication key: the preset's delivery id when the sender sent one
+    /// (it wins over any generic header), else `None`, for the generic headers.
+    pub fn delivery_id(&self, request: &Request) -> Option<String> {
+        self.preset.and_then(|preset| preset.dedup_key(request))
+    }
+
     /// Where the endpoint was declared.
     pub const fn location(&self) -> Location {
         self.location
@@ -300,10 +366,7 @@ impl HttpEndpoint {
     /// A trigger for jobs: every verified request to this endpoint; narrow it with
     /// [`Trigger::filter`].
     pub const fn on_request(&'static self) -> Trigger {
-        Trigger {
-            endpoint: self,
-            filter: None,
-        }
+        Trigger::new(self)
     }
 
     /// Verifies `request` with the secrets from the endpoint's environment variables: verified
@@ -337,8 +400,20 @@ impl HttpEndpoint {
     /// first): verified when one verifies it; otherwise rejected with the reason the first
     /// gave. An HMAC endpoint parses the signature once and compares it with each secret's.
     pub async fn verify_with_secrets(&self, request: &Request, secrets: &[Secret]) -> Verification {
+        self.verify_with_secrets_at(request, secrets, Timestamp::now())
+            .await
+    }
+
+    /// As [`verify_with_secrets`](Self::verify_with_secrets), with timestamps checked against
+    /// `now` instead of the clock (for tests of the tolerance).
+    pub async fn verify_with_secrets_at(
+        &self,
+        request: &Request,
+        secrets: &[Secret],
+        now: Timestamp,
+    ) -> Verification {
         match &self.verifier {
-            Verifier::Hmac(scheme) => scheme.verify_any(request, secrets),
+            Verifier::Scheme(scheme) => scheme.verify_at(request, secrets, now),
             Verifier::Custom(verify) => {
                 let mut first = None;
                 for secret in secrets {
@@ -353,82 +428,42 @@ impl HttpEndpoint {
         }
     }
 
-    /// The signature header a sender would send for `body`, for HMAC endpoints; `None` for a
-    /// custom verify fn, whose scheme the runtime cannot know.
+    /// The signature header a sender would send for `body`, for a scheme that signs the body
+    /// alone (Cal.com, GitHub, Shopify, ...); `None` for others (see
+    /// [`sign_request`](Self::sign_request)) and for a custom verify fn.
     pub fn sign(&self, body: &[u8], secret: &Secret) -> Option<(&'static str, String)> {
-        match &self.verifier {
-            Verifier::Hmac(scheme) => Some((scheme.header(), scheme.sign(body, secret))),
-            Verifier::Custom(_) => None,
+        let Verifier::Scheme(scheme) = &self.verifier else {
+            return None;
+        };
+        if scheme.signed() != [crate::verify::Part::Body] || scheme.timestamp().is_some() {
+            return None;
         }
-    }
-}
-
-/// What starts a job: every verified request to an endpoint, or those its filter matches.
-#[derive(Clone, Debug)]
-pub struct Trigger {
-    endpoint: &'static HttpEndpoint,
-    filter: Option<Arc<Filter>>,
-}
-
-impl Trigger {
-    /// The endpoint whose requests start the job.
-    pub const fn endpoint(&self) -> &'static HttpEndpoint {
-        self.endpoint
+        let request = Request::new(
+            http::Method::POST,
+            "/",
+            http::HeaderMap::new(),
+            body.to_vec(),
+        );
+        let headers = self.sign_request(&request.ok()?, secret, Timestamp::now());
+        headers.ok()?.into_iter().next()
     }
 
-    /// Only requests that match `filter` (JSON with any of `method`, `headers`, `query` and
-    /// `body`; see [`crate::filter`]) start the job. The filter is compiled here, once; a
-    /// mistake in it is an error, never a filter that silently matches nothing.
-    ///
-    /// ```
-    /// # use trigger_runtime::endpoint::HttpEndpoint;
-    /// static CALDOTCOM: HttpEndpoint = HttpEndpoint::new("cal.com");
-    /// let created = CALDOTCOM
-    ///     .on_request()
-    ///     .filter(serde_json::json!({ "body": { "triggerEvent": ["BOOKING_CREATED"] } }))?;
-    /// assert!(created.request_filter().is_some());
-    /// let typo = CALDOTCOM.on_request().filter(serde_json::json!({ "bodyy": {} }));
-    /// assert_eq!(typo.unwrap_err().to_string(), "invalid filter at `bodyy`: unknown key `bodyy`; did you mean `body`?");
-    /// # Ok::<(), trigger_runtime::filter::FilterError>(())
-    /// ```
-    pub fn filter(self, filter: serde_json::Value) -> Result<Self, FilterError> {
-        Ok(self.with_filter(Filter::from_json(&filter)?))
-    }
-
-    /// Only requests that match an already compiled `filter` start the job.
-    #[must_use]
-    pub fn with_filter(mut self, filter: Filter) -> Self {
-        self.filter = Some(Arc::new(filter));
-        self
-    }
-
-    /// The filter, if the trigger has one.
-    pub fn request_filter(&self) -> Option<&Filter> {
-        self.filter.as_deref()
-    }
-}
-
-/// Turns what `#[job(trigger = ...)]` names into a [`Trigger`].
-#[diagnostic::on_unimplemented(
-    message = "`{Self}` is not an http endpoint",
-    label = "expected an item declared with `#[http_endpoint]`",
-    note = "declare the endpoint with `#[http_endpoint(id = \"...\", ...)] fn my_endpoint();` and write `#[job(trigger = my_endpoint)]`"
-)]
-pub trait IntoTrigger {
-    /// The trigger.
-    #[allow(clippy::wrong_self_convention)] // endpoints are statics: `&'static self` is the point
-    fn into_trigger(&'static self) -> Trigger;
-}
-
-impl IntoTrigger for HttpEndpoint {
-    fn into_trigger(&'static self) -> Trigger {
-        self.on_request()
-    }
-}
-
-impl IntoTrigger for Trigger {
-    fn into_trigger(&'static self) -> Trigger {
-        self.clone()
+    /// The headers a sender would add to `request` to sign it at `now` (see
+    /// [`Scheme::sign`]); an error for a custom verify fn, whose scheme the runtime cannot
+    /// know.
+    pub fn sign_request(
+        &self,
+        request: &Request,
+        secret: &Secret,
+        now: Timestamp,
+    ) -> Result<Vec<(&'static str, String)>, String> {
+        match &self.verifier {
+            Verifier::Scheme(scheme) => scheme.sign(request, secret, now),
+            Verifier::Custom(_) => Err(format!(
+                "endpoint {:?} verifies with a custom fn, whose scheme the runtime cannot sign with",
+                self.id
+            )),
+        }
     }
 }
 

@@ -1,7 +1,9 @@
-//! Signature verification: [`Secret`], [`Verification`], and HMAC schemes over the raw body.
+//! Signature verification: [`Secret`], [`Verification`], [`Scheme`] (how a sender signs, as
+//! data), the senders' [`Preset`]s, and the handshakes some senders need answered.
 //!
 //! Signatures are compared in constant time over the decoded bytes, never as text.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 
@@ -9,6 +11,17 @@ use base64::Engine as _;
 use hmac::{Hmac, Mac};
 
 use crate::request::Request;
+use crate::time::Timestamp;
+
+mod handshake;
+mod preset;
+mod scheme;
+
+pub use self::handshake::{Answer, Respond, RespondFn};
+pub use self::preset::{DedupFrom, Preset};
+pub use self::scheme::{
+    Carrier, DEFAULT_TOLERANCE, KeyFormat, Part, Scheme, Signer, TimestampFrom,
+};
 
 /// A signing secret. Its `Debug` never shows the value.
 #[derive(Clone, PartialEq, Eq)]
@@ -171,24 +184,22 @@ pub(crate) fn hmac(algorithm: Algorithm, key: &[u8], message: &[u8]) -> Vec<u8> 
     }
 }
 
-/// Whether `signature` is the HMAC of `message` under `key`, compared in constant time.
-pub(crate) fn hmac_matches(
-    algorithm: Algorithm,
-    key: &[u8],
-    message: &[u8],
-    signature: &[u8],
-) -> bool {
-    fn run<M: Mac + hmac::digest::KeyInit>(key: &[u8], message: &[u8], signature: &[u8]) -> bool {
+/// The HMAC of the concatenation of `pieces` under `key`.
+pub(crate) fn hmac_parts(algorithm: Algorithm, key: &[u8], pieces: &[Cow<'_, [u8]>]) -> Vec<u8> {
+    fn run<M: Mac + hmac::digest::KeyInit>(key: &[u8], pieces: &[Cow<'_, [u8]>]) -> Vec<u8> {
+        // HMAC accepts keys of any length, so this cannot fail.
         let Ok(mut mac) = <M as hmac::digest::KeyInit>::new_from_slice(key) else {
-            return false;
+            return Vec::new();
         };
-        mac.update(message);
-        mac.verify_slice(signature).is_ok()
+        for piece in pieces {
+            mac.update(piece);
+        }
+        mac.finalize().into_bytes().to_vec()
     }
     match algorithm {
-        Algorithm::Sha1 => run::<Hmac<sha1::Sha1>>(key, message, signature),
-        Algorithm::Sha256 => run::<Hmac<sha2::Sha256>>(key, message, signature),
-        Algorithm::Sha512 => run::<Hmac<sha2::Sha512>>(key, message, signature),
+        Algorithm::Sha1 => run::<Hmac<sha1::Sha1>>(key, pieces),
+        Algorithm::Sha256 => run::<Hmac<sha2::Sha256>>(key, pieces),
+        Algorithm::Sha512 => run::<Hmac<sha2::Sha512>>(key, pieces),
     }
 }
 
@@ -292,97 +303,17 @@ impl HmacScheme {
     /// `secrets` (during a rotation: the current secret first, then the older ones); verified
     /// when one matches. The header is parsed once, and each comparison is in constant time.
     pub fn verify_any(&self, request: &Request, secrets: &[Secret]) -> Verification {
-        let signed = Signed {
-            header: self.header,
-            algorithm: self.algorithm,
-            encoding: self.encoding,
-            prefix: self.prefix,
-        };
-        check(signed, request, secrets)
+        // No timestamp is signed, so the time does not matter.
+        self.scheme().verify_at(request, secrets, Timestamp::now())
     }
-}
 
-/// Where a signature is and how it is computed.
-#[derive(Clone, Copy)]
-struct Signed<'a> {
-    header: &'a str,
-    algorithm: Algorithm,
-    encoding: Encoding,
-    prefix: &'a str,
-}
-
-/// Verified when the signature in the request matches the HMAC of its body under one of
-/// `secrets`. An empty signature, a signature of the wrong length and an empty secret never
-/// verify, each with its reason.
-fn check(signed: Signed<'_>, request: &Request, secrets: &[Secret]) -> Verification {
-    if secrets.is_empty() {
-        return Verification::rejected("no secret to verify the signature with");
+    /// The same as a [`Scheme`].
+    pub const fn scheme(&self) -> Scheme {
+        Scheme::hmac(self.header)
+            .with_algorithm(self.algorithm)
+            .with_encoding(self.encoding)
+            .with_prefix(self.prefix)
     }
-    if secrets.iter().all(|secret| secret.as_bytes().is_empty()) {
-        return Verification::rejected("the secret is empty, and an empty secret verifies nothing");
-    }
-    let signature = match signature(signed, request) {
-        Ok(signature) => signature,
-        Err(rejection) => return rejection,
-    };
-    let key_matches = |secret: &Secret| {
-        let key = secret.as_bytes();
-        !key.is_empty() && hmac_matches(signed.algorithm, key, request.body(), &signature)
-    };
-    if secrets.iter().any(key_matches) {
-        Verification::Verified
-    } else {
-        Verification::rejected(format!(
-            "signature in {} does not match the body",
-            signed.header
-        ))
-    }
-}
-
-/// The decoded signature of the request, of the algorithm's length, or why there is none.
-fn signature(signed: Signed<'_>, request: &Request) -> Result<Vec<u8>, Verification> {
-    let Signed {
-        header,
-        algorithm,
-        encoding,
-        prefix,
-    } = signed;
-    let reject = |reason: String| Err(Verification::Rejected(reason));
-    let Some(value) = request.headers().get(header) else {
-        return reject(format!("missing signature header {header}"));
-    };
-    let Ok(value) = value.to_str() else {
-        return reject(format!("signature header {header} is not visible ASCII"));
-    };
-    let value = value.trim();
-    if value.is_empty() {
-        return reject(format!("signature header {header} is empty"));
-    }
-    let Some(text) = value.strip_prefix(prefix).map(str::trim) else {
-        return reject(format!(
-            "signature header {header} does not start with {prefix:?}"
-        ));
-    };
-    if text.is_empty() {
-        return reject(format!(
-            "signature header {header} has no signature after {prefix:?}"
-        ));
-    }
-    let Some(bytes) = encoding.decode(text) else {
-        return reject(format!(
-            "signature header {header} is not valid {}",
-            encoding.name()
-        ));
-    };
-    if bytes.len() != algorithm.output_len() {
-        return reject(format!(
-            "signature in {header} is {} bytes long, and an HMAC-{} is {}",
-            bytes.len(),
-            algorithm.name().to_uppercase(),
-            algorithm.output_len()
-        ));
-    }
-    Ok(bytes)
 }
 
 /// Verifies an HMAC of the raw body sent hex-encoded in `header`: Trigger.dev's
@@ -394,13 +325,14 @@ pub fn verify_request_signature(
     secret: &Secret,
     algorithm: Algorithm,
 ) -> Verification {
-    let signed = Signed {
+    let scheme = Scheme::hmac("").with_algorithm(algorithm);
+    // No timestamp is signed, so the time does not matter.
+    scheme.verify_in(
         header,
-        algorithm,
-        encoding: Encoding::Hex,
-        prefix: "",
-    };
-    check(signed, request, std::slice::from_ref(secret))
+        request,
+        std::slice::from_ref(secret),
+        Timestamp::now(),
+    )
 }
 
 #[cfg(test)]
