@@ -83,6 +83,14 @@ pub(super) fn preset(
             );
         }
     }
+    // A generated secret is a `whsec_` string, never an Ed25519 public key.
+    if preset.name == "discord" && args.secret.is_none() {
+        errors.at(
+            preset.key_span,
+            "`preset = \"discord\"` verifies with your application's public key, which Discord \
+             gives; add `secret = \"DISCORD_PUBLIC_KEY\"`, the environment variable that holds it",
+        );
+    }
     Ok(Verifier::Preset(preset.variant.clone()))
 }
 
