@@ -32,11 +32,13 @@
 extern crate self as trigger_runtime;
 
 pub mod cli;
+mod dashboard;
 pub mod endpoint;
 pub mod error;
 pub mod filter;
 pub mod io;
 pub mod job;
+pub mod metrics;
 pub mod registry;
 pub mod request;
 pub mod server;

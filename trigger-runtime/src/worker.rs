@@ -17,6 +17,7 @@ use crate::error::error_chain;
 use crate::io::{Io, LogLimits, LogLine, LogSink, Logger, TaskError};
 use crate::job::{Context, Job, JobOutput};
 use crate::log::LogBuffer;
+use crate::metrics::AttemptMetrics;
 use crate::registry::Registry;
 use crate::store::{AttemptOutcome, ClaimRequest, ClaimedRun, Lease, RunRecord, Store};
 use crate::time::Timestamp;
@@ -65,6 +66,7 @@ pub struct Worker {
     in_flight: Arc<Mutex<HashMap<String, Lease>>>,
     /// The jobs with a concurrency limit, computed once: every claim sends them.
     job_limits: Arc<[(String, usize)]>,
+    metrics: Arc<AttemptMetrics>,
 }
 
 impl Worker {
@@ -75,12 +77,18 @@ impl Worker {
             config,
             wake: Arc::new(Notify::new()),
             in_flight: Arc::default(),
+            metrics: Arc::default(),
             job_limits: registry
                 .jobs()
                 .filter_map(|job| job.concurrency().map(|n| (job.id().to_owned(), n)))
                 .collect(),
             registry,
         }
+    }
+
+    /// What the attempts of this worker did, for `/metrics`.
+    pub fn metrics(&self) -> &AttemptMetrics {
+        &self.metrics
     }
 
     /// Wakes the worker to look for runs now (ingest calls this after a commit).
@@ -207,13 +215,17 @@ impl Worker {
         let run_id = claim.run.id.clone();
         let lease = claim.lease;
         let logs = Arc::new(LogBuffer::new(self.config.log_limits));
+        let started = std::time::Instant::now();
         let outcome = match self.registry.job(&claim.run.job) {
             Some(job) => self.attempt(job, &claim, &logs).await,
             None => Some(self.unknown_job(&claim.run)),
         };
+        let took = started.elapsed();
+        let name = outcome.as_ref().map_or("lost", outcome_name);
         if let Some(outcome) = outcome {
             self.record(&run_id, lease, logs.finish(), outcome).await;
         }
+        self.metrics.record(&claim.run.job, name, took);
         let mut in_flight = self.lock_in_flight();
         // The same worker may have claimed the run again (this attempt lost its lease): leave
         // the newer attempt's entry alone.
@@ -255,12 +267,7 @@ impl Worker {
         outcome: AttemptOutcome,
     ) {
         let attempt = lease.attempt;
-        let status = match &outcome {
-            AttemptOutcome::Succeeded(_) => "succeeded",
-            AttemptOutcome::Retry { .. } => "retrying",
-            AttemptOutcome::Failed { .. } => "failed",
-            AttemptOutcome::Suspended { .. } => "suspended",
-        };
+        let status = outcome_name(&outcome);
         match self.store.finish(run_id, lease, lines, outcome).await {
             Ok(true) => tracing::debug!(run = %run_id, attempt, status, "attempt finished"),
             Ok(false) => {
@@ -353,6 +360,16 @@ impl Worker {
         if let Err(error) = self.store.append_logs(run_id, lease, lines).await {
             tracing::warn!(run = %run_id, error = %error_chain(&error), "could not store log lines");
         }
+    }
+}
+
+/// How an attempt ended, as logs and metrics name it.
+fn outcome_name(outcome: &AttemptOutcome) -> &'static str {
+    match outcome {
+        AttemptOutcome::Succeeded(_) => "succeeded",
+        AttemptOutcome::Retry { .. } => "retrying",
+        AttemptOutcome::Failed { .. } => "failed",
+        AttemptOutcome::Suspended { .. } => "suspended",
     }
 }
 

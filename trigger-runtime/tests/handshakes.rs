@@ -17,6 +17,7 @@ use trigger_runtime::endpoint::{BoxFuture, HttpEndpoint};
 use trigger_runtime::job::{BoxError, Job};
 use trigger_runtime::prelude::*;
 use trigger_runtime::registry::Registry;
+use trigger_runtime::server::deliveries::Outcome;
 use trigger_runtime::server::{Server, ServerConfig};
 use trigger_runtime::time::{Clock, Timestamp};
 use trigger_runtime::verify::{HmacScheme, Preset};
@@ -155,6 +156,27 @@ async fn slack_url_verification_is_answered_once_verified_and_starts_nothing() {
     let reply = deliver(&app, Method::POST, "/endpoints/slack", &headers, event).await;
     assert_eq!(reply.status, 200, "{}", reply.json);
     assert_eq!(reply.json["runs"][0]["job"], "slack-job");
+
+    // Each is a delivery the server remembers in memory, newest first.
+    let recent: Vec<(Outcome, u16)> = app
+        .deliveries()
+        .recent("slack")
+        .iter()
+        .map(|d| (d.outcome, d.status))
+        .collect();
+    assert_eq!(
+        recent,
+        [
+            (Outcome::Accepted, 200),
+            (Outcome::Rejected, 401),
+            (Outcome::Answered, 200)
+        ]
+    );
+    let rejected = &app.deliveries().recent("slack")[1];
+    assert_eq!(
+        rejected.reason.as_deref(),
+        Some("missing signature header X-Slack-Signature")
+    );
 }
 
 #[tokio::test]

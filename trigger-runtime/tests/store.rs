@@ -98,6 +98,7 @@ for_each_driver!(
     logs_are_read_a_page_at_a_time,
     log_pages_end_exactly_and_unknown_runs_have_none,
     skipped_jobs_are_stored_with_the_event_and_replaced_by_a_replay,
+    runs_are_counted_by_job_and_status,
 );
 
 async fn ingest_stores_event_and_runs_exactly(store: Store) {
@@ -1022,5 +1023,23 @@ async fn skipped_jobs_are_stored_with_the_event_and_replaced_by_a_replay(store: 
             .event
             .skipped
             .is_empty()
+    );
+}
+
+async fn runs_are_counted_by_job_and_status(store: Store) {
+    assert!(store.job_run_counts().await.unwrap().is_empty());
+    five_runs(&store).await;
+    store.cancel("run_0").await.unwrap();
+    let counts = store.job_run_counts().await.unwrap();
+    let total: u64 = counts.iter().map(|(_, c)| c.total()).sum();
+    assert_eq!(total, 5, "{counts:?}");
+    let jobs: Vec<&str> = counts.iter().map(|(job, _)| job.as_str()).collect();
+    assert_eq!(jobs, ["even", "odd"], "one entry per job, by id");
+    assert_eq!((counts[0].1.total(), counts[1].1.total()), (3, 2));
+    let canceled: u64 = counts.iter().map(|(_, c)| c.canceled).sum();
+    assert_eq!(canceled, 1);
+    assert_eq!(
+        store.run_counts().await.unwrap().queued,
+        counts.iter().map(|(_, c)| c.queued).sum::<u64>()
     );
 }

@@ -176,6 +176,8 @@ impl AsyncWrite for WatchedStream {
 struct Tracked {
     router: TowerToHyperService<Router>,
     watch: Arc<Watch>,
+    /// The client's address, given to handlers as `ConnectInfo`.
+    peer: Option<std::net::SocketAddr>,
 }
 
 impl hyper::service::Service<http::Request<Incoming>> for Tracked {
@@ -183,7 +185,12 @@ impl hyper::service::Service<http::Request<Incoming>> for Tracked {
     type Error = Infallible;
     type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
 
-    fn call(&self, request: http::Request<Incoming>) -> Self::Future {
+    fn call(&self, mut request: http::Request<Incoming>) -> Self::Future {
+        if let Some(peer) = self.peer {
+            request
+                .extensions_mut()
+                .insert(axum::extract::ConnectInfo(peer));
+        }
         let in_flight = InFlight::start(&self.watch);
         let answer = self.router.call(request);
         Box::pin(async move {
@@ -215,6 +222,7 @@ pub(super) async fn serve(
     abort: CancellationToken,
 ) {
     let watch = Watch::new();
+    let peer = stream.peer_addr().ok();
     let io = TokioIo::new(WatchedStream {
         stream,
         watch: Arc::clone(&watch),
@@ -222,6 +230,7 @@ pub(super) async fn serve(
     let service = Tracked {
         router: TowerToHyperService::new(router),
         watch: Arc::clone(&watch),
+        peer,
     };
     let mut builder = hyper::server::conn::http1::Builder::new();
     // No hyper timer: the limits are kept here (see the module's documentation).

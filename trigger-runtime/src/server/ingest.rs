@@ -1,15 +1,18 @@
 //! `ANY /endpoints/{id}`: find the endpoint, read the body, verify, store, answer.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::Extension;
 use axum::Json;
 use axum::body::Body;
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use http::{HeaderMap, Method, StatusCode, Uri, header};
 
+use super::deliveries::{Delivery, Outcome, UNKNOWN_ENDPOINT};
 use super::response::{ErrorResponse, PathId};
 use super::views::IngestView;
 use super::{AppState, SecretState};
@@ -110,15 +113,51 @@ impl IntoResponse for Rejection {
 pub(super) async fn ingest(
     State(state): State<Arc<AppState>>,
     PathId(id): PathId,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    match accept(&state, &id, method, &uri, headers, body).await {
-        Ok(response) => response,
-        Err(rejection) => rejection.into_response(),
-    }
+    let at = Timestamp::now();
+    let (response, outcome, event_id, reason) =
+        match accept(&state, &id, method, &uri, headers, body).await {
+            Ok(Accepted {
+                response,
+                outcome,
+                event_id,
+            }) => (response, outcome, event_id, None),
+            Err(rejection) => {
+                let outcome = if rejection.status().is_server_error() {
+                    Outcome::Failed
+                } else {
+                    Outcome::Rejected
+                };
+                let reason = rejection.to_string();
+                (rejection.into_response(), outcome, None, Some(reason))
+            }
+        };
+    let endpoint = state
+        .registry
+        .endpoint(&id)
+        .map_or(UNKNOWN_ENDPOINT, |e| e.id());
+    let delivery = Delivery {
+        at,
+        outcome,
+        status: response.status().as_u16(),
+        event_id,
+        reason,
+        from: peer.map(|Extension(ConnectInfo(addr))| addr),
+    };
+    state.deliveries.record(endpoint, delivery);
+    response
+}
+
+/// An answered request: the response, what became of it, and its event.
+struct Accepted {
+    response: Response,
+    outcome: Outcome,
+    event_id: Option<String>,
 }
 
 async fn accept(
@@ -128,7 +167,7 @@ async fn accept(
     uri: &Uri,
     headers: HeaderMap,
     body: Body,
-) -> Result<Response, Rejection> {
+) -> Result<Accepted, Rejection> {
     let received_at = Timestamp::now();
     let endpoint = find_endpoint(state, id)?;
     let body = read_body(&headers, body, state.config.body_limit).await?;
@@ -142,7 +181,11 @@ async fn accept(
         .as_ref()
         .filter(|a| !a.starts_runs() || !verification.is_verified())
     {
-        return Ok(answer_response(answer));
+        return Ok(Accepted {
+            response: answer_response(answer),
+            outcome: Outcome::Answered,
+            event_id: None,
+        });
     }
     if let Some(reason) = verification.reason() {
         return Err(Rejection::Unverified(reason.to_owned()));
@@ -188,10 +231,20 @@ async fn accept(
             "no job's filter matched the webhook; it is stored, and can be replayed"
         );
     }
-    match answer {
-        Some(answer) => Ok(answer_response(&answer)),
-        None => Ok((StatusCode::OK, Json(IngestView::from(&ingested))).into_response()),
-    }
+    let response = match answer {
+        Some(answer) => answer_response(&answer),
+        None => (StatusCode::OK, Json(IngestView::from(&ingested))).into_response(),
+    };
+    let outcome = if ingested.duplicate {
+        Outcome::Duplicate
+    } else {
+        Outcome::Accepted
+    };
+    Ok(Accepted {
+        response,
+        outcome,
+        event_id: Some(ingested.event_id),
+    })
 }
 
 /// The answer as a response.

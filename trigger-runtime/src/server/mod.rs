@@ -3,9 +3,11 @@
 mod access;
 mod api;
 mod conn;
+pub mod deliveries;
 mod ingest;
 mod listen;
 mod logs;
+mod metrics;
 mod response;
 mod retention;
 mod views;
@@ -21,6 +23,7 @@ use http::StatusCode;
 use tokio_util::sync::CancellationToken;
 
 pub(crate) use self::access::is_loopback_address;
+use self::deliveries::Deliveries;
 use self::response::ErrorResponse;
 use crate::endpoint::HttpEndpoint;
 use crate::error::{Error, Result};
@@ -137,12 +140,15 @@ impl SecretState {
     }
 }
 
+/// What every handler shares.
 pub(crate) struct AppState {
     pub(crate) registry: Arc<Registry>,
     pub(crate) store: Store,
     pub(crate) secrets: HashMap<&'static str, SecretState>,
     /// The verify tokens of endpoints that name one (Meta's subscription check).
     pub(crate) verify_tokens: HashMap<&'static str, Secret>,
+    /// What each endpoint received lately, in memory.
+    pub(crate) deliveries: Deliveries,
     pub(crate) config: ServerConfig,
     pub(crate) worker: Worker,
 }
@@ -192,6 +198,7 @@ impl Server {
                 store,
                 secrets,
                 verify_tokens,
+                deliveries: Deliveries::default(),
                 config,
                 worker,
             }),
@@ -208,6 +215,14 @@ impl Server {
             )
             .route("/readyz", get(ready))
             .nest("/api/v1", api::router(Arc::clone(&self.state)))
+            .route(
+                "/metrics",
+                get(metrics::metrics).layer(axum::middleware::from_fn_with_state(
+                    Arc::clone(&self.state),
+                    access::require_api_key,
+                )),
+            )
+            .merge(crate::dashboard::router(Arc::clone(&self.state)))
             .fallback(|| async { ErrorResponse::not_found("no such route") })
             .method_not_allowed_fallback(|| async {
                 ErrorResponse::new(
@@ -241,6 +256,11 @@ impl Server {
     /// Where each endpoint's secret comes from.
     pub fn secret_state(&self, endpoint_id: &str) -> Option<&SecretState> {
         self.state.secrets.get(endpoint_id)
+    }
+
+    /// What each endpoint received lately, accepted or not (kept in memory only).
+    pub fn deliveries(&self) -> &Deliveries {
+        &self.state.deliveries
     }
 
     /// Serves on `listener` and runs the workers until `shutdown` completes; then stops

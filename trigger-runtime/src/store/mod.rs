@@ -124,6 +124,9 @@ pub trait StoreDriver: Send + Sync + 'static {
     /// How many runs are in each status.
     async fn run_counts(&self) -> Result<RunCounts>;
 
+    /// How many runs each job has in each status, by job id (jobs with no runs are absent).
+    async fn job_run_counts(&self) -> Result<Vec<(String, RunCounts)>>;
+
     /// Runs, newest first, filtered, one page at a time.
     async fn list_runs(&self, query: &RunQuery) -> Result<RunPage>;
 

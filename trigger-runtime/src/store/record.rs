@@ -431,6 +431,22 @@ impl RunCounts {
             RunStatus::Canceled => self.canceled += n,
         }
     }
+
+    /// How many runs there are in all.
+    pub fn total(&self) -> u64 {
+        self.queued + self.running + self.succeeded + self.failed + self.canceled
+    }
+
+    /// The count of `status`.
+    pub fn get(&self, status: RunStatus) -> u64 {
+        match status {
+            RunStatus::Queued => self.queued,
+            RunStatus::Running => self.running,
+            RunStatus::Succeeded => self.succeeded,
+            RunStatus::Failed => self.failed,
+            RunStatus::Canceled => self.canceled,
+        }
+    }
 }
 
 #[cfg(test)]

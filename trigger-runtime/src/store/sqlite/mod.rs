@@ -312,6 +312,10 @@ impl StoreDriver for SqliteStore {
         self.read(read::run_counts).await
     }
 
+    async fn job_run_counts(&self) -> Result<Vec<(String, RunCounts)>> {
+        self.read(read::job_run_counts).await
+    }
+
     async fn list_runs(&self, query: &RunQuery) -> Result<RunPage> {
         let query = query.clone();
         self.read(move |conn| read::list_runs(conn, &query)).await

@@ -161,6 +161,34 @@ pub(super) fn run_counts(conn: &Connection) -> Result<RunCounts> {
     Ok(counts)
 }
 
+pub(super) fn job_run_counts(conn: &Connection) -> Result<Vec<(String, RunCounts)>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT job, status, COUNT(*) AS n FROM runs GROUP BY job, status ORDER BY job",
+    )?;
+    let rows = stmt.query_map([], |row| {
+        Ok((
+            row.get::<_, String>("job")?,
+            row.get::<_, String>("status")?,
+            row.get::<_, u64>("n")?,
+        ))
+    })?;
+    let mut counts: Vec<(String, RunCounts)> = Vec::new();
+    for row in rows {
+        let (job, status, n) = row?;
+        let status = RunStatus::parse(&status)
+            .ok_or_else(|| StoreError::Corrupt(format!("unknown run status {status:?}")))?;
+        match counts.last_mut() {
+            Some((last, job_counts)) if *last == job => job_counts.add(status, n),
+            _ => {
+                let mut job_counts = RunCounts::default();
+                job_counts.add(status, n);
+                counts.push((job, job_counts));
+            }
+        }
+    }
+    Ok(counts)
+}
+
 pub(super) fn list_runs(conn: &Connection, query: &RunQuery) -> Result<RunPage> {
     let sql = format!(
         "SELECT {RUN_COLUMNS} FROM runs WHERE (?1 IS NULL OR status = ?1) \
