@@ -56,6 +56,10 @@ pub enum Error {
     /// The workers' task panicked.
     #[error("the workers' task failed")]
     Workers(#[source] tokio::task::JoinError),
+    /// A command of the command line could not do what it was asked: no such run, the server
+    /// refused the webhook, ...
+    #[error("{0}")]
+    Command(String),
 }
 
 /// `Result` with [`Error`].

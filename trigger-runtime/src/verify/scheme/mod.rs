@@ -281,6 +281,12 @@ impl Scheme {
         self.key
     }
 
+    /// The URL's query parameter that holds the SHA-256 of a body that is not a form, if the
+    /// scheme signs such bodies that way.
+    pub const fn body_sha256_param(&self) -> Option<&'static str> {
+        self.body_sha256_param
+    }
+
     /// The signed content as a template: `{timestamp}.{body}`.
     pub fn template(&self) -> String {
         self.signed
