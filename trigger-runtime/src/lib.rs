@@ -32,7 +32,7 @@
 extern crate self as trigger_runtime;
 
 pub mod cli;
-mod dashboard;
+pub mod dashboard;
 pub mod endpoint;
 pub mod error;
 pub mod filter;

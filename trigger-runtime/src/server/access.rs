@@ -22,7 +22,7 @@ pub(crate) fn is_loopback_address(host: &str) -> bool {
 
 /// Whether a `Host` header names this machine's loopback (`localhost`, `127.0.0.1`, `[::1]`,
 /// with any port).
-fn is_loopback_authority(authority: &str) -> bool {
+pub(crate) fn is_loopback_authority(authority: &str) -> bool {
     let host = match authority.parse::<http::uri::Authority>() {
         Ok(authority) => authority.host().to_owned(),
         Err(_) => return false,

@@ -14,7 +14,7 @@ use super::response::{ErrorResponse, PathId};
 use super::views::{EventView, RunPageView, RunView};
 use super::{AppState, access};
 use crate::error::error_chain;
-use crate::store::{EventRecord, NewRun, RunQuery, RunRecord, RunStatus, SkippedJobs};
+use crate::store::{EventRecord, NewRun, RunQuery, RunRecord, RunRef, RunStatus, SkippedJobs};
 
 type ApiResult = Result<Response, ErrorResponse>;
 
@@ -128,7 +128,13 @@ async fn list_runs(
 
 /// `POST /runs/{id}/replay`: a new run of the same job on the same event, filters skipped.
 async fn replay_run(State(state): State<Arc<AppState>>, PathId(id): PathId) -> ApiResult {
-    let run = load_run(&state, &id).await?;
+    Ok(Json(replay_run_of(&state, &id).await?).into_response())
+}
+
+/// A new run of run `id`'s job on the same event, filters skipped (the API's and the
+/// dashboard's replay).
+pub(crate) async fn replay_run_of(state: &AppState, id: &str) -> Result<Replayed, ErrorResponse> {
+    let run = load_run(state, id).await?;
     let Some(job) = state.registry.job(&run.job) else {
         return Err(ErrorResponse::new(
             StatusCode::CONFLICT,
@@ -138,19 +144,33 @@ async fn replay_run(State(state): State<Arc<AppState>>, PathId(id): PathId) -> A
             ),
         ));
     };
-    add_runs(&state, &run.event_id, vec![job.new_run()], None).await
+    add_runs(state, &run.event_id, vec![job.new_run()], None).await
 }
 
 /// `POST /events/{id}/replay`: the event dispatched again to every enabled job of its
 /// endpoint whose filter matches it today; the skipped jobs and their reasons are replaced.
 async fn replay_event(State(state): State<Arc<AppState>>, PathId(id): PathId) -> ApiResult {
-    let event = load_event(&state, &id).await?.event;
+    Ok(Json(replay_event_of(&state, &id).await?).into_response())
+}
+
+/// Event `id` dispatched again to the enabled jobs whose filter matches it today (the API's
+/// and the dashboard's replay).
+pub(crate) async fn replay_event_of(state: &AppState, id: &str) -> Result<Replayed, ErrorResponse> {
+    let event = load_event(state, id).await?.event;
     let request = event
         .to_request()
         .map_err(|e| ErrorResponse::internal(format!("stored event {id:?} is unreadable: {e}")))?;
     let route = state.registry.route(&event.endpoint_id, &request);
     let runs = route.matched.iter().map(|job| job.new_run()).collect();
-    add_runs(&state, &id, runs, Some(route.skipped)).await
+    add_runs(state, id, runs, Some(route.skipped)).await
+}
+
+/// What a replay added: `{"event_id", "runs", "skipped"}`.
+#[derive(serde::Serialize)]
+pub(crate) struct Replayed {
+    pub(crate) event_id: String,
+    pub(crate) runs: Vec<RunRef>,
+    pub(crate) skipped: SkippedJobs,
 }
 
 async fn add_runs(
@@ -158,16 +178,16 @@ async fn add_runs(
     event_id: &str,
     runs: Vec<NewRun>,
     skipped: Option<SkippedJobs>,
-) -> ApiResult {
+) -> Result<Replayed, ErrorResponse> {
     let skipped_now = skipped.clone().unwrap_or_default();
     match state.store.add_runs(event_id, runs, skipped).await {
         Ok(Some(runs)) => {
             state.worker.wake();
-            let skipped = skipped_now;
-            Ok(
-                Json(json!({ "event_id": event_id, "runs": runs, "skipped": skipped }))
-                    .into_response(),
-            )
+            Ok(Replayed {
+                event_id: event_id.to_owned(),
+                runs,
+                skipped: skipped_now,
+            })
         }
         Ok(None) => Err(ErrorResponse::not_found(format!("no event {event_id:?}"))),
         Err(e) => Err(ErrorResponse::internal(format!(
@@ -180,10 +200,14 @@ async fn add_runs(
 /// `POST /runs/{id}/cancel`: a queued run never starts; a running one stops at its next
 /// heartbeat. `409` if the run had already finished.
 async fn cancel_run(State(state): State<Arc<AppState>>, PathId(id): PathId) -> ApiResult {
-    match state.store.cancel(&id).await {
-        Ok(Some(RunStatus::Canceled)) => {
-            Ok(Json(json!({ "id": id, "status": RunStatus::Canceled })).into_response())
-        }
+    cancel_run_of(&state, &id).await?;
+    Ok(Json(json!({ "id": id, "status": RunStatus::Canceled })).into_response())
+}
+
+/// Cancels run `id` (the API's and the dashboard's cancel): `409` if it had already finished.
+pub(crate) async fn cancel_run_of(state: &AppState, id: &str) -> Result<(), ErrorResponse> {
+    match state.store.cancel(id).await {
+        Ok(Some(RunStatus::Canceled)) => Ok(()),
         Ok(Some(status)) => Err(ErrorResponse::new(
             StatusCode::CONFLICT,
             format!("run {id:?} already {status}"),

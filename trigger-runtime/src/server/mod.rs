@@ -22,9 +22,11 @@ use axum::routing::{any, get};
 use http::StatusCode;
 use tokio_util::sync::CancellationToken;
 
-pub(crate) use self::access::is_loopback_address;
+pub(crate) use self::access::{is_loopback_address, is_loopback_authority};
+pub(crate) use self::api::{cancel_run_of, replay_event_of, replay_run_of};
 use self::deliveries::Deliveries;
-use self::response::ErrorResponse;
+pub(crate) use self::response::ErrorResponse;
+pub(crate) use self::views::{is_credential, redact_url};
 use crate::endpoint::HttpEndpoint;
 use crate::error::{Error, Result};
 use crate::registry::Registry;
@@ -151,6 +153,9 @@ pub(crate) struct AppState {
     pub(crate) deliveries: Deliveries,
     pub(crate) config: ServerConfig,
     pub(crate) worker: Worker,
+    /// Cancelled when [`Server::serve`] stops, so that endless answers (the dashboard's live
+    /// updates) end and do not hold the shutdown.
+    pub(crate) shutdown: CancellationToken,
 }
 
 /// The ingest server and its workers.
@@ -201,6 +206,7 @@ impl Server {
                 deliveries: Deliveries::default(),
                 config,
                 worker,
+                shutdown: CancellationToken::new(),
             }),
         })
     }
@@ -292,6 +298,7 @@ impl Server {
             () = shutdown => {}
         }
         stop.cancel();
+        self.state.shutdown.cancel();
         // Open requests get the grace period too; a sender that trickles its body does not
         // hold the shutdown.
         connections.drain(config.worker.shutdown_grace).await;

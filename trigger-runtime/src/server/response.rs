@@ -32,6 +32,16 @@ impl ErrorResponse {
         Self::new(StatusCode::UNAUTHORIZED, message)
     }
 
+    /// The status.
+    pub(crate) fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// The reason.
+    pub(crate) fn message(&self) -> &str {
+        &self.message
+    }
+
     /// `500`, logged; the answer names what failed.
     pub(crate) fn internal(message: impl Into<String>) -> Self {
         let message = message.into();

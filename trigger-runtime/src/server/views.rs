@@ -232,7 +232,7 @@ fn job_matches(record: &EventRecord) -> Vec<JobMatchView<'_>> {
 /// Headers that carry credentials or signatures (which prove possession of the secret and
 /// let a reader replay the request elsewhere): stored as received, for replays and
 /// re-verification, never shown.
-fn is_credential(name: &str) -> bool {
+pub(crate) fn is_credential(name: &str) -> bool {
     let name = name.to_ascii_lowercase();
     matches!(
         name.as_str(),
@@ -263,7 +263,7 @@ fn is_credential_param(name: &str) -> bool {
 
 /// `url` with the values of credential query parameters replaced by `[redacted]`, the rest
 /// as received.
-pub(super) fn redact_url(url: &str) -> Cow<'_, str> {
+pub(crate) fn redact_url(url: &str) -> Cow<'_, str> {
     let Some((base, query)) = url.split_once('?') else {
         return Cow::Borrowed(url);
     };
