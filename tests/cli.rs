@@ -146,3 +146,46 @@ fn send_says_what_went_wrong() {
         down.output()
     );
 }
+
+#[test]
+fn json_logs_name_the_request_and_the_run_of_each_line() {
+    let dir = TempDir::new("cli");
+    let server = Server::builder(PACKAGE)
+        .env("CALDOTCOM_SECRET", SECRET)
+        .args(&["--log-format", "json"])
+        .current_dir(dir.path())
+        .start();
+    let sent = cli(dir.path(), server.port(), &["send", "cal.com"]);
+    let id = run_id(ok(&sent));
+    let parse = |line: &str| -> serde_json::Value {
+        serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"))
+    };
+
+    let accepted = parse(&server.wait_for_log("accepted webhook", WAIT));
+    assert_eq!(accepted["level"], "INFO", "{accepted}");
+    assert_eq!(accepted["fields"]["endpoint"], "cal.com", "{accepted}");
+    assert_eq!(accepted["span"]["name"], "request", "{accepted}");
+    assert_eq!(accepted["span"]["method"], "POST", "{accepted}");
+    assert_eq!(accepted["span"]["path"], "/endpoints/cal.com", "{accepted}");
+
+    // The job's own log line, inside its run's span.
+    let logged = parse(&server.wait_for_log(&format!("\"run\":\"{id}\""), WAIT));
+    assert_eq!(logged["span"]["name"], "run", "{logged}");
+    assert_eq!(logged["span"]["run"], id.as_str(), "{logged}");
+    assert_eq!(logged["span"]["job"], "http-caldotcom", "{logged}");
+    assert_eq!(logged["span"]["attempt"], 1, "{logged}");
+    assert_eq!(
+        logged["span"]["event"], accepted["fields"]["event"],
+        "{logged}"
+    );
+    // Every line is one JSON object.
+    let output = server.output();
+    let stderr = output
+        .split("--- server stderr ---\n")
+        .nth(1)
+        .unwrap_or_default()
+        .trim_end_matches("--- end ---");
+    for line in stderr.lines().filter(|l| !l.is_empty()) {
+        parse(line);
+    }
+}

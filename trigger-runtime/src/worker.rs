@@ -12,6 +12,7 @@ use std::time::Duration;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::task::{JoinError, JoinSet};
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use crate::error::error_chain;
 use crate::io::{Io, LogLimits, LogLine, LogSink, Logger, TaskError};
@@ -172,7 +173,14 @@ impl Worker {
                 self.lock_in_flight()
                     .insert(claim.run.id.clone(), claim.lease);
                 let worker = self.clone();
-                tasks.spawn(async move { worker.execute(claim, permit).await });
+                let span = tracing::info_span!(
+                    "run",
+                    run = %claim.run.id,
+                    job = %claim.run.job,
+                    attempt = claim.lease.attempt,
+                    event = %claim.event.id,
+                );
+                tasks.spawn(async move { worker.execute(claim, permit).await }.instrument(span));
                 spawned += 1;
             }
             if count < available {
@@ -307,7 +315,7 @@ impl Worker {
             claim.event.received_at,
         );
         tracing::debug!(run = %run.id, job = job.id(), attempt = run.attempts, "attempt started");
-        let task = AbortOnDrop(tokio::spawn(job.call(request, io, ctx)));
+        let task = AbortOnDrop(tokio::spawn(job.call(request, io, ctx).in_current_span()));
         let ended = self.supervise(job, claim, task, logs).await?;
         Some(judge(job, run, ended))
     }

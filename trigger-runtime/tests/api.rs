@@ -228,3 +228,71 @@ async fn a_run_with_few_log_lines_has_no_logs_cursor() {
     let page = get(&app, &format!("/api/v1/runs/{id}/logs")).await.json;
     assert_eq!(page, serde_json::json!({ "logs": [], "next_cursor": null }));
 }
+
+#[tokio::test]
+async fn with_a_key_every_route_answers_401_without_it_and_200_with_it() {
+    let app = server(
+        Registry::from_parts([&HOOK], [ok("first"), ok("second")]).unwrap(),
+        trigger_runtime::server::ServerConfig {
+            api_key: Some(trigger_runtime::verify::Secret::new("k3y")),
+            ..common::config()
+        },
+    )
+    .await;
+    // Ingest needs no key: the signature authenticates the sender.
+    let accepted = deliver(&app).await;
+    let event = accepted["event_id"].as_str().unwrap();
+    let first = accepted["runs"][0]["id"].as_str().unwrap();
+    let second = accepted["runs"][1]["id"].as_str().unwrap();
+    let routes = [
+        ("GET", "/api/v1/stats".to_owned()),
+        ("GET", "/api/v1/runs".to_owned()),
+        ("GET", "/api/v1/runs?job=first&limit=1".to_owned()),
+        ("GET", format!("/api/v1/runs/{first}")),
+        ("GET", format!("/api/v1/runs/{first}/logs")),
+        ("GET", format!("/api/v1/events/{event}")),
+        ("POST", format!("/api/v1/runs/{first}/replay")),
+        ("POST", format!("/api/v1/events/{event}/replay")),
+        // Still queued: no worker ran here.
+        ("POST", format!("/api/v1/runs/{second}/cancel")),
+        ("GET", "/metrics".to_owned()),
+    ];
+    let call = |method: &'static str, path: String, auth: Option<&'static str>| {
+        let mut request = http::Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", "hooks.example.com");
+        if let Some(auth) = auth {
+            request = request.header("authorization", auth);
+        }
+        send(&app, request.body(Body::empty()).unwrap())
+    };
+    for (method, path) in &routes {
+        for auth in [None, Some("Bearer nope"), Some("Basic k3y"), Some("k3y")] {
+            let reply = call(method, path.clone(), auth).await;
+            assert_eq!(
+                reply.status,
+                StatusCode::UNAUTHORIZED,
+                "{method} {path} with {auth:?}"
+            );
+        }
+    }
+    for (method, path) in &routes {
+        let reply = call(method, path.clone(), Some("Bearer k3y")).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::OK,
+            "{method} {path}: {}",
+            reply.json
+        );
+    }
+    let canceled = call("GET", format!("/api/v1/runs/{second}"), Some("Bearer k3y")).await;
+    assert_eq!(canceled.json["status"], "canceled", "{}", canceled.json);
+    let missing = call(
+        "GET",
+        "/api/v1/runs/run_nope".to_owned(),
+        Some("Bearer k3y"),
+    )
+    .await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+}

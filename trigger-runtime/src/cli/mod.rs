@@ -138,6 +138,19 @@ struct Options {
         global = true
     )]
     environment: String,
+    /// How log lines are written to stderr: `text`, for people, or `json`, one object per
+    /// line with its spans, for log collectors.
+    #[arg(long, env = "TRIGGER_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
+    log_format: LogFormat,
+}
+
+/// The format of log lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    /// `2026-12-03T09:30:00Z  INFO request{method=POST path=/endpoints/cal.com}: accepted webhook`.
+    Text,
+    /// `{"timestamp":…,"level":"INFO","fields":{"message":"accepted webhook",…},"spans":[…]}`.
+    Json,
 }
 
 /// Runs the user's binary: reads `.env`, parses the command line, checks the registry and
@@ -161,11 +174,6 @@ where
 {
     // Only the working directory's `.env`, not one found in a parent folder.
     let dotenv = dotenvy::from_path(".env");
-    init_tracing();
-    match dotenv {
-        Err(error) if !error.not_found() => tracing::warn!(%error, "could not read .env"),
-        _ => {}
-    }
     let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(error) => {
@@ -175,6 +183,11 @@ where
             std::process::exit(error.exit_code());
         }
     };
+    init_tracing(cli.options.log_format);
+    match dotenv {
+        Err(error) if !error.not_found() => tracing::warn!(%error, "could not read .env"),
+        _ => {}
+    }
     let registry = Registry::from_inventory()?;
     let options = cli.options;
     let output = match cli.command.unwrap_or(Command::Serve) {
@@ -215,16 +228,25 @@ async fn inspect(registry: &Registry, options: &Options, command: Command) -> Re
     }
 }
 
-fn init_tracing() {
+/// Logs to stderr, filtered by `RUST_LOG` (default `info`): lines for people, or one JSON
+/// object per line with the event's fields and its spans (`request`, `run`).
+fn init_tracing(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_target(false)
-        .with_ansi(ansi)
-        .with_writer(std::io::stderr)
-        .try_init();
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => {
+            let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+            builder.with_target(false).with_ansi(ansi).try_init()
+        }
+        LogFormat::Json => builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(true)
+            .try_init(),
+    };
 }
 
 fn server_config(options: &Options) -> ServerConfig {

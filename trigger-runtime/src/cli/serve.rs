@@ -109,10 +109,13 @@ fn secret_text(state: &SecretState, server: &Server) -> String {
 fn banner(server: &Server, options: &Options, local: SocketAddr) -> String {
     let base = base_url(options, Some(local));
     let mut out = format!(
-        "\ntrigger-runtime {} · env {} · store {}\nlistening on http://{local}\n\nendpoints:\n",
+        "\ntrigger-runtime {} · env {} · store {}\nlistening on http://{local}\n\
+         dashboard  {base}/\napi        {base}/api/v1 · {base}/metrics\naccess     {}\n\n\
+         endpoints:\n",
         env!("CARGO_PKG_VERSION"),
         options.environment,
         redact_url(&options.database_url),
+        crate::dashboard::access(server),
     );
     for endpoint in server.registry().endpoints() {
         let state = if endpoint.is_enabled() {

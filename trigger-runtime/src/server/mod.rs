@@ -158,6 +158,25 @@ pub(crate) struct AppState {
     pub(crate) shutdown: CancellationToken,
 }
 
+/// Runs each request inside a `request` span (method and path; never the query, which may
+/// carry a credential), and logs its status and duration at `debug` when it is answered.
+async fn request_span(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use tracing::Instrument as _;
+    let span =
+        tracing::info_span!("request", method = %request.method(), path = request.uri().path());
+    let started = std::time::Instant::now();
+    async move {
+        let response = next.run(request).await;
+        tracing::debug!(status = response.status().as_u16(), took = ?started.elapsed(), "answered");
+        response
+    }
+    .instrument(span)
+    .await
+}
+
 /// The ingest server and its workers.
 #[derive(Clone)]
 pub struct Server {
@@ -236,6 +255,7 @@ impl Server {
                     "method not allowed on this route",
                 )
             })
+            .layer(axum::middleware::from_fn(request_span))
             .with_state(Arc::clone(&self.state))
     }
 
