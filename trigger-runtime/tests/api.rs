@@ -296,3 +296,39 @@ async fn with_a_key_every_route_answers_401_without_it_and_200_with_it() {
     .await;
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn a_run_shows_its_tasks_outputs_in_the_order_they_ran() {
+    let tasks = Job::new(
+        "tasks",
+        HOOK.on_request(),
+        |_req, io: trigger_runtime::io::Io, _ctx| async move {
+            let n: u32 = io
+                .run_task("second-key-first", || async {
+                    Ok::<_, trigger_runtime::job::BoxError>(1)
+                })
+                .await?;
+            io.run_task("a-later", || async move {
+                Ok::<_, trigger_runtime::job::BoxError>(serde_json::json!({"n": n + 1}))
+            })
+            .await?;
+            Ok::<_, trigger_runtime::job::BoxError>(())
+        },
+    );
+    let app = server(
+        Registry::from_parts([&HOOK], [tasks]).unwrap(),
+        common::config(),
+    )
+    .await;
+    let accepted = deliver(&app).await;
+    drain(&app).await;
+    let run = accepted["runs"][0]["id"].as_str().unwrap();
+    let run = get(&app, &format!("/api/v1/runs/{run}")).await.json;
+    assert_eq!(run["status"], "succeeded", "{run}");
+    let tasks = run["tasks"].as_array().unwrap();
+    let keys: Vec<&str> = tasks.iter().map(|t| t["key"].as_str().unwrap()).collect();
+    assert_eq!(keys, ["second-key-first", "a-later"], "{run}");
+    assert_eq!(tasks[1]["output"], serde_json::json!({"n": 2}));
+    assert_eq!(tasks[0]["attempt"], 1);
+    assert!(tasks[0]["saved_at"].is_string(), "{run}");
+}

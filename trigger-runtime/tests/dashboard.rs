@@ -31,6 +31,10 @@ async fn app(config: ServerConfig) -> Server {
         |request, io, _ctx| async move {
             let body: serde_json::Value = request.json()?;
             io.logger.info("Body logged", &body);
+            let total: u64 = io
+                .run_task("count-items", || async { Ok::<_, BoxError>(41 + 1) })
+                .await?;
+            io.logger.info("Counted", total);
             Ok::<_, BoxError>(())
         },
     )
@@ -212,6 +216,8 @@ async fn every_page_shows_what_it_is_for() {
     let page = browser.get(&app, &format!("/runs/{run}")).await;
     assert_eq!(page.status, StatusCode::OK);
     page.has("Body logged")
+        .has("count-items")
+        .has("42")
         .has("\"type\": \"created\"")
         .has("x-sig")
         .has("[redacted]")

@@ -88,6 +88,7 @@ for_each_driver!(
     lists_page_newest_first_and_filter,
     cancel_replay_and_counts,
     the_first_task_output_wins,
+    a_run_shows_its_tasks_in_the_order_they_were_saved,
     the_first_secret_is_kept,
     a_stale_attempt_leaves_no_log_lines,
     a_reused_key_with_another_body_is_logged,
@@ -507,6 +508,39 @@ async fn the_first_task_output_wins(store: Store) {
     assert_eq!(second, json!([1, 2]), "the first output stored wins");
     assert_eq!(store.task("run_1", "k").await.unwrap(), Some(json!([1, 2])));
     assert_eq!(store.task("run_2", "k").await.unwrap(), None);
+}
+
+async fn a_run_shows_its_tasks_in_the_order_they_were_saved(store: Store) {
+    store
+        .ingest(event("evt_1", None, b"{}"), vec![run("run_1", "a")])
+        .await
+        .unwrap();
+    store.claim(&claim(1)).await.unwrap();
+    assert!(store.run("run_1").await.unwrap().unwrap().tasks.is_empty());
+    let before = trigger_runtime::time::Timestamp::now();
+    for (key, output) in [("z", json!(1)), ("a", json!({"b": 2})), ("m", json!(null))] {
+        store.save_task("run_1", l(1), key, output).await.unwrap();
+    }
+    // Saving a key again keeps its place and its first output.
+    store.save_task("run_1", l(1), "z", json!(9)).await.unwrap();
+    let run = store.run("run_1").await.unwrap().unwrap();
+    let shown: Vec<(&str, &serde_json::Value)> = run
+        .tasks
+        .iter()
+        .map(|t| (t.key.as_str(), &t.output))
+        .collect();
+    assert_eq!(
+        shown,
+        [
+            ("z", &json!(1)),
+            ("a", &json!({"b": 2})),
+            ("m", &json!(null))
+        ]
+    );
+    for task in &run.tasks {
+        assert_eq!(task.attempt, Some(1), "{task:?}");
+        assert!(task.saved_at.is_some_and(|at| at >= before), "{task:?}");
+    }
 }
 
 /// An attempt given back (a shutdown) or waiting comes back with the same attempt number, but a

@@ -14,7 +14,9 @@ use super::layout::{self, Chrome, Nav, ago, status_badge};
 use super::request;
 use crate::error::error_chain;
 use crate::server::{AppState, ErrorResponse, cancel_run_of, replay_run_of};
-use crate::store::{EventRecord, LogCursor, LogQuery, LogRecord, RUN_LOGS_PAGE, RunRecord};
+use crate::store::{
+    EventRecord, LogCursor, LogQuery, LogRecord, RUN_LOGS_PAGE, RUN_TASKS_SHOWN, RunRecord,
+};
 use crate::time::Timestamp;
 
 /// `?logs=<cursor>` (a later page of log lines) and `?done=` (what a button just did).
@@ -64,6 +66,7 @@ pub(super) async fn page(
         (head(&run, &session, params.done.as_deref()))
         (facts(&run, now))
         (attempts(&run, now))
+        (tasks(&run, now))
         section.card #logs {
             h2 { "Logs" }
             (log_lines(&logs, now))
@@ -175,6 +178,36 @@ fn attempts(run: &RunRecord, now: Timestamp) -> Markup {
                             }
                         }
                     }
+                }
+            }
+        }
+    }
+}
+
+fn tasks(run: &RunRecord, now: Timestamp) -> Markup {
+    html! {
+        section.card #tasks {
+            h2 { "Tasks" }
+            @if run.tasks.is_empty() {
+                p.muted { "No task has saved an output." }
+            } @else {
+                div.table-wrap {
+                    table.tasks {
+                        thead { tr { th { "Key" } th { "Saved" } th { "Attempt" } th { "Output" } } }
+                        tbody {
+                            @for task in &run.tasks {
+                                tr {
+                                    td.mono.nowrap { (task.key) }
+                                    td.nowrap { @if let Some(at) = task.saved_at { (ago(at, now)) } }
+                                    td { @if let Some(attempt) = task.attempt { (attempt) } }
+                                    td.reason { pre.data { (layout::pretty_json(&task.output)) } }
+                                }
+                            }
+                        }
+                    }
+                }
+                @if run.tasks.len() == RUN_TASKS_SHOWN {
+                    p.muted.small { "Only the first " (RUN_TASKS_SHOWN) " tasks are shown." }
                 }
             }
         }

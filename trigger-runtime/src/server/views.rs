@@ -52,6 +52,16 @@ pub(super) struct RunView<'a> {
     logs: Vec<LogView<'a>>,
     /// More lines: `GET /runs/{id}/logs?cursor=` reads them.
     logs_next_cursor: Option<String>,
+    tasks: Vec<TaskView<'a>>,
+}
+
+/// A task's output, with when and by which attempt it was saved.
+#[derive(Serialize)]
+struct TaskView<'a> {
+    key: &'a str,
+    output: &'a serde_json::Value,
+    saved_at: Option<Timestamp>,
+    attempt: Option<u32>,
 }
 
 impl<'a> From<&'a RunRecord> for RunView<'a> {
@@ -74,6 +84,16 @@ impl<'a> From<&'a RunRecord> for RunView<'a> {
             history: run.history.iter().map(AttemptView::from).collect(),
             logs: run.logs.iter().map(LogView::from).collect(),
             logs_next_cursor: run.logs_next_cursor.map(|c| c.to_string()),
+            tasks: run
+                .tasks
+                .iter()
+                .map(|task| TaskView {
+                    key: &task.key,
+                    output: &task.output,
+                    saved_at: task.saved_at,
+                    attempt: task.attempt,
+                })
+                .collect(),
         }
     }
 }

@@ -21,7 +21,7 @@ pub use self::error::{Result, StoreError};
 pub use self::record::{
     AttemptOutcome, AttemptRecord, ClaimRequest, ClaimedRun, Event, EventError, EventRecord,
     Ingested, Lease, LogCursor, LogPage, LogQuery, LogRecord, NewRun, RunCounts, RunPage, RunQuery,
-    RunRecord, RunRef, RunStatus,
+    RunRecord, RunRef, RunStatus, TaskRecord,
 };
 pub use self::skipped::{SkippedJob, SkippedJobs};
 pub use self::sqlite::SqliteStore;
@@ -45,6 +45,9 @@ pub const LOST_LEASE: &str =
 /// The most log lines [`StoreDriver::run`] returns with a run; the others are read a page at a
 /// time with [`StoreDriver::logs`].
 pub const RUN_LOGS_PAGE: usize = 500;
+
+/// The most task outputs [`StoreDriver::run`] returns with a run (the first saved).
+pub const RUN_TASKS_SHOWN: usize = 500;
 
 /// What kind of storage a driver keeps.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -104,8 +107,9 @@ pub trait StoreDriver: Send + Sync + 'static {
     /// Appends log lines of attempt `attempt` while it runs.
     async fn append_logs(&self, run_id: &str, lease: Lease, lines: Vec<LogLine>) -> Result<()>;
 
-    /// A run, with its history and its first [`RUN_LOGS_PAGE`] log lines (and where the next
-    /// page starts, if there are more).
+    /// A run, with its history, its first [`RUN_LOGS_PAGE`] log lines (and where the next
+    /// page starts, if there are more) and its first [`RUN_TASKS_SHOWN`] task outputs in the
+    /// order they were saved.
     async fn run(&self, id: &str) -> Result<Option<RunRecord>>;
 
     /// A page of a run's log lines, oldest first: up to `query.limit` (at least 1) after

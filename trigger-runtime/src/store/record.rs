@@ -210,6 +210,20 @@ pub struct AttemptRecord {
     pub error: Option<String>,
 }
 
+/// A task's stored output (see [`Io::task`](crate::io::Io::task)).
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct TaskRecord {
+    /// The task's key.
+    pub key: String,
+    /// What it returned.
+    pub output: serde_json::Value,
+    /// When it was saved (unknown for tasks saved before the store's migration 6).
+    pub saved_at: Option<Timestamp>,
+    /// The attempt that saved it (unknown likewise).
+    pub attempt: Option<u32>,
+}
+
 /// A stored log line.
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
@@ -263,6 +277,9 @@ pub struct RunRecord {
     pub logs: Vec<LogRecord>,
     /// Where the next page of log lines starts, when there are more than [`Self::logs`].
     pub logs_next_cursor: Option<LogCursor>,
+    /// Its tasks' outputs in the order they were saved: at most
+    /// [`RUN_TASKS_SHOWN`](super::RUN_TASKS_SHOWN) (the first ones).
+    pub tasks: Vec<TaskRecord>,
 }
 
 /// What a claim gives a worker, and what every write on behalf of the attempt names: the

@@ -32,6 +32,11 @@ const MIGRATIONS: &[(u32, &str, &str)] = &[
         "lease_epoch",
         include_str!("../../../migrations/sqlite/0005_lease_epoch.sql"),
     ),
+    (
+        6,
+        "task_times",
+        include_str!("../../../migrations/sqlite/0006_task_times.sql"),
+    ),
 ];
 
 /// Applies every migration the database has not seen yet, all in one transaction; refuses a
@@ -78,6 +83,47 @@ mod tests {
         for (i, (version, ..)) in MIGRATIONS.iter().enumerate() {
             assert_eq!(*version as usize, i + 1);
         }
+    }
+
+    /// A database left by an older build takes the later migrations, and what it held reads
+    /// back: here a task saved before tasks had an order, a time and an attempt.
+    #[test]
+    fn an_older_database_is_brought_up_to_date() {
+        let mut conn = rusqlite::Connection::open_in_memory().unwrap();
+        conn.execute_batch(
+            "CREATE TABLE trigger_migrations (
+                version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL
+            ) STRICT",
+        )
+        .unwrap();
+        for &(version, name, sql) in MIGRATIONS.iter().filter(|m| m.0 <= 5) {
+            conn.execute_batch(sql).unwrap();
+            conn.execute(
+                "INSERT INTO trigger_migrations VALUES (?1, ?2, 0)",
+                rusqlite::params![version, name],
+            )
+            .unwrap();
+        }
+        conn.execute(
+            "INSERT INTO tasks (run_id, key, output) VALUES ('run_1', 'k', '[1]')",
+            [],
+        )
+        .unwrap();
+        super::run(&mut conn).unwrap();
+        let (seq, saved_at, output): (Option<i64>, Option<i64>, String) = conn
+            .query_row(
+                "SELECT seq, saved_at, output FROM tasks WHERE run_id = 'run_1'",
+                [],
+                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+            )
+            .unwrap();
+        assert_eq!((seq, saved_at, output.as_str()), (None, None, "[1]"));
+        let latest: u32 = conn
+            .query_row("SELECT MAX(version) FROM trigger_migrations", [], |row| {
+                row.get(0)
+            })
+            .unwrap();
+        assert_eq!(latest as usize, MIGRATIONS.len());
     }
 
     #[test]

@@ -6,7 +6,8 @@ use super::rows::{self, EVENT_COLUMNS, RUN_COLUMNS};
 use crate::log::{LogLevel, LogLine};
 use crate::store::{
     AttemptRecord, Event, EventRecord, LogCursor, LogPage, LogQuery, LogRecord, RUN_LOGS_PAGE,
-    Result, RunCounts, RunPage, RunQuery, RunRecord, RunRef, RunStatus, StoreError,
+    RUN_TASKS_SHOWN, Result, RunCounts, RunPage, RunQuery, RunRecord, RunRef, RunStatus,
+    StoreError, TaskRecord,
 };
 use crate::time::Timestamp;
 
@@ -84,7 +85,38 @@ pub(super) fn run(conn: &Connection, id: &str) -> Result<Option<RunRecord>> {
     let page = logs(conn, id, &first)?;
     run.logs = page.logs;
     run.logs_next_cursor = page.next_cursor;
+    run.tasks = tasks(conn, id)?;
     Ok(Some(run))
+}
+
+/// The first [`RUN_TASKS_SHOWN`] tasks of a run, in the order they were saved (those saved
+/// before migration 6 kept the order come first, by key).
+fn tasks(conn: &Connection, run_id: &str) -> Result<Vec<TaskRecord>> {
+    let rows = conn
+        .prepare_cached(
+            "SELECT key, output, saved_at, attempt FROM tasks WHERE run_id = ?1 \
+             ORDER BY seq, key LIMIT ?2",
+        )?
+        .query_map(params![run_id, RUN_TASKS_SHOWN as i64], |row| {
+            let saved_at: Option<i64> = row.get("saved_at")?;
+            Ok((
+                row.get::<_, String>("key")?,
+                row.get::<_, String>("output")?,
+                saved_at.map(Timestamp::from_unix_millis),
+                row.get::<_, Option<u32>>("attempt")?,
+            ))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    rows.into_iter()
+        .map(|(key, text, saved_at, attempt)| {
+            Ok(TaskRecord {
+                output: task_output(run_id, &key, &text)?,
+                key,
+                saved_at,
+                attempt,
+            })
+        })
+        .collect()
 }
 
 /// A page of a run's log lines, `None` if there is no such run.

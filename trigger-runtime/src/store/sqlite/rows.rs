@@ -121,6 +121,7 @@ pub(super) fn run(row: &Row<'_>) -> rusqlite::Result<RunRecord> {
         history: Vec::new(),
         logs: Vec::new(),
         logs_next_cursor: None,
+        tasks: Vec::new(),
     })
 }
 

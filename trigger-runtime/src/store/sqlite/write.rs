@@ -112,10 +112,17 @@ pub(super) fn save_task(
         });
     }
     conn.prepare_cached(
-        "INSERT INTO tasks (run_id, key, output) VALUES (?1, ?2, ?3) \
+        "INSERT INTO tasks (run_id, key, output, seq, saved_at, attempt) \
+         VALUES (?1, ?2, ?3, (SELECT COALESCE(MAX(seq), 0) + 1 FROM tasks WHERE run_id = ?1), ?4, ?5) \
          ON CONFLICT (run_id, key) DO NOTHING",
     )?
-    .execute(params![run_id, key, output])?;
+    .execute(params![
+        run_id,
+        key,
+        output,
+        Timestamp::now().as_unix_millis(),
+        lease.attempt
+    ])?;
     let stored: String = conn
         .prepare_cached("SELECT output FROM tasks WHERE run_id = ?1 AND key = ?2")?
         .query_row([run_id, key], |row| row.get(0))?;
