@@ -122,12 +122,21 @@ impl Worker {
                 .max(std::time::Duration::from_millis(1)),
         );
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // Runs committed by other servers (a shared store announces them).
+        let announced = self.store.wakeups();
+        let announcement = || async {
+            match &announced {
+                Some(notify) => notify.notified().await,
+                None => std::future::pending().await,
+            }
+        };
         loop {
             // A tick claims whatever is free; other wake-ups claim in batches (see `fill`).
             let force = tokio::select! {
                 biased;
                 () = shutdown.cancelled() => break,
                 () = self.wake.notified() => false,
+                () = announcement() => false,
                 _ = tick.tick() => true,
                 Some(_) = tasks.join_next(), if !tasks.is_empty() => false,
             };

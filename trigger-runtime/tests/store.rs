@@ -54,9 +54,10 @@ fn claim(limit: usize) -> ClaimRequest {
     ClaimRequest::new(limit, Duration::from_secs(30))
 }
 
-/// Runs each scenario against every store: `memory://` and a SQLite file. They share one
-/// driver, so this checks that both configurations of it behave the same; a new driver gets a
-/// module here and must pass every scenario.
+/// Runs each scenario against every store: `memory://`, a SQLite file and a PostgreSQL schema
+/// (see `common::TestSchema`). The first two share one driver, so this checks that both
+/// configurations of it behave the same; every driver has a module here and must pass every
+/// scenario.
 macro_rules! for_each_driver {
     ($($name:ident),* $(,)?) => {
         mod memory {
@@ -69,6 +70,16 @@ macro_rules! for_each_driver {
                 let dir = super::TempDir::new("store");
                 let store = super::Store::new(super::SqliteStore::open(dir.join("t.db")).unwrap());
                 super::$name(store).await;
+            })*
+        }
+        mod postgres {
+            $(#[tokio::test] async fn $name() {
+                let Some(schema) = super::common::TestSchema::new(stringify!($name)) else {
+                    return;
+                };
+                let store = super::Store::open(&schema.url()).await.unwrap();
+                super::$name(store).await;
+                schema.drop_schema().await;
             })*
         }
     };
@@ -622,6 +633,103 @@ async fn the_first_secret_is_kept(store: Store) {
             .unwrap(),
         "third"
     );
+}
+
+/// Two stores on one PostgreSQL schema are two servers: a webhook delivered to both at once
+/// is stored once, their claims never take the same run, and a commit on one wakes the other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_servers_share_one_queue() {
+    let Some(schema) = common::TestSchema::new("postgres_servers_share_one_queue") else {
+        return;
+    };
+    let (a, b) = (
+        Store::open(&schema.url()).await.unwrap(),
+        Store::open(&schema.url()).await.unwrap(),
+    );
+    let wake_b = b.wakeups().expect("a shared store announces runs");
+    // Whatever the listener's first connection announced.
+    let _ = tokio::time::timeout(Duration::from_secs(1), wake_b.notified()).await;
+
+    // The same delivery to both servers, many times at once: one event.
+    let mut deliveries = tokio::task::JoinSet::new();
+    for i in 0..40 {
+        let store = if i % 2 == 0 { a.clone() } else { b.clone() };
+        deliveries.spawn(async move {
+            store
+                .ingest(
+                    event(&format!("evt_{i}"), Some("delivery-1"), b"{}"),
+                    vec![run(&format!("run_{i}"), "job")],
+                )
+                .await
+                .unwrap()
+        });
+    }
+    let results = deliveries.join_all().await;
+    let first: Vec<_> = results.iter().filter(|r| !r.duplicate).collect();
+    assert_eq!(first.len(), 1, "{results:?}");
+    assert!(results.iter().all(|r| r.event_id == first[0].event_id));
+    assert!(results.iter().all(|r| r.runs == first[0].runs));
+
+    // Announced to the other server.
+    tokio::time::timeout(Duration::from_secs(5), wake_b.notified())
+        .await
+        .expect("the other server is woken by NOTIFY");
+
+    // 100 runs claimed by both at once, 5 at a time: each exactly once.
+    let runs: Vec<NewRun> = (0..100).map(|i| run(&format!("bulk_{i}"), "job")).collect();
+    a.ingest(event("evt_bulk", None, b"{}"), runs)
+        .await
+        .unwrap();
+    let mut claimers = tokio::task::JoinSet::new();
+    for store in [a.clone(), b.clone(), a.clone(), b.clone()] {
+        claimers.spawn(async move {
+            let mut mine = Vec::new();
+            loop {
+                let claimed = store.claim(&claim(5)).await.unwrap();
+                if claimed.is_empty() {
+                    return mine;
+                }
+                mine.extend(claimed.into_iter().map(|c| c.run.id));
+            }
+        });
+    }
+    let mut all: Vec<String> = claimers.join_all().await.into_iter().flatten().collect();
+    let claimed = all.len();
+    all.sort();
+    all.dedup();
+    assert_eq!(all.len(), claimed, "a run was claimed twice");
+    assert_eq!(
+        claimed, 101,
+        "every run claimed once (100 and the first delivery's)"
+    );
+    drop((a, b));
+    schema.drop_schema().await;
+}
+
+/// A URL the PostgreSQL driver cannot use is refused at once, saying why.
+#[tokio::test]
+async fn bad_postgres_urls_say_what_is_wrong() {
+    for (url, says) in [
+        (
+            "postgres://h/d?schema=Hooks",
+            "schema \"Hooks\" is not a plain name",
+        ),
+        ("postgres://h/d?colour=blue", "colour"),
+        (
+            "postgres://u:hunter2@127.0.0.1:1/d",
+            "could not get a PostgreSQL connection",
+        ),
+    ] {
+        let error = Store::open(url).await.err().unwrap();
+        let mut chain = error.to_string();
+        let mut source = std::error::Error::source(&error);
+        while let Some(cause) = source {
+            chain.push_str(&format!(": {cause}"));
+            source = cause.source();
+        }
+        assert!(chain.contains(says), "{url}: {chain}");
+        assert!(!chain.contains("hunter2"), "{chain}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,5 +1,7 @@
-//! Workers: success, retries with backoff, panics, timeouts, leases and shutdown.
+//! Workers: success, retries with backoff, panics, timeouts, leases and shutdown; on every
+//! store driver.
 
+#[macro_use]
 mod common;
 
 use std::sync::Arc;
@@ -70,7 +72,6 @@ async fn run_json(app: &Server, id: &str) -> Value {
     get(app, &format!("/api/v1/runs/{id}")).await.json
 }
 
-#[tokio::test]
 async fn a_failing_job_is_retried_until_it_succeeds() {
     let calls = Arc::new(AtomicU32::new(0));
     let counter = Arc::clone(&calls);
@@ -119,7 +120,6 @@ async fn a_failing_job_is_retried_until_it_succeeds() {
     );
 }
 
-#[tokio::test]
 async fn out_of_attempts_the_run_fails_with_the_error_chain() {
     let job = Job::new(
         "broken",
@@ -143,7 +143,6 @@ async fn out_of_attempts_the_run_fails_with_the_error_chain() {
     );
 }
 
-#[tokio::test]
 async fn a_panic_fails_the_attempt_not_the_server() {
     let job = Job::new("panics", HOOK.on_request(), |_req, _io, _ctx| async move {
         if true {
@@ -162,7 +161,6 @@ async fn a_panic_fails_the_attempt_not_the_server() {
     deliver(&app).await;
 }
 
-#[tokio::test]
 async fn an_attempt_past_its_timeout_is_stopped_and_retried() {
     let calls = Arc::new(AtomicU32::new(0));
     let counter = Arc::clone(&calls);
@@ -185,7 +183,6 @@ async fn an_attempt_past_its_timeout_is_stopped_and_retried() {
     assert_eq!(run["history"][0]["error"], "attempt timed out after 50ms");
 }
 
-#[tokio::test]
 async fn the_background_worker_picks_up_new_runs_and_drains_on_shutdown() {
     let job = Job::new("quick", HOOK.on_request(), |_req, io, _ctx| async move {
         io.logger.info("done", ());
@@ -198,7 +195,6 @@ async fn the_background_worker_picks_up_new_runs_and_drains_on_shutdown() {
     background.stop().await;
 }
 
-#[tokio::test]
 async fn a_run_unfinished_at_the_end_of_the_grace_period_is_released() {
     let job = Job::new("forever", HOOK.on_request(), |_req, _io, _ctx| async move {
         tokio::time::sleep(Duration::from_secs(3600)).await;
@@ -216,7 +212,6 @@ async fn a_run_unfinished_at_the_end_of_the_grace_period_is_released() {
     assert_eq!(run["attempts"], 0, "a released attempt is not counted");
 }
 
-#[tokio::test]
 async fn a_run_whose_lease_expired_is_claimed_again() {
     let job = Job::new("leased", HOOK.on_request(), |_req, _io, ctx| async move {
         Ok::<_, trigger_runtime::job::BoxError>(ctx.attempt())
@@ -279,7 +274,6 @@ fn task_job(task_runs: Arc<AtomicU32>) -> Job {
     .with_retry(fast(3))
 }
 
-#[tokio::test]
 async fn a_completed_task_returns_its_stored_output_on_retry() {
     let task_runs = Arc::new(AtomicU32::new(0));
     let app = app(task_job(Arc::clone(&task_runs))).await;
@@ -296,7 +290,6 @@ async fn a_completed_task_returns_its_stored_output_on_retry() {
     );
 }
 
-#[tokio::test]
 async fn the_same_task_key_twice_in_one_attempt_is_an_error() {
     let job = Job::new(
         "twice",
@@ -340,7 +333,6 @@ fn waiting_job(before: Arc<AtomicU32>, after: Arc<AtomicU32>) -> Job {
     )
 }
 
-#[tokio::test]
 async fn a_wait_suspends_the_run_without_holding_a_worker_then_resumes() {
     let (before, after) = (Arc::new(AtomicU32::new(0)), Arc::new(AtomicU32::new(0)));
     let app = app(waiting_job(Arc::clone(&before), Arc::clone(&after))).await;
@@ -404,7 +396,6 @@ async fn a_wait_survives_a_restart_on_sqlite() {
     );
 }
 
-#[tokio::test]
 async fn retries_wait_for_the_backoff() {
     let job = Job::new(
         "backoff",
@@ -453,7 +444,6 @@ fn millis(rfc3339: &str) -> i64 {
     ((n(h) * 60 + n(m)) * 60 + n(s)) * 1000 + n(ms)
 }
 
-#[tokio::test]
 async fn a_job_concurrency_limit_holds_across_the_worker_pool() {
     let running = Arc::new(AtomicU32::new(0));
     let peak = Arc::new(AtomicU32::new(0));
@@ -485,7 +475,6 @@ async fn a_job_concurrency_limit_holds_across_the_worker_pool() {
     assert_eq!(peak.load(Ordering::SeqCst), 1, "never two at once");
 }
 
-#[tokio::test]
 async fn a_job_that_handles_the_wait_error_is_judged_by_what_it_returns() {
     let job = Job::new(
         "handles-wait",
@@ -507,7 +496,6 @@ async fn a_job_that_handles_the_wait_error_is_judged_by_what_it_returns() {
     );
 }
 
-#[tokio::test]
 async fn canceling_a_running_run_stops_it_at_the_next_heartbeat() {
     let finished = Arc::new(AtomicU32::new(0));
     let done = Arc::clone(&finished);
@@ -546,7 +534,6 @@ async fn canceling_a_running_run_stops_it_at_the_next_heartbeat() {
     );
 }
 
-#[tokio::test]
 async fn a_job_that_logs_100_000_lines_stores_the_first_1000_and_a_summary() {
     let job = Job::new(
         "chatty",
@@ -599,7 +586,6 @@ async fn without_job(store: trigger_runtime::store::Store, wait: Duration) -> Se
         .unwrap()
 }
 
-#[tokio::test]
 async fn a_run_of_a_job_this_build_lacks_waits_for_a_server_that_has_it() {
     let job = Job::new("new-job", HOOK.on_request(), |_req, _io, _ctx| async {
         Ok::<_, trigger_runtime::job::BoxError>("ran")
@@ -624,7 +610,6 @@ async fn a_run_of_a_job_this_build_lacks_waits_for_a_server_that_has_it() {
     );
 }
 
-#[tokio::test]
 async fn a_run_of_a_job_no_server_has_fails_after_the_wait() {
     let job = Job::new("gone", HOOK.on_request(), |_req, _io, _ctx| async {
         Ok::<_, trigger_runtime::job::BoxError>(())
@@ -650,3 +635,23 @@ async fn a_run_of_a_job_no_server_has_fails_after_the_wait() {
         "{run}"
     );
 }
+
+on_every_driver!(
+    a_failing_job_is_retried_until_it_succeeds,
+    out_of_attempts_the_run_fails_with_the_error_chain,
+    a_panic_fails_the_attempt_not_the_server,
+    an_attempt_past_its_timeout_is_stopped_and_retried,
+    the_background_worker_picks_up_new_runs_and_drains_on_shutdown,
+    a_run_unfinished_at_the_end_of_the_grace_period_is_released,
+    a_run_whose_lease_expired_is_claimed_again,
+    a_completed_task_returns_its_stored_output_on_retry,
+    the_same_task_key_twice_in_one_attempt_is_an_error,
+    a_wait_suspends_the_run_without_holding_a_worker_then_resumes,
+    retries_wait_for_the_backoff,
+    a_job_concurrency_limit_holds_across_the_worker_pool,
+    a_job_that_handles_the_wait_error_is_judged_by_what_it_returns,
+    canceling_a_running_run_stops_it_at_the_next_heartbeat,
+    a_job_that_logs_100_000_lines_stores_the_first_1000_and_a_summary,
+    a_run_of_a_job_this_build_lacks_waits_for_a_server_that_has_it,
+    a_run_of_a_job_no_server_has_fails_after_the_wait,
+);

@@ -7,10 +7,22 @@ use std::path::PathBuf;
 #[non_exhaustive]
 pub enum StoreError {
     /// The database URL names a driver this build does not have.
-    #[error("unsupported database URL {url:?}; expected `sqlite://path/to/file.db` or `memory://`")]
+    #[error(
+        "unsupported database URL {url:?}; expected `sqlite://path/to/file.db`, `memory://` or \
+         `postgres://user@host:5432/database`"
+    )]
     UnsupportedUrl {
         /// The URL, without credentials.
         url: String,
+    },
+    /// A `postgres://` URL that does not parse, or names a schema that is not a plain
+    /// identifier.
+    #[error("invalid database URL {url:?}: {reason}")]
+    InvalidUrl {
+        /// The URL, without credentials.
+        url: String,
+        /// What is wrong with it.
+        reason: String,
     },
     /// The database's directory could not be created.
     #[error("could not create {}", path.display())]
@@ -61,6 +73,24 @@ pub enum StoreError {
         #[source]
         source: rusqlite::Error,
     },
+    /// A PostgreSQL migration failed; the schema is left as it was.
+    #[error("PostgreSQL migration {version} ({name}) failed")]
+    PostgresMigration {
+        /// Its number.
+        version: u32,
+        /// Its name.
+        name: &'static str,
+        /// The cause.
+        #[source]
+        source: tokio_postgres::Error,
+    },
+    /// PostgreSQL failed, or the connection to it did.
+    #[error("PostgreSQL: {0}")]
+    Postgres(#[from] tokio_postgres::Error),
+    /// No connection to PostgreSQL could be had in time (it is down, unreachable, or every
+    /// connection is busy).
+    #[error("could not get a PostgreSQL connection")]
+    Pool(#[source] deadpool_postgres::PoolError),
     /// A thread the driver needs could not be started.
     #[error("could not start the {name} thread")]
     Thread {

@@ -8,7 +8,9 @@
 //! The run state machine is written once, in SQL, in the SQLite driver; `memory://` is the
 //! same driver on an in-memory database, so tests exercise exactly what production runs.
 
+mod codec;
 mod error;
+mod postgres;
 mod record;
 mod skipped;
 mod sqlite;
@@ -18,6 +20,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use self::error::{Result, StoreError};
+pub use self::postgres::{DEFAULT_SCHEMA, PostgresStore};
 pub use self::record::{
     AttemptOutcome, AttemptRecord, ClaimRequest, ClaimedRun, Event, EventError, EventRecord,
     Ingested, Lease, LogCursor, LogPage, LogQuery, LogRecord, NewRun, RunCounts, RunPage, RunQuery,
@@ -57,6 +60,8 @@ pub enum StoreKind {
     Memory,
     /// One SQLite file.
     Sqlite,
+    /// A PostgreSQL schema, which several servers may share.
+    Postgres,
 }
 
 impl StoreKind {
@@ -71,6 +76,13 @@ impl StoreKind {
 pub trait StoreDriver: Send + Sync + 'static {
     /// What kind of storage this is.
     fn kind(&self) -> StoreKind;
+
+    /// Notified when another server (or this one) committed runs that are due: the worker
+    /// claims at once instead of at its next poll. `None` (the default) for a store only this
+    /// process writes, whose ingests wake the worker directly.
+    fn wakeups(&self) -> Option<Arc<tokio::sync::Notify>> {
+        None
+    }
 
     /// `Ok` when the store can take a write now (a small durable write, through the same path
     /// as ingests): what `/readyz` answers.
@@ -186,11 +198,15 @@ impl Store {
         Ok(Self::new(SqliteStore::memory()?))
     }
 
-    /// Opens the store a URL names: `sqlite://relative/path.db`, `sqlite:///absolute/path.db`
-    /// or `memory://` (`sqlite://:memory:` is the same).
+    /// Opens the store a URL names: `sqlite://relative/path.db`, `sqlite:///absolute/path.db`,
+    /// `memory://` (`sqlite://:memory:` is the same) or `postgres://user@host:5432/database`
+    /// (`postgresql://` too; see [`PostgresStore::connect`] for its parameters).
     pub async fn open(url: &str) -> Result<Self> {
         match url.split_once("://") {
             Some(("memory", _) | ("sqlite", ":memory:")) => Self::memory(),
+            Some(("postgres" | "postgresql", _)) => {
+                Ok(Self::new(PostgresStore::connect(url).await?))
+            }
             Some(("sqlite", path)) if !path.is_empty() => {
                 let path = path.to_owned();
                 let store = tokio::task::spawn_blocking(move || SqliteStore::open(path)).await??;

@@ -21,6 +21,12 @@ mod temp_dir;
 #[allow(unused_imports)] // not every test file uses it
 pub use temp_dir::TempDir;
 
+// `TestSchema`: a PostgreSQL schema of one test's own, or a printed skip.
+#[path = "../../../tests/common/database.rs"]
+mod database;
+#[allow(unused_imports)]
+pub use database::TestSchema;
+
 /// Everything logged through `tracing` in this test binary, from any thread, from the first
 /// call on.
 pub struct CapturedLogs(&'static std::sync::Mutex<Vec<u8>>);
@@ -86,9 +92,52 @@ pub async fn wait_for_status(server: &Server, id: &str, status: &str) -> Value {
     panic!("run {id} never became {status}: {run}");
 }
 
-/// A server over a fresh memory store, with fast retries and polling for tests.
+tokio::task_local! {
+    /// The database URL of the test running on PostgreSQL (see [`on_postgres`]).
+    static POSTGRES_URL: String;
+}
+
+/// Runs `test` with [`test_store`] giving stores in a PostgreSQL schema of its own, dropped
+/// afterwards; a printed skip without a test database (see [`TestSchema`]).
+pub async fn on_postgres(name: &str, test: impl std::future::Future<Output = ()>) {
+    let Some(schema) = TestSchema::new(name) else {
+        return;
+    };
+    POSTGRES_URL.scope(schema.url(), test).await;
+    schema.drop_schema().await;
+}
+
+/// A fresh store for the running test: in memory, or in its PostgreSQL schema under
+/// [`on_postgres`] (each call opens one more store on the same schema: another server).
+pub async fn test_store() -> Store {
+    match POSTGRES_URL.try_with(Clone::clone) {
+        Ok(url) => Store::open(&url).await.expect("PostgreSQL store"),
+        Err(_) => Store::memory().expect("memory store"),
+    }
+}
+
+/// Runs each listed `async fn` as two tests, `memory::<name>` and `postgres::<name>`: a
+/// behaviour that holds on every driver (the worker and API suites; the store's own suite is
+/// `for_each_driver!` in `tests/store.rs`).
+#[macro_export]
+macro_rules! on_every_driver {
+    ($($name:ident),* $(,)?) => {
+        mod memory {
+            $(#[tokio::test] async fn $name() {
+                super::$name().await;
+            })*
+        }
+        mod postgres {
+            $(#[tokio::test] async fn $name() {
+                super::common::on_postgres(stringify!($name), super::$name()).await;
+            })*
+        }
+    };
+}
+
+/// A server over a fresh [`test_store`], with fast retries and polling for tests.
 pub async fn server(registry: Registry, config: ServerConfig) -> Server {
-    Server::new(registry, Store::memory().expect("memory store"), config)
+    Server::new(registry, test_store().await, config)
         .await
         .expect("server starts")
 }

@@ -1,8 +1,9 @@
 //! Claiming due runs with a lease, renewing leases, and taking back runs whose lease expired.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
+
+use crate::store::codec::ExpiryScan;
 
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -13,36 +14,6 @@ use super::rows::{self, RUN_COLUMNS, col};
 const CANDIDATE: &[&str] = &["id", "job"];
 use crate::store::{ClaimRequest, ClaimedRun, Event, LOST_LEASE, Lease, Result, StoreError};
 use crate::time::Timestamp;
-
-/// When expired leases were last looked for, and the shortest lease claimed (both in ms).
-#[derive(Debug)]
-pub(super) struct ExpiryScan {
-    last: AtomicI64,
-    shortest_lease: AtomicI64,
-}
-
-impl Default for ExpiryScan {
-    fn default() -> Self {
-        Self {
-            last: AtomicI64::new(0),
-            shortest_lease: AtomicI64::new(i64::MAX),
-        }
-    }
-}
-
-impl ExpiryScan {
-    /// Whether to look for expired leases now: at most every tenth of the shortest lease
-    /// claimed so far, and at least every second; a busy worker claims hundreds of times a
-    /// second.
-    fn due(&self, now: i64, lease: Duration) -> bool {
-        let lease = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX);
-        let shortest = self
-            .shortest_lease
-            .fetch_min(lease, Ordering::Relaxed)
-            .min(lease);
-        now - self.last.load(Ordering::Relaxed) >= (shortest / 10).min(1000)
-    }
-}
 
 /// Runs whose lease expired lost their worker (it crashed or hung): the lost attempt is
 /// recorded and counts, so a job that kills its process cannot crash-loop the server; the run
@@ -167,7 +138,7 @@ pub(super) fn claim(
     let now = Timestamp::now().as_unix_millis();
     if expiry.due(now, claim.lease) {
         requeue_expired(conn, now)?;
-        expiry.last.store(now, Ordering::Relaxed);
+        expiry.scanned(now);
     }
     let mut running = running_counts(conn, claim)?;
     let sql = format!(

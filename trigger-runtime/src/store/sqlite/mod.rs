@@ -24,8 +24,8 @@ use std::time::Duration;
 
 use rusqlite::Connection;
 
-use self::claim::ExpiryScan;
 use self::writer::Writer;
+use super::codec::ExpiryScan;
 use super::{
     AttemptOutcome, ClaimRequest, ClaimedRun, Event, EventRecord, Ingested, Lease, NewRun, Pruned,
     Result, RunCounts, RunPage, RunQuery, RunRecord, RunRef, RunStatus, SkippedJobs, StoreDriver,

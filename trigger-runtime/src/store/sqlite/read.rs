@@ -4,6 +4,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::rows::{self, EVENT_COLUMNS, RUN_COLUMNS};
 use crate::log::{LogLevel, LogLine};
+use crate::store::codec::task_output;
 use crate::store::{
     AttemptRecord, Event, EventRecord, LogCursor, LogPage, LogQuery, LogRecord, RUN_LOGS_PAGE,
     RUN_TASKS_SHOWN, Result, RunCounts, RunPage, RunQuery, RunRecord, RunRef, RunStatus,
@@ -262,12 +263,4 @@ pub(super) fn task(
     output
         .map(|text| task_output(run_id, key, &text))
         .transpose()
-}
-
-pub(super) fn task_output(run_id: &str, key: &str, text: &str) -> Result<serde_json::Value> {
-    serde_json::from_str(text).map_err(|e| {
-        StoreError::Corrupt(format!(
-            "output of task {key:?} of run {run_id} is not JSON: {e}"
-        ))
-    })
 }

@@ -2,6 +2,7 @@
 
 use rusqlite::Row;
 
+use crate::store::codec::{self, decode_headers};
 use crate::store::{Event, RunRecord, RunStatus, SkippedJobs, StoreError};
 use crate::time::Timestamp;
 
@@ -148,65 +149,5 @@ pub(super) fn event(row: &Row<'_>) -> rusqlite::Result<Event> {
 
 /// The `skipped` column: a JSON array, or NULL for none.
 fn skipped(text: Option<String>) -> rusqlite::Result<SkippedJobs> {
-    let Some(text) = text else {
-        return Ok(SkippedJobs::new());
-    };
-    serde_json::from_str(&text).map_err(|e| {
-        let error = StoreError::Corrupt(format!("stored skipped jobs are not JSON: {e}"));
-        corrupt(index_of(EVENT, "skipped"), error)
-    })
-}
-
-/// The `skipped` column for `jobs`: NULL for none, so the common case costs nothing.
-pub(super) fn encode_skipped(jobs: &SkippedJobs) -> Option<String> {
-    if jobs.is_empty() {
-        return None;
-    }
-    serde_json::to_string(jobs).ok()
-}
-
-/// Headers as `(u32 name length, name, u32 value length, value)*`, little-endian: exact for
-/// any bytes, and cheaper than JSON.
-pub(super) fn encode_headers(headers: &[(String, Vec<u8>)]) -> Vec<u8> {
-    let size = headers.iter().map(|(n, v)| 8 + n.len() + v.len()).sum();
-    let mut out = Vec::with_capacity(size);
-    for (name, value) in headers {
-        for part in [name.as_bytes(), value.as_slice()] {
-            out.extend_from_slice(&u32::try_from(part.len()).unwrap_or(u32::MAX).to_le_bytes());
-            out.extend_from_slice(part);
-        }
-    }
-    out
-}
-
-pub(super) fn decode_headers(mut bytes: &[u8]) -> Option<Vec<(String, Vec<u8>)>> {
-    fn take<'a>(bytes: &mut &'a [u8]) -> Option<&'a [u8]> {
-        let (len, rest) = bytes.split_first_chunk::<4>()?;
-        let len = usize::try_from(u32::from_le_bytes(*len)).ok()?;
-        let (part, rest) = (rest.get(..len)?, rest.get(len..)?);
-        *bytes = rest;
-        Some(part)
-    }
-    let mut headers = Vec::new();
-    while !bytes.is_empty() {
-        let name = String::from_utf8(take(&mut bytes)?.to_vec()).ok()?;
-        headers.push((name, take(&mut bytes)?.to_vec()));
-    }
-    Some(headers)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{decode_headers, encode_headers};
-
-    #[test]
-    fn headers_round_trip_exactly() {
-        let headers = vec![
-            ("x-a".to_owned(), b"1".to_vec()),
-            ("x-bin".to_owned(), vec![0xff, 0, 0x80]),
-            ("x-empty".to_owned(), Vec::new()),
-        ];
-        assert_eq!(decode_headers(&encode_headers(&headers)), Some(headers));
-        assert_eq!(decode_headers(&[1, 0, 0]), None);
-    }
+    codec::decode_skipped(text).map_err(|error| corrupt(index_of(EVENT, "skipped"), error))
 }

@@ -2,8 +2,8 @@
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::read::{event_runs, load_event, task_output};
-use super::rows;
+use super::read::{event_runs, load_event};
+use crate::store::codec::{encode_headers, encode_skipped, task_output};
 use crate::store::{Event, Ingested, Lease, NewRun, Result, RunRef, SkippedJobs, StoreError};
 use crate::time::Timestamp;
 
@@ -45,12 +45,12 @@ pub(super) fn ingest(conn: &Connection, event: &Event, runs: &[NewRun]) -> Resul
         event.endpoint_id,
         event.method,
         event.url,
-        rows::encode_headers(&event.headers),
+        encode_headers(&event.headers),
         &event.body[..],
         event.received_at.as_unix_millis(),
         event.verified,
         dedup_key,
-        rows::encode_skipped(&event.skipped),
+        encode_skipped(&event.skipped),
     ])?;
     Ok(Ingested {
         event_id: event.id.clone(),
@@ -92,7 +92,7 @@ pub(super) fn add_runs(
     };
     if let Some(skipped) = skipped {
         conn.prepare_cached("UPDATE events SET skipped = ?2 WHERE id = ?1")?
-            .execute(params![event_id, rows::encode_skipped(skipped)])?;
+            .execute(params![event_id, encode_skipped(skipped)])?;
     }
     insert_runs(conn, &event, runs).map(Some)
 }
