@@ -210,7 +210,7 @@ pub struct AttemptRecord {
     pub error: Option<String>,
 }
 
-/// A task's stored output (see [`Io::task`](crate::io::Io::task)).
+/// A task's stored output (see [`Io::run_task`](crate::io::Io::run_task)).
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
 pub struct TaskRecord {
