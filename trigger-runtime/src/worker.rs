@@ -68,6 +68,36 @@ pub struct Worker {
     /// The jobs with a concurrency limit, computed once: every claim sends them.
     job_limits: Arc<[(String, usize)]>,
     metrics: Arc<AttemptMetrics>,
+    backoff: Arc<Mutex<ClaimBackoff>>,
+}
+
+/// While claims fail (the store is down), the next one waits longer each time: from 100 ms,
+/// doubling, up to 10 s; the first claim that succeeds resets it.
+#[derive(Debug, Default)]
+struct ClaimBackoff {
+    failures: u32,
+    until: Option<tokio::time::Instant>,
+}
+
+impl ClaimBackoff {
+    const FIRST: Duration = Duration::from_millis(100);
+    const MAX: Duration = Duration::from_secs(10);
+
+    /// Records a failed claim; how long until the next.
+    fn failed(&mut self) -> Duration {
+        let delay = Self::FIRST
+            .saturating_mul(2u32.saturating_pow(self.failures.min(16)))
+            .min(Self::MAX);
+        self.failures += 1;
+        self.until = Some(tokio::time::Instant::now() + delay);
+        delay
+    }
+
+    /// Whether to wait before claiming again.
+    fn waiting(&self) -> bool {
+        self.until
+            .is_some_and(|until| tokio::time::Instant::now() < until)
+    }
 }
 
 impl Worker {
@@ -79,6 +109,7 @@ impl Worker {
             wake: Arc::new(Notify::new()),
             in_flight: Arc::default(),
             metrics: Arc::default(),
+            backoff: Arc::default(),
             job_limits: registry
                 .jobs()
                 .filter_map(|job| job.concurrency().map(|n| (job.id().to_owned(), n)))
@@ -159,6 +190,9 @@ impl Worker {
         let concurrency = self.config.concurrency.max(1);
         let batch = (concurrency / 2).max(1);
         let mut spawned = 0;
+        if self.lock_backoff().waiting() {
+            return 0;
+        }
         loop {
             let available = semaphore.available_permits();
             let busy = concurrency.saturating_sub(available);
@@ -166,9 +200,17 @@ impl Worker {
                 break;
             }
             let claimed = match self.store.claim(&self.claim_request(available)).await {
-                Ok(claimed) => claimed,
+                Ok(claimed) => {
+                    let mut backoff = self.lock_backoff();
+                    if backoff.failures > 0 {
+                        tracing::info!(failures = backoff.failures, "claiming runs again");
+                        *backoff = ClaimBackoff::default();
+                    }
+                    claimed
+                }
                 Err(error) => {
-                    tracing::warn!(error = %error_chain(&error), "could not claim runs; retrying at the next tick");
+                    let delay = self.lock_backoff().failed();
+                    tracing::warn!(error = %error_chain(&error), "could not claim runs; trying again in {delay:?}");
                     break;
                 }
             };
@@ -220,6 +262,12 @@ impl Worker {
         let mut claim = ClaimRequest::new(limit, self.config.lease);
         claim.job_limits = Arc::clone(&self.job_limits);
         claim
+    }
+
+    fn lock_backoff(&self) -> std::sync::MutexGuard<'_, ClaimBackoff> {
+        self.backoff
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn lock_in_flight(&self) -> std::sync::MutexGuard<'_, HashMap<String, Lease>> {
@@ -478,4 +526,26 @@ fn jitter() -> f64 {
     #[allow(clippy::cast_precision_loss)]
     let value = (u64::from_le_bytes(bytes) >> 11) as f64 / (1u64 << 53) as f64;
     value
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::ClaimBackoff;
+
+    #[test]
+    fn failed_claims_back_off_from_100_ms_to_ten_seconds() {
+        let mut backoff = ClaimBackoff::default();
+        assert!(!backoff.waiting());
+        let delays: Vec<Duration> = (0..10).map(|_| backoff.failed()).collect();
+        let millis: Vec<u128> = delays.iter().map(Duration::as_millis).collect();
+        assert_eq!(
+            millis,
+            [100, 200, 400, 800, 1600, 3200, 6400, 10_000, 10_000, 10_000]
+        );
+        assert!(backoff.waiting());
+        backoff.until = Some(tokio::time::Instant::now());
+        assert!(!backoff.waiting(), "waits only until the delay is over");
+    }
 }

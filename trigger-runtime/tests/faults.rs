@@ -130,3 +130,123 @@ async fn a_run_whose_event_is_missing_or_unreadable_fails_and_the_queue_goes_on(
         "{errors:?}"
     );
 }
+
+/// A TCP proxy to PostgreSQL that can be cut: while cut it closes every open connection and
+/// every new one at once, as a database that went away (a restart, a failover, a cable).
+struct Proxy {
+    port: u16,
+    up: tokio::sync::watch::Sender<bool>,
+}
+
+impl Proxy {
+    async fn start(target: String) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (up, watch) = tokio::sync::watch::channel(true);
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut client, _)) = listener.accept().await else {
+                    return;
+                };
+                let mut watch = watch.clone();
+                if !*watch.borrow() {
+                    continue; // dropped: closed at once
+                }
+                let target = target.clone();
+                tokio::spawn(async move {
+                    let Ok(mut server) = tokio::net::TcpStream::connect(&target).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+                        _ = watch.wait_for(|up| !*up) => {}
+                    }
+                });
+            }
+        });
+        Self { port, up }
+    }
+
+    fn cut(&self) {
+        self.up.send_replace(false);
+    }
+
+    fn restore(&self) {
+        self.up.send_replace(true);
+    }
+}
+
+/// PostgreSQL going away mid-service: ingest answers `503` with `Retry-After` within seconds,
+/// `/readyz` says so, the worker keeps trying; once it is back, the same server (no restart)
+/// takes webhooks again and runs everything it acknowledged, before and after.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_going_away_is_survived_without_a_restart() {
+    let Some(schema) = common::TestSchema::new("postgres_going_away_is_survived") else {
+        return;
+    };
+    // postgres://user@host:port/db?schema=… through the proxy.
+    let url = schema.url();
+    let (scheme_user, rest) = url.split_once('@').unwrap();
+    let (host_port, path) = rest.split_once('/').unwrap();
+    let target = if host_port.contains(':') {
+        host_port.to_owned()
+    } else {
+        format!("{host_port}:5432")
+    };
+    let proxy = Proxy::start(target).await;
+    let proxied = format!("{scheme_user}@127.0.0.1:{}/{path}", proxy.port);
+
+    let job = Job::new("ok", HOOK.on_request(), |_req, _io, _ctx| async {
+        Ok::<_, BoxError>(())
+    });
+    let app = Server::new(
+        Registry::from_parts([&HOOK], [job]).unwrap(),
+        Store::open(&proxied).await.unwrap(),
+        common::config(),
+    )
+    .await
+    .unwrap();
+    let stop = tokio_util::sync::CancellationToken::new();
+    let worker = tokio::spawn({
+        let (worker, stop) = (app.worker().clone(), stop.clone());
+        async move { worker.run(stop).await }
+    });
+    let before = deliver(&app, "{\"n\":1}").await;
+    assert_eq!(before.status, StatusCode::OK, "{}", before.json);
+    common::wait_for_status(&app, before.json["runs"][0]["id"].as_str().unwrap(), "succeeded")
+        .await;
+
+    proxy.cut();
+    let started = Instant::now();
+    let refused = deliver(&app, "{\"n\":2}").await;
+    assert_eq!(refused.status, StatusCode::SERVICE_UNAVAILABLE, "{}", refused.json);
+    assert!(
+        refused.error().contains("PostgreSQL"),
+        "{}",
+        refused.error()
+    );
+    assert!(started.elapsed() < Duration::from_secs(8), "{:?}", started.elapsed());
+    assert_eq!(get(&app, "/readyz").await.status, StatusCode::SERVICE_UNAVAILABLE);
+    // The worker meets the outage too, and goes on trying.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    proxy.restore();
+    let back = Instant::now();
+    let accepted = loop {
+        let reply = deliver(&app, "{\"n\":3}").await;
+        if reply.status == StatusCode::OK {
+            break reply;
+        }
+        assert!(back.elapsed() < Duration::from_secs(15), "{}", reply.json);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let id = accepted.json["runs"][0]["id"].as_str().unwrap().to_owned();
+    common::wait_for_status(&app, &id, "succeeded").await;
+    assert_eq!(get(&app, "/readyz").await.status, StatusCode::OK);
+    let stats = get(&app, "/api/v1/stats").await.json;
+    assert_eq!(stats["runs"]["succeeded"], 2, "what was acknowledged ran; {stats}");
+    stop.cancel();
+    worker.await.unwrap();
+    drop(app);
+    schema.drop_schema().await;
+}

@@ -706,6 +706,52 @@ async fn postgres_servers_share_one_queue() {
     schema.drop_schema().await;
 }
 
+/// An error with its causes, as the server logs it.
+fn causes(error: &dyn std::error::Error) -> String {
+    let mut chain = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        chain.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    chain
+}
+
+/// `sslmode=require` connects over TLS and verifies the server: with the certificate it
+/// serves as `sslrootcert` it works; with the public roots only, it is refused.
+#[tokio::test]
+async fn postgres_over_tls_verifies_the_server() {
+    const VAR: &str = "TRIGGER_TEST_TLS_DATABASE_URL";
+    let url = std::env::var(VAR).unwrap_or_default();
+    if url.trim().is_empty() {
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), "skipped the PostgreSQL TLS test: {VAR} is not set");
+        return;
+    }
+    let Some(schema) = common::TestSchema::new("postgres_over_tls_verifies_the_server") else {
+        return;
+    };
+    let verified = format!("{url}&schema={}", schema.name());
+    let store = Store::open(&verified).await.unwrap();
+    store.ready().await.unwrap();
+    store
+        .ingest(event("evt_tls", None, b"{}"), vec![run("run_tls", "a")])
+        .await
+        .unwrap();
+    assert!(store.run("run_tls").await.unwrap().is_some());
+    drop(store);
+
+    let public_roots: String = verified
+        .split('&')
+        .filter(|part| !part.starts_with("sslrootcert="))
+        .collect::<Vec<_>>()
+        .join("&");
+    let refused = Store::open(&public_roots).await.err().unwrap();
+    let chain = causes(&refused);
+    assert!(chain.contains("certificate"), "{chain}");
+    schema.drop_schema().await;
+}
+
 /// A URL the PostgreSQL driver cannot use is refused at once, saying why.
 #[tokio::test]
 async fn bad_postgres_urls_say_what_is_wrong() {
@@ -721,12 +767,7 @@ async fn bad_postgres_urls_say_what_is_wrong() {
         ),
     ] {
         let error = Store::open(url).await.err().unwrap();
-        let mut chain = error.to_string();
-        let mut source = std::error::Error::source(&error);
-        while let Some(cause) = source {
-            chain.push_str(&format!(": {cause}"));
-            source = cause.source();
-        }
+        let chain = causes(&error);
         assert!(chain.contains(says), "{url}: {chain}");
         assert!(!chain.contains("hunter2"), "{chain}");
     }
