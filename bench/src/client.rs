@@ -247,6 +247,21 @@ impl LoadResult {
         self.ok as f64 / self.elapsed.as_secs_f64().max(1e-9)
     }
 
+    /// Adds the result of a load run at the same time against another server: the union of
+    /// both, from the earlier start to the later end.
+    pub(crate) fn merge(&mut self, other: Self) {
+        let end = |r: &Self| r.started.map(|s| s + r.elapsed);
+        let (started, ended) = match (self.started, other.started) {
+            (Some(a), Some(b)) => (Some(a.min(b)), end(self).max(end(&other))),
+            (a, b) => (a.or(b), end(self).or(end(&other))),
+        };
+        self.absorb(other);
+        self.started = started;
+        if let (Some(started), Some(ended)) = (started, ended) {
+            self.elapsed = ended - started;
+        }
+    }
+
     fn absorb(&mut self, other: Self) {
         self.latencies.extend(other.latencies);
         self.service.extend(other.service);

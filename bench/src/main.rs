@@ -18,6 +18,7 @@ mod filters;
 mod phases;
 mod proc;
 mod report;
+mod scale;
 mod servers;
 mod split;
 
@@ -110,6 +111,10 @@ pub(crate) struct Options {
     /// How long to wait for every run to succeed, in seconds.
     #[arg(long, default_value_t = 120)]
     pub(crate) e2e_timeout_secs: u64,
+    /// Measure the durable server on this PostgreSQL database instead (one, then two server
+    /// processes on a fresh schema each), e.g. postgres://postgres@127.0.0.1:5432/test.
+    #[arg(long)]
+    pub(crate) database_url: Option<String>,
 }
 
 fn main() -> ExitCode {
@@ -138,6 +143,9 @@ fn bench(options: &Options) -> Result<(), BoxError> {
         .enable_all()
         .build()?;
     let executable = prepare(options)?;
+    if let Some(url) = &options.database_url {
+        return scale::scale_out(&rt, &executable, options, url);
+    }
 
     let mut numbering = Numbering::default();
     let mut measured = Measured::default();

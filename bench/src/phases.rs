@@ -19,7 +19,7 @@ pub(crate) type Rt = tokio::runtime::Runtime;
 pub(crate) struct Numbering(u64);
 
 impl Numbering {
-    fn take(&mut self, count: usize) -> u64 {
+    pub(crate) fn take(&mut self, count: usize) -> u64 {
         let first = self.0;
         self.0 += count as u64;
         first
@@ -126,7 +126,7 @@ pub(crate) fn open(
 }
 
 /// The run counts of `GET /api/v1/stats`.
-async fn counts(server: SocketAddr) -> Result<RunCounts, BoxError> {
+pub(crate) async fn counts(server: SocketAddr) -> Result<RunCounts, BoxError> {
     let stats = client::call_json("GET", server, "/api/v1/stats").await?;
     let counts = RunCounts::from_stats(&stats);
     counts.ok_or_else(|| format!("no count for every run status in {stats}").into())
@@ -134,7 +134,7 @@ async fn counts(server: SocketAddr) -> Result<RunCounts, BoxError> {
 
 /// Polls `/api/v1/stats` every [`POLL`] until `expected` runs exist and all of them
 /// succeeded; returns when that was seen.
-fn wait_for_runs(
+pub(crate) fn wait_for_runs(
     rt: &Rt,
     server: &mut ServerProcess,
     expected: u64,

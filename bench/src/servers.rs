@@ -106,9 +106,19 @@ impl ServerProcess {
     /// Starts the example's release binary on a free port, in a fresh directory so that its
     /// default SQLite store (`.trigger/trigger.db`) is new, with `RUST_LOG=warn`.
     pub(crate) fn start_durable(executable: &Path, secret: &str) -> Result<Self, BoxError> {
+        Self::start_durable_with(executable, secret, &[])
+    }
+
+    /// [`Self::start_durable`] with more arguments (another `--database-url`).
+    pub(crate) fn start_durable_with(
+        executable: &Path,
+        secret: &str,
+        args: &[&str],
+    ) -> Result<Self, BoxError> {
         let mut command = Command::new(executable);
         command
             .args(["serve", "--port", "0"])
+            .args(args)
             .env(SECRET_VAR, secret)
             .env("RUST_LOG", "warn");
         // Settings from the bench's own environment would change what is measured.
