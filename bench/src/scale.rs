@@ -84,7 +84,9 @@ fn with_servers(
         .iter()
         .map(|p| PhaseSampler::start(p.pid()))
         .collect::<Result<Vec<_>, _>>()?;
+    let postgres = proc::named_cpu("postgres")?;
     let closed = spread(rt, &addrs, options.requests, options.concurrency, numbering)?;
+    let postgres_peak = proc::named_cpu("postgres")? - postgres;
     let cpus = samplers
         .iter()
         .map(PhaseSampler::finish)
@@ -99,13 +101,30 @@ fn with_servers(
     let acked = Instant::now();
     let at_ack = rt.block_on(phases::counts(addrs[0]))?;
     let expected = baseline + closed.ok as u64;
+    let postgres = proc::named_cpu("postgres")?;
     let done = phases::wait_for_runs(rt, &mut procs[0], expected, timeout)?;
+    let postgres_drain = proc::named_cpu("postgres")? - postgres;
+    let backlog = expected.saturating_sub(at_ack.succeeded);
+    let drained = if backlog == 0 {
+        String::new()
+    } else {
+        format!(
+            "; {:.0} µs per run while draining the backlog alone",
+            postgres_drain.as_secs_f64() * 1e6 / backlog as f64
+        )
+    };
+    println!(
+        "  PostgreSQL's processes: {:.2} cores during the peak ({:.0} µs per webhook, with the \
+         runs executed meanwhile){drained}",
+        postgres_peak.as_secs_f64() / closed.elapsed.as_secs_f64().max(1e-9),
+        postgres_peak.as_secs_f64() * 1e6 / closed.ok.max(1) as f64,
+    );
     let started = closed.started.unwrap_or(acked);
     let e2e = EndToEnd {
         runs: closed.ok as u64,
         total: done - started,
         ingest: closed.elapsed,
-        backlog: expected.saturating_sub(at_ack.succeeded),
+        backlog,
         drain: done.saturating_duration_since(acked),
     };
     report::print_end_to_end(&e2e, POLL);

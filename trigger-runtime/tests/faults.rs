@@ -167,6 +167,21 @@ impl Proxy {
         Self { port, up }
     }
 
+    /// A proxy to the server `url` names, and `url` through it.
+    async fn in_front_of(url: &str) -> (Self, String) {
+        // postgres://user@host:port/db?schema=…
+        let (scheme_user, rest) = url.split_once('@').unwrap();
+        let (host_port, path) = rest.split_once('/').unwrap();
+        let target = if host_port.contains(':') {
+            host_port.to_owned()
+        } else {
+            format!("{host_port}:5432")
+        };
+        let proxy = Self::start(target).await;
+        let proxied = format!("{scheme_user}@127.0.0.1:{}/{path}", proxy.port);
+        (proxy, proxied)
+    }
+
     fn cut(&self) {
         self.up.send_replace(false);
     }
@@ -184,17 +199,7 @@ async fn postgres_going_away_is_survived_without_a_restart() {
     let Some(schema) = common::TestSchema::new("postgres_going_away_is_survived") else {
         return;
     };
-    // postgres://user@host:port/db?schema=… through the proxy.
-    let url = schema.url();
-    let (scheme_user, rest) = url.split_once('@').unwrap();
-    let (host_port, path) = rest.split_once('/').unwrap();
-    let target = if host_port.contains(':') {
-        host_port.to_owned()
-    } else {
-        format!("{host_port}:5432")
-    };
-    let proxy = Proxy::start(target).await;
-    let proxied = format!("{scheme_user}@127.0.0.1:{}/{path}", proxy.port);
+    let (proxy, proxied) = Proxy::in_front_of(&schema.url()).await;
 
     let job = Job::new("ok", HOOK.on_request(), |_req, _io, _ctx| async {
         Ok::<_, BoxError>(())
@@ -213,20 +218,36 @@ async fn postgres_going_away_is_survived_without_a_restart() {
     });
     let before = deliver(&app, "{\"n\":1}").await;
     assert_eq!(before.status, StatusCode::OK, "{}", before.json);
-    common::wait_for_status(&app, before.json["runs"][0]["id"].as_str().unwrap(), "succeeded")
-        .await;
+    common::wait_for_status(
+        &app,
+        before.json["runs"][0]["id"].as_str().unwrap(),
+        "succeeded",
+    )
+    .await;
 
     proxy.cut();
     let started = Instant::now();
     let refused = deliver(&app, "{\"n\":2}").await;
-    assert_eq!(refused.status, StatusCode::SERVICE_UNAVAILABLE, "{}", refused.json);
+    assert_eq!(
+        refused.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        refused.json
+    );
     assert!(
         refused.error().contains("PostgreSQL"),
         "{}",
         refused.error()
     );
-    assert!(started.elapsed() < Duration::from_secs(8), "{:?}", started.elapsed());
-    assert_eq!(get(&app, "/readyz").await.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        get(&app, "/readyz").await.status,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
     // The worker meets the outage too, and goes on trying.
     tokio::time::sleep(Duration::from_millis(300)).await;
 
@@ -244,7 +265,10 @@ async fn postgres_going_away_is_survived_without_a_restart() {
     common::wait_for_status(&app, &id, "succeeded").await;
     assert_eq!(get(&app, "/readyz").await.status, StatusCode::OK);
     let stats = get(&app, "/api/v1/stats").await.json;
-    assert_eq!(stats["runs"]["succeeded"], 2, "what was acknowledged ran; {stats}");
+    assert_eq!(
+        stats["runs"]["succeeded"], 2,
+        "what was acknowledged ran; {stats}"
+    );
     stop.cancel();
     worker.await.unwrap();
     drop(app);

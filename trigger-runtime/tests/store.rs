@@ -725,7 +725,10 @@ async fn postgres_over_tls_verifies_the_server() {
     let url = std::env::var(VAR).unwrap_or_default();
     if url.trim().is_empty() {
         use std::io::Write as _;
-        let _ = writeln!(std::io::stderr(), "skipped the PostgreSQL TLS test: {VAR} is not set");
+        let _ = writeln!(
+            std::io::stderr(),
+            "skipped the PostgreSQL TLS test: {VAR} is not set"
+        );
         return;
     }
     let Some(schema) = common::TestSchema::new("postgres_over_tls_verifies_the_server") else {

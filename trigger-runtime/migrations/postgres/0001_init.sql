@@ -2,8 +2,9 @@
 -- attempts, logs and task outputs, generated secrets and the readiness row. Times are
 -- milliseconds since the Unix epoch, JSON is stored as text (read back exactly as written).
 
+-- Ids sort by creation time (`evt_` and a millisecond timestamp first), so they give the
+-- order events were received in.
 CREATE TABLE events (
-    seq         BIGSERIAL NOT NULL,
     id          TEXT PRIMARY KEY,
     endpoint_id TEXT NOT NULL,
     method      TEXT NOT NULL,
@@ -18,7 +19,6 @@ CREATE TABLE events (
 
 -- Deduplication across servers is this constraint, not a check before the insert.
 CREATE UNIQUE INDEX events_dedup ON events (endpoint_id, dedup_key) WHERE dedup_key IS NOT NULL;
-CREATE INDEX events_order ON events (seq);
 
 CREATE TABLE runs (
     seq          BIGSERIAL NOT NULL,
@@ -43,7 +43,6 @@ CREATE TABLE runs (
 CREATE INDEX runs_event ON runs (event_id, seq);
 CREATE INDEX runs_due ON runs (run_at, id) INCLUDE (job) WHERE status = 'queued';
 CREATE INDEX runs_leased ON runs (lease_until) WHERE status = 'running';
-CREATE INDEX runs_running_job ON runs (job) WHERE status = 'running';
 
 CREATE TABLE attempts (
     run_id      TEXT NOT NULL,

@@ -5,12 +5,14 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use deadpool_postgres::Transaction;
+use deadpool_postgres::{GenericClient, Object, Transaction};
 
 use super::read::{execute, query};
 use super::rows::{self, EVENT_COLUMNS, RUN_COLUMNS};
 use crate::store::codec::ExpiryScan;
-use crate::store::{ClaimRequest, ClaimedRun, Event, LOST_LEASE, Lease, Result, StoreError};
+use crate::store::{
+    ClaimRequest, ClaimedRun, Event, LOST_LEASE, Lease, Result, RunRecord, StoreError,
+};
 use crate::time::Timestamp;
 
 /// Serializes the claims that count running runs of limited jobs, across servers: without it
@@ -20,7 +22,7 @@ const LIMITS_LOCK: &str = "trigger-runtime job limits";
 /// Runs whose lease expired lost their worker: the lost attempt is recorded and counts, and
 /// the run is queued again, or failed when it is out of attempts. Each run is taken back once,
 /// whichever server gets to it first.
-async fn requeue_expired(tx: &Transaction<'_>, now: i64) -> Result<()> {
+async fn requeue_expired(tx: &impl GenericClient, now: i64) -> Result<()> {
     execute(
         tx,
         "WITH lost AS ( \
@@ -51,6 +53,9 @@ async fn running_counts(
         .map(|(job, _)| job.as_str())
         .collect();
     let mut running: HashMap<String, usize> = jobs.iter().map(|j| ((*j).to_owned(), 0)).collect();
+    if jobs.is_empty() {
+        return Ok(running);
+    }
     let rows = query(
         tx,
         "SELECT job, COUNT(*) FROM runs WHERE status = 'running' AND job = ANY($1) GROUP BY job",
@@ -73,29 +78,48 @@ fn capped_jobs<'a>(running: &'a HashMap<String, usize>, claim: &ClaimRequest) ->
         .collect()
 }
 
-/// Claims due runs, first taking back runs whose lease expired (see [`ExpiryScan`]).
+/// Claims due runs, first taking back runs whose lease expired (see [`ExpiryScan`]). Without
+/// job limits it is one statement (choose, mark running, read the events); with them, a
+/// transaction that counts running runs under [`LIMITS_LOCK`].
 pub(super) async fn claim(
-    tx: &Transaction<'_>,
+    client: &mut Object,
     claim: &ClaimRequest,
     expiry: &ExpiryScan,
 ) -> Result<Vec<ClaimedRun>> {
     let now = Timestamp::now().as_unix_millis();
     if expiry.due(now, claim.lease) {
-        requeue_expired(tx, now).await?;
+        requeue_expired(&*client, now).await?;
         expiry.scanned(now);
     }
-    if !claim.job_limits.is_empty() {
-        execute(
-            tx,
-            "SELECT pg_advisory_xact_lock(hashtext($1))",
-            &[&LIMITS_LOCK],
-        )
-        .await?;
-    }
-    let mut running = running_counts(tx, claim).await?;
     let lease_until = Timestamp::now()
         .saturating_add(claim.lease)
         .as_unix_millis();
+    if claim.job_limits.is_empty() {
+        let (runs, events) = claim_due(&*client, claim.limit, now, lease_until).await?;
+        return hand_out(&*client, runs, &events, now).await;
+    }
+    let tx = client.transaction().await?;
+    execute(
+        &tx,
+        "SELECT pg_advisory_xact_lock(hashtext($1))",
+        &[&LIMITS_LOCK],
+    )
+    .await?;
+    let chosen = choose_within_limits(&tx, claim, now).await?;
+    let runs = mark_running(&tx, &chosen, now, lease_until).await?;
+    let events = load_events(&tx, &runs).await?;
+    let claimed = hand_out(&tx, runs, &events, now).await?;
+    tx.commit().await?;
+    Ok(claimed)
+}
+
+/// The due runs to claim, in order, keeping each limited job under its limit.
+async fn choose_within_limits(
+    tx: &Transaction<'_>,
+    claim: &ClaimRequest,
+    now: i64,
+) -> Result<Vec<String>> {
+    let mut running = running_counts(tx, claim).await?;
     let mut chosen: Vec<String> = Vec::new();
     // Due runs in order, leaving out jobs at their limit; a job that reaches its limit during
     // a pass is left out of the next one, so a backlog of one limited job never hides others.
@@ -132,50 +156,113 @@ pub(super) async fn claim(
         chosen.extend(taken);
         // Done when full, or when this pass saw every due run there is.
         if full || page.is_empty() || (page.len() < wanted && !skipped) {
-            break;
+            return Ok(chosen);
         }
     }
-    take(tx, &chosen, now, lease_until).await
 }
 
-/// Marks the chosen runs running with a new attempt and loads their events; a run whose event
-/// is missing or unreadable is failed with why, and the others go on.
-async fn take(
+/// The `SET` of a claim: running, with a new attempt and a new lease epoch.
+const TAKE: &str = "status = 'running', attempts = r.attempts + 1, \
+     lease_epoch = r.lease_epoch + 1, started_at = $1, lease_until = $2";
+
+/// Events read with claimed runs: by id, or why one cannot be read.
+type Events = HashMap<String, std::result::Result<Event, String>>;
+
+/// The event of a row whose columns from `offset` are [`EVENT_COLUMNS`].
+fn event_of(row: &tokio_postgres::Row, offset: usize, events: &mut Events) -> Result<()> {
+    let Some(id) = row.try_get::<_, Option<String>>(offset)? else {
+        return Ok(());
+    };
+    let event = rows::event_at(row, offset).map_err(|error| match error {
+        StoreError::Corrupt(why) => format!("its event {id} cannot be read: {why}"),
+        other => format!("its event {id} cannot be read: {other}"),
+    });
+    events.insert(id, event);
+    Ok(())
+}
+
+/// Claims up to `limit` due runs in one statement, with their events.
+async fn claim_due(
+    client: &impl GenericClient,
+    limit: usize,
+    now: i64,
+    lease_until: i64,
+) -> Result<(Vec<RunRecord>, Events)> {
+    let returned = rows::qualified(RUN_COLUMNS, "r");
+    let events = rows::qualified(EVENT_COLUMNS, "e");
+    let sql = format!(
+        "WITH due AS (SELECT id FROM runs WHERE status = 'queued' AND run_at <= $1 \
+             ORDER BY run_at, id LIMIT $3 FOR UPDATE SKIP LOCKED), \
+         taken AS (UPDATE runs r SET {TAKE} FROM due WHERE r.id = due.id RETURNING {returned}) \
+         SELECT taken.*, {events} FROM taken LEFT JOIN events e ON e.id = taken.event_id"
+    );
+    let found = query(
+        client,
+        &sql,
+        &[
+            &now,
+            &lease_until,
+            &i64::try_from(limit).unwrap_or(i64::MAX),
+        ],
+    )
+    .await?;
+    let mut runs = Vec::with_capacity(found.len());
+    let mut events = Events::new();
+    for row in &found {
+        runs.push(rows::run(row)?);
+        event_of(row, rows::RUN_COLUMN_COUNT, &mut events)?;
+    }
+    // Due order: the claim does not change `run_at`.
+    runs.sort_by(|a, b| (a.run_at, &a.id).cmp(&(b.run_at, &b.id)));
+    Ok((runs, events))
+}
+
+/// Marks the chosen runs running with a new attempt, in the order they were chosen.
+async fn mark_running(
     tx: &Transaction<'_>,
     ids: &[String],
     now: i64,
     lease_until: i64,
-) -> Result<Vec<ClaimedRun>> {
+) -> Result<Vec<RunRecord>> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
+    let returned = rows::qualified(RUN_COLUMNS, "r");
     let sql = format!(
-        "UPDATE runs SET status = 'running', attempts = attempts + 1, \
-         lease_epoch = lease_epoch + 1, started_at = $1, lease_until = $2 \
-         WHERE id = ANY($3) AND status = 'queued' RETURNING {RUN_COLUMNS}"
+        "UPDATE runs r SET {TAKE} WHERE r.id = ANY($3) AND r.status = 'queued' RETURNING {returned}"
     );
     let updated = query(tx, &sql, &[&now, &lease_until, &ids]).await?;
     let mut runs = updated.iter().map(rows::run).collect::<Result<Vec<_>>>()?;
-    // In the order they were chosen: due order.
     let order: HashMap<&str, usize> = ids
         .iter()
         .enumerate()
         .map(|(i, id)| (id.as_str(), i))
         .collect();
     runs.sort_by_key(|run| order.get(run.id.as_str()).copied().unwrap_or(usize::MAX));
-    let mut event_ids: Vec<&str> = runs.iter().map(|r| r.event_id.as_str()).collect();
-    event_ids.sort_unstable();
-    event_ids.dedup();
+    Ok(runs)
+}
+
+/// The events of `runs`.
+async fn load_events(tx: &Transaction<'_>, runs: &[RunRecord]) -> Result<Events> {
+    let mut ids: Vec<&str> = runs.iter().map(|r| r.event_id.as_str()).collect();
+    ids.sort_unstable();
+    ids.dedup();
     let sql = format!("SELECT {EVENT_COLUMNS} FROM events WHERE id = ANY($1)");
-    let mut events: HashMap<String, std::result::Result<Event, String>> = HashMap::new();
-    for row in query(tx, &sql, &[&event_ids]).await? {
-        let id: String = row.try_get(0)?;
-        let event = rows::event(&row).map_err(|error| match error {
-            StoreError::Corrupt(why) => format!("its event {id} cannot be read: {why}"),
-            other => format!("its event {id} cannot be read: {other}"),
-        });
-        events.insert(id, event);
+    let mut events = Events::new();
+    for row in query(tx, &sql, &[&ids]).await? {
+        event_of(&row, 0, &mut events)?;
     }
+    Ok(events)
+}
+
+/// Pairs each claimed run with its event; a run whose event is missing or unreadable is
+/// failed with why, and the others go on.
+async fn hand_out(
+    client: &impl GenericClient,
+    runs: Vec<RunRecord>,
+    events: &Events,
+    now: i64,
+) -> Result<Vec<ClaimedRun>> {
     let mut claimed = Vec::with_capacity(runs.len());
     for run in runs {
         let lease = Lease {
@@ -192,13 +279,13 @@ async fn take(
             None => format!("its event {} is missing from the store", run.event_id),
         };
         tracing::error!(run = %run.id, "failing a run that cannot start: {why}");
-        fail(tx, &run.id, run.attempts, now, &why).await?;
+        fail(client, &run.id, run.attempts, now, &why).await?;
     }
     Ok(claimed)
 }
 
 /// Fails attempt `attempt` of run `id` for good, recording `why`.
-async fn fail(tx: &Transaction<'_>, id: &str, attempt: u32, now: i64, why: &str) -> Result<()> {
+async fn fail(tx: &impl GenericClient, id: &str, attempt: u32, now: i64, why: &str) -> Result<()> {
     let error = format!("the run cannot start: {why}");
     execute(
         tx,

@@ -4,6 +4,7 @@
 //! worker whose lease expired can no longer write over the run's new owner.
 
 use deadpool_postgres::{GenericClient, Transaction};
+use tokio_postgres::types::Type;
 
 use super::claim::epoch;
 use super::read::{execute, query};
@@ -12,70 +13,122 @@ use crate::store::codec::task_output;
 use crate::store::{AttemptOutcome, Lease, Result, RunStatus, StoreError};
 use crate::time::Timestamp;
 
-const SUCCEED: &str = "UPDATE runs SET status = 'succeeded', output = $3, error = NULL, \
-     finished_at = $4, lease_until = NULL \
-     WHERE id = $1 AND status = 'running' AND lease_epoch = $2 RETURNING started_at";
-const RETRY: &str = "UPDATE runs SET status = 'queued', error = $3, run_at = $4, \
-     lease_until = NULL \
-     WHERE id = $1 AND status = 'running' AND lease_epoch = $2 RETURNING started_at";
-const FAIL: &str = "UPDATE runs SET status = 'failed', error = $3, finished_at = $4, \
-     lease_until = NULL \
-     WHERE id = $1 AND status = 'running' AND lease_epoch = $2 RETURNING started_at";
+/// What each outcome changes in the run, with `$8` now, `$9` the output or error and `$10`
+/// when to run again.
+const SUCCEED: &str =
+    "status = 'succeeded', output = $9, error = NULL, finished_at = $8, lease_until = NULL";
+const RETRY: &str = "status = 'queued', error = $9, run_at = $10, lease_until = NULL";
+const FAIL: &str = "status = 'failed', error = $9, finished_at = $8, lease_until = NULL";
+const SUSPEND: &str =
+    "status = 'queued', run_at = $10, attempts = attempts - 1, lease_until = NULL";
+
+/// The types of the parameters of [`end_statement`].
+const END_TYPES: &[Type] = &[
+    Type::TEXT,
+    Type::INT8,
+    Type::INT4,
+    Type::TEXT_ARRAY,
+    Type::TEXT_ARRAY,
+    Type::TEXT_ARRAY,
+    Type::INT8_ARRAY,
+    Type::INT8,
+    Type::TEXT,
+    Type::INT8,
+];
+
+/// One statement that ends an attempt, if its lease (`$1` the run, `$2` the epoch) still holds
+/// the run: the run's change (`set`), its failed attempt's row when `recorded`, and its log
+/// lines (`$3` the attempt, `$4`..`$7` levels, messages, data and times); it returns a row
+/// only when the lease held. Its commit does not wait for the disk.
+fn end_statement(set: &str, recorded: bool) -> String {
+    let attempt = if recorded {
+        ", tried AS (INSERT INTO attempts (run_id, attempt, started_at, finished_at, error) \
+         SELECT $1, $3, COALESCE(started_at, $8), $8, $9 FROM run \
+         ON CONFLICT (run_id, attempt) DO UPDATE SET started_at = EXCLUDED.started_at, \
+         finished_at = EXCLUDED.finished_at, error = EXCLUDED.error)"
+    } else {
+        ""
+    };
+    format!(
+        "WITH run AS (UPDATE runs SET {set} \
+             WHERE id = $1 AND status = 'running' AND lease_epoch = $2 RETURNING started_at), \
+         lines AS (INSERT INTO logs (run_id, attempt, level, message, data, at) \
+             SELECT $1, $3, l.level, l.message, l.data, l.at \
+             FROM UNNEST($4::text[], $5::text[], $6::text[], $7::int8[]) WITH ORDINALITY \
+             AS l(level, message, data, at, n) WHERE EXISTS (SELECT 1 FROM run) ORDER BY l.n)\
+         {attempt} \
+         SELECT set_config('synchronous_commit', 'off', true) FROM run"
+    )
+}
 
 fn attempt_number(lease: Lease) -> i32 {
     i32::try_from(lease.attempt).unwrap_or(i32::MAX)
 }
 
-/// Records how the attempt of `lease` ended and stores its last log lines, if it still holds
-/// the run; `false` and no change otherwise.
+/// The columns of log lines, for an `UNNEST`.
+struct LineColumns<'a> {
+    levels: Vec<&'a str>,
+    messages: Vec<&'a str>,
+    data: Vec<String>,
+    at: Vec<i64>,
+}
+
+impl<'a> LineColumns<'a> {
+    fn of(lines: &'a [LogLine]) -> Self {
+        Self {
+            levels: lines.iter().map(|l| l.level.as_str()).collect(),
+            messages: lines.iter().map(|l| l.message.as_str()).collect(),
+            data: lines.iter().map(|l| l.data.to_string()).collect(),
+            at: lines.iter().map(|l| l.at.as_unix_millis()).collect(),
+        }
+    }
+}
+
+/// Records how the attempt of `lease` ended and stores its last log lines, in one statement,
+/// if it still holds the run; `false` and no change otherwise.
+///
+/// The commit does not wait for the disk (`synchronous_commit = off`; PostgreSQL flushes it
+/// within `wal_writer_delay`, 200 ms by default): only a crash of PostgreSQL itself in that
+/// window loses the outcome, and the run then executes again when its lease expires, as after
+/// a worker's crash. Ingests, claims and task outputs always wait for the disk.
 pub(super) async fn finish(
-    tx: &Transaction<'_>,
+    client: &impl GenericClient,
     run_id: &str,
     lease: Lease,
     lines: &[LogLine],
     outcome: &AttemptOutcome,
 ) -> Result<bool> {
     let now = Timestamp::now().as_unix_millis();
-    let held = |sql: &'static str, value: String, at: i64| async move {
-        let rows = query(tx, sql, &[&run_id, &epoch(lease), &value, &at]).await?;
-        match rows.first() {
-            Some(row) => {
-                Ok::<_, StoreError>(Some(row.try_get::<_, Option<i64>>(0)?.unwrap_or(now)))
-            }
-            None => Ok(None),
+    let (set, recorded, value, at) = match outcome {
+        AttemptOutcome::Succeeded(output) => (SUCCEED, false, Some(output.to_string()), now),
+        AttemptOutcome::Retry { error, at } => {
+            (RETRY, true, Some(error.clone()), at.as_unix_millis())
         }
+        AttemptOutcome::Failed { error } => (FAIL, true, Some(error.clone()), now),
+        AttemptOutcome::Suspended { until } => (SUSPEND, false, None, until.as_unix_millis()),
     };
-    let (started_at, error) = match outcome {
-        AttemptOutcome::Succeeded(output) => (held(SUCCEED, output.to_string(), now).await?, None),
-        AttemptOutcome::Retry { error, at } => (
-            held(RETRY, error.clone(), at.as_unix_millis()).await?,
-            Some(error),
-        ),
-        AttemptOutcome::Failed { error } => (held(FAIL, error.clone(), now).await?, Some(error)),
-        AttemptOutcome::Suspended { until } => {
-            let requeued = requeue(tx, run_id, lease, *until).await?;
-            if requeued {
-                insert_logs(tx, run_id, lease, lines).await?;
-            }
-            return Ok(requeued);
-        }
-    };
-    let Some(started_at) = started_at else {
-        return Ok(false);
-    };
-    if let Some(error) = error {
-        execute(
-            tx,
-            "INSERT INTO attempts (run_id, attempt, started_at, finished_at, error) \
-             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (run_id, attempt) DO UPDATE SET \
-             started_at = EXCLUDED.started_at, finished_at = EXCLUDED.finished_at, \
-             error = EXCLUDED.error",
-            &[&run_id, &attempt_number(lease), &started_at, &now, error],
+    let statement = client
+        .prepare_typed_cached(&end_statement(set, recorded), END_TYPES)
+        .await?;
+    let columns = LineColumns::of(lines);
+    let rows = client
+        .query(
+            &statement,
+            &[
+                &run_id,
+                &epoch(lease),
+                &attempt_number(lease),
+                &columns.levels,
+                &columns.messages,
+                &columns.data,
+                &columns.at,
+                &now,
+                &value,
+                &at,
+            ],
         )
         .await?;
-    }
-    insert_logs(tx, run_id, lease, lines).await?;
-    Ok(true)
+    Ok(!rows.is_empty())
 }
 
 /// Queues the run again at `at` without counting the attempt (a wait, or a shutdown), if
@@ -124,22 +177,10 @@ pub(super) async fn cancel(client: &impl GenericClient, run_id: &str) -> Result<
     }
 }
 
-/// Appends log lines while the attempt still holds the run: a stale attempt's lines are
-/// dropped, like everything else it writes.
+/// Appends log lines while the attempt still holds the run (its row held against claims
+/// meanwhile), in one statement: a stale attempt's lines are dropped, like everything else it
+/// writes. Committed without waiting for the disk, like [`finish`].
 pub(super) async fn append_logs(
-    tx: &Transaction<'_>,
-    run_id: &str,
-    lease: Lease,
-    lines: &[LogLine],
-) -> Result<()> {
-    if holds(tx, run_id, lease).await? {
-        insert_logs(tx, run_id, lease, lines).await?;
-    }
-    Ok(())
-}
-
-/// The lines in one statement, in order.
-async fn insert_logs(
     client: &impl GenericClient,
     run_id: &str,
     lease: Lease,
@@ -148,23 +189,25 @@ async fn insert_logs(
     if lines.is_empty() {
         return Ok(());
     }
-    let levels: Vec<&str> = lines.iter().map(|l| l.level.as_str()).collect();
-    let messages: Vec<&str> = lines.iter().map(|l| l.message.as_str()).collect();
-    let data: Vec<String> = lines.iter().map(|l| l.data.to_string()).collect();
-    let at: Vec<i64> = lines.iter().map(|l| l.at.as_unix_millis()).collect();
-    execute(
+    let columns = LineColumns::of(lines);
+    query(
         client,
-        "INSERT INTO logs (run_id, attempt, level, message, data, at) \
-         SELECT $1, $2, level, message, data, at \
-         FROM UNNEST($3::text[], $4::text[], $5::text[], $6::int8[]) \
-         WITH ORDINALITY AS l(level, message, data, at, n) ORDER BY n",
+        "WITH held AS (SELECT 1 FROM runs WHERE id = $1 AND lease_epoch = $2 \
+             AND status = 'running' FOR SHARE), \
+         lines AS (INSERT INTO logs (run_id, attempt, level, message, data, at) \
+             SELECT $1, $3, l.level, l.message, l.data, l.at \
+             FROM UNNEST($4::text[], $5::text[], $6::text[], $7::int8[]) WITH ORDINALITY \
+             AS l(level, message, data, at, n) WHERE EXISTS (SELECT 1 FROM held) \
+             ORDER BY l.n) \
+         SELECT set_config('synchronous_commit', 'off', true) FROM held",
         &[
             &run_id,
+            &epoch(lease),
             &attempt_number(lease),
-            &levels,
-            &messages,
-            &data,
-            &at,
+            &columns.levels,
+            &columns.messages,
+            &columns.data,
+            &columns.at,
         ],
     )
     .await?;

@@ -10,7 +10,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use deadpool_postgres::{Pool, Transaction};
+use deadpool_postgres::{GenericClient, Pool, Transaction};
 use tokio::sync::{Mutex, mpsc, oneshot};
 
 use super::read::event_runs;
@@ -94,82 +94,65 @@ async fn commit(pool: &Pool, channel: &str, batch: Vec<Pending>) {
         .iter()
         .map(|p| (&p.event, p.runs.as_slice()))
         .collect();
-    let stored = store(pool, channel, &items).await;
-    drop(items);
-    match stored {
-        Ok(results) => {
-            for (pending, result) in batch.into_iter().zip(results) {
-                let _ = pending.reply.send(Ok(result));
-            }
-        }
-        Err(error) if batch.len() == 1 => {
-            if let Some(pending) = batch.into_iter().next() {
-                let _ = pending.reply.send(Err(error));
-            }
-        }
+    let results = match store(pool, channel, &items).await {
+        Ok(results) => results,
+        Err(error) if items.len() == 1 => vec![Err(error)],
         Err(error) => {
             tracing::debug!(
                 error = %crate::error::error_chain(&error),
-                webhooks = batch.len(),
+                webhooks = items.len(),
                 "a batch of ingests failed; storing each on its own"
             );
-            for pending in batch {
-                let one = [(&pending.event, pending.runs.as_slice())];
-                let result = store(pool, channel, &one)
-                    .await
-                    .map(|mut results| results.remove(0));
-                let _ = pending.reply.send(result);
+            let mut results = Vec::with_capacity(items.len());
+            for item in &items {
+                results.push(match store(pool, channel, &[*item]).await {
+                    Ok(mut one) => one.remove(0),
+                    Err(error) => Err(error),
+                });
             }
+            results
         }
+    };
+    drop(items);
+    for (pending, result) in batch.into_iter().zip(results) {
+        let _ = pending.reply.send(result);
     }
 }
 
-/// Stores `items` in one transaction; the results in the same order.
-async fn store(pool: &Pool, channel: &str, items: &[(&Event, &[NewRun])]) -> Result<Vec<Ingested>> {
-    let mut client = pool.get().await.map_err(StoreError::Pool)?;
-    let tx = client.transaction().await?;
-    let results = insert(&tx, channel, items).await?;
-    tx.commit().await?;
-    Ok(results)
-}
-
-/// Inserts the events whose idempotency key is new (one statement), their runs (one more),
-/// then settles the others one by one: the same body is a duplicate of the stored event,
-/// another body a new unkeyed event.
-async fn insert(
-    tx: &Transaction<'_>,
+/// Stores `items`: the events whose idempotency key is new, with their runs, in one statement
+/// (one commit: it fails or succeeds whole); then each of the others on its own (see
+/// [`settle`]). The results in the same order.
+async fn store(
+    pool: &Pool,
     channel: &str,
     items: &[(&Event, &[NewRun])],
-) -> Result<Vec<Ingested>> {
-    let events: Vec<&Event> = items.iter().map(|(event, _)| *event).collect();
-    let inserted: HashSet<String> = insert_events(tx, &events, true)
+) -> Result<Vec<Result<Ingested>>> {
+    let mut client = pool.get().await.map_err(StoreError::Pool)?;
+    let inserted: HashSet<String> = insert_events(&client, items, true, Some(channel))
         .await?
         .into_iter()
         .collect();
-    let mut runs: Vec<(&Event, &NewRun)> = Vec::new();
-    for (event, event_runs) in items {
-        if inserted.contains(&event.id) {
-            runs.extend(event_runs.iter().map(|run| (*event, run)));
-        }
-    }
     let mut results = Vec::with_capacity(items.len());
-    for (event, event_runs) in items {
+    for (event, runs) in items {
         if inserted.contains(&event.id) {
-            results.push(Ingested {
+            results.push(Ok(Ingested {
                 event_id: event.id.clone(),
-                runs: event_runs.iter().map(NewRun::to_ref).collect(),
+                runs: runs.iter().map(NewRun::to_ref).collect(),
                 duplicate: false,
-            });
+            }));
             continue;
         }
         // Its key was taken, by an earlier webhook or by one of this batch.
-        insert_runs(tx, &std::mem::take(&mut runs)).await?;
-        results.push(settle(tx, event, event_runs).await?);
-    }
-    let announced = results.iter().any(|r| !r.duplicate && !r.runs.is_empty());
-    insert_runs(tx, &runs).await?;
-    if announced {
-        notify(tx, channel).await?;
+        let settled = async {
+            let tx = client.transaction().await?;
+            let ingested = settle(&tx, event, runs).await?;
+            if !ingested.duplicate && !ingested.runs.is_empty() {
+                notify(&tx, channel).await?;
+            }
+            tx.commit().await?;
+            Ok(ingested)
+        };
+        results.push(settled.await);
     }
     Ok(results)
 }
@@ -197,9 +180,14 @@ async fn settle(tx: &Transaction<'_>, event: &Event, runs: &[NewRun]) -> Result<
         }
         tracing::warn!(key, first = %event_id, "idempotency key reused with a different body; stored as a new event");
     }
-    insert_events(tx, &[event], existing.is_none()).await?;
-    let pairs: Vec<(&Event, &NewRun)> = runs.iter().map(|run| (event, run)).collect();
-    insert_runs(tx, &pairs).await?;
+    // Unkeyed; or keyed again when the event that held the key is gone (pruned).
+    let stored = insert_events(tx, &[(event, runs)], existing.is_none(), None).await?;
+    if stored.is_empty() {
+        return Err(StoreError::Corrupt(format!(
+            "event {} was neither stored nor found by its idempotency key",
+            event.id
+        )));
+    }
     Ok(Ingested {
         event_id: event.id.clone(),
         runs: runs.iter().map(NewRun::to_ref).collect(),
@@ -207,13 +195,17 @@ async fn settle(tx: &Transaction<'_>, event: &Event, runs: &[NewRun]) -> Result<
     })
 }
 
-/// Inserts `events` in one statement, with their idempotency keys when `keyed` (skipping
-/// those whose key is taken) or without; returns the ids inserted.
+/// Inserts the events of `items` and the runs of those inserted, in one statement: with their
+/// idempotency keys when `keyed` (skipping those whose key is taken) or without; and, when
+/// `announce` names a channel and runs were inserted, a `NOTIFY` on it. Returns the ids of
+/// the events inserted.
 async fn insert_events(
-    tx: &Transaction<'_>,
-    events: &[&Event],
+    client: &impl GenericClient,
+    items: &[(&Event, &[NewRun])],
     keyed: bool,
+    announce: Option<&str>,
 ) -> Result<Vec<String>> {
+    let events: Vec<&Event> = items.iter().map(|(event, _)| *event).collect();
     let ids: Vec<&str> = events.iter().map(|e| e.id.as_str()).collect();
     let endpoints: Vec<&str> = events.iter().map(|e| e.endpoint_id.as_str()).collect();
     let methods: Vec<&str> = events.iter().map(|e| e.method.as_str()).collect();
@@ -230,22 +222,57 @@ async fn insert_events(
         .map(|e| e.dedup_key.as_deref().filter(|_| keyed))
         .collect();
     let skipped: Vec<Option<String>> = events.iter().map(|e| encode_skipped(&e.skipped)).collect();
-    let statement = tx
+    let runs = RunColumns::of(
+        items
+            .iter()
+            .flat_map(|(event, runs)| runs.iter().map(move |run| (*event, run))),
+    );
+    let statement = client
         .prepare_cached(
-            "INSERT INTO events (id, endpoint_id, method, url, headers, body, received_at, \
-             verified, dedup_key, skipped) \
-             SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::bytea[], \
-             $6::bytea[], $7::int8[], $8::bool[], $9::text[], $10::text[]) \
-             ON CONFLICT (endpoint_id, dedup_key) WHERE dedup_key IS NOT NULL DO NOTHING \
-             RETURNING id",
+            "WITH e AS ( \
+                 INSERT INTO events (id, endpoint_id, method, url, headers, body, received_at, \
+                 verified, dedup_key, skipped) \
+                 SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], \
+                 $5::bytea[], $6::bytea[], $7::int8[], $8::bool[], $9::text[], $10::text[]) \
+                 ON CONFLICT (endpoint_id, dedup_key) WHERE dedup_key IS NOT NULL DO NOTHING \
+                 RETURNING id), \
+             r AS ( \
+                 INSERT INTO runs (id, job, job_version, event_id, endpoint_id, status, \
+                 max_attempts, created_at, run_at) \
+                 SELECT id, job, job_version, event_id, endpoint_id, 'queued', max_attempts, \
+                 $17, $17 \
+                 FROM UNNEST($11::text[], $12::text[], $13::text[], $14::text[], $15::text[], \
+                 $16::int4[]) WITH ORDINALITY \
+                 AS r(id, job, job_version, event_id, endpoint_id, max_attempts, n) \
+                 WHERE event_id IN (SELECT id FROM e) ORDER BY n RETURNING 1), \
+             n AS (SELECT pg_notify($18, '') FROM (SELECT 1 FROM r LIMIT 1) AS one \
+                 WHERE $18 IS NOT NULL) \
+             SELECT e.id FROM e CROSS JOIN (SELECT count(*) FROM n) AS announced",
         )
         .await?;
-    let rows = tx
+    let now = Timestamp::now().as_unix_millis();
+    let rows = client
         .query(
             &statement,
             &[
-                &ids, &endpoints, &methods, &urls, &headers, &bodies, &received, &verified, &keys,
+                &ids,
+                &endpoints,
+                &methods,
+                &urls,
+                &headers,
+                &bodies,
+                &received,
+                &verified,
+                &keys,
                 &skipped,
+                &runs.ids,
+                &runs.jobs,
+                &runs.versions,
+                &runs.events,
+                &runs.endpoints,
+                &runs.attempts,
+                &now,
+                &announce,
             ],
         )
         .await?;
@@ -254,20 +281,46 @@ async fn insert_events(
         .collect()
 }
 
+/// Runs as the arrays of an `UNNEST`.
+struct RunColumns<'a> {
+    ids: Vec<&'a str>,
+    jobs: Vec<&'a str>,
+    versions: Vec<&'a str>,
+    events: Vec<&'a str>,
+    endpoints: Vec<&'a str>,
+    attempts: Vec<i32>,
+}
+
+impl<'a> RunColumns<'a> {
+    fn of(runs: impl Iterator<Item = (&'a Event, &'a NewRun)>) -> Self {
+        let mut columns = Self {
+            ids: Vec::new(),
+            jobs: Vec::new(),
+            versions: Vec::new(),
+            events: Vec::new(),
+            endpoints: Vec::new(),
+            attempts: Vec::new(),
+        };
+        for (event, run) in runs {
+            columns.ids.push(&run.id);
+            columns.jobs.push(&run.job_id);
+            columns.versions.push(&run.job_version);
+            columns.events.push(&event.id);
+            columns.endpoints.push(&event.endpoint_id);
+            columns
+                .attempts
+                .push(i32::try_from(run.max_attempts).unwrap_or(i32::MAX));
+        }
+        columns
+    }
+}
+
 /// Inserts runs in one statement, in order.
 pub(super) async fn insert_runs(tx: &Transaction<'_>, runs: &[(&Event, &NewRun)]) -> Result<()> {
     if runs.is_empty() {
         return Ok(());
     }
-    let ids: Vec<&str> = runs.iter().map(|(_, r)| r.id.as_str()).collect();
-    let jobs: Vec<&str> = runs.iter().map(|(_, r)| r.job_id.as_str()).collect();
-    let versions: Vec<&str> = runs.iter().map(|(_, r)| r.job_version.as_str()).collect();
-    let events: Vec<&str> = runs.iter().map(|(e, _)| e.id.as_str()).collect();
-    let endpoints: Vec<&str> = runs.iter().map(|(e, _)| e.endpoint_id.as_str()).collect();
-    let attempts: Vec<i32> = runs
-        .iter()
-        .map(|(_, r)| i32::try_from(r.max_attempts).unwrap_or(i32::MAX))
-        .collect();
+    let runs = RunColumns::of(runs.iter().copied());
     let statement = tx
         .prepare_cached(
             "INSERT INTO runs (id, job, job_version, event_id, endpoint_id, status, \
@@ -281,7 +334,15 @@ pub(super) async fn insert_runs(tx: &Transaction<'_>, runs: &[(&Event, &NewRun)]
     let now = Timestamp::now().as_unix_millis();
     tx.execute(
         &statement,
-        &[&ids, &jobs, &versions, &events, &endpoints, &attempts, &now],
+        &[
+            &runs.ids,
+            &runs.jobs,
+            &runs.versions,
+            &runs.events,
+            &runs.endpoints,
+            &runs.attempts,
+            &now,
+        ],
     )
     .await?;
     Ok(())

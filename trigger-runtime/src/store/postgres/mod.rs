@@ -129,7 +129,7 @@ impl StoreDriver for PostgresStore {
     }
 
     async fn claim(&self, request: &ClaimRequest) -> Result<Vec<ClaimedRun>> {
-        in_transaction!(self, |tx| claim::claim(&tx, request, &self.expiry).await?)
+        claim::claim(&mut self.client().await?, request, &self.expiry).await
     }
 
     async fn heartbeat(&self, run_id: &str, lease: Lease, duration: Duration) -> Result<bool> {
@@ -143,10 +143,7 @@ impl StoreDriver for PostgresStore {
         lines: Vec<LogLine>,
         outcome: AttemptOutcome,
     ) -> Result<bool> {
-        in_transaction!(self, |tx| finish::finish(
-            &tx, run_id, lease, &lines, &outcome
-        )
-        .await?)
+        finish::finish(&self.client().await?, run_id, lease, &lines, &outcome).await
     }
 
     async fn release(&self, run_id: &str, lease: Lease) -> Result<()> {
@@ -158,8 +155,7 @@ impl StoreDriver for PostgresStore {
     }
 
     async fn append_logs(&self, run_id: &str, lease: Lease, lines: Vec<LogLine>) -> Result<()> {
-        in_transaction!(self, |tx| finish::append_logs(&tx, run_id, lease, &lines)
-            .await?)
+        finish::append_logs(&self.client().await?, run_id, lease, &lines).await
     }
 
     async fn run(&self, id: &str) -> Result<Option<RunRecord>> {

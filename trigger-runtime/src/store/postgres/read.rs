@@ -347,7 +347,7 @@ pub(super) async fn health(client: &impl GenericClient) -> Result<()> {
 const SCAN_FACTOR: usize = 10;
 
 /// Deletes up to `most` prunable events received before `before`, in the order they were
-/// stored; stops at the first newer one.
+/// received (their ids sort by it); stops at the first newer one.
 pub(super) async fn prune(
     client: &impl GenericClient,
     before: Timestamp,
@@ -357,7 +357,7 @@ pub(super) async fn prune(
     let scan = most.saturating_mul(SCAN_FACTOR);
     let oldest = query(
         client,
-        "SELECT id, received_at FROM events ORDER BY seq LIMIT $1",
+        "SELECT id, received_at FROM events ORDER BY id LIMIT $1",
         &[&limit(scan)],
     )
     .await?;

@@ -11,6 +11,18 @@ pub(super) const RUN_COLUMNS: &str = "id, job, job_version, event_id, endpoint_i
      attempts, max_attempts, created_at, run_at, started_at, finished_at, lease_until, \
      lease_epoch, output, error";
 
+/// How many columns [`RUN_COLUMNS`] has.
+pub(super) const RUN_COLUMN_COUNT: usize = 16;
+
+/// `columns` (a list like [`RUN_COLUMNS`]) each qualified with `table.`.
+pub(super) fn qualified(columns: &str, table: &str) -> String {
+    columns
+        .split(", ")
+        .map(|column| format!("{table}.{column}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// An event's columns, in the order [`event`] reads them.
 pub(super) const EVENT_COLUMNS: &str =
     "id, endpoint_id, method, url, headers, body, received_at, verified, dedup_key, skipped";
@@ -61,19 +73,36 @@ pub(super) fn run(row: &Row) -> Result<RunRecord> {
 
 /// An event from a row of [`EVENT_COLUMNS`].
 pub(super) fn event(row: &Row) -> Result<Event> {
-    let headers: &[u8] = row.try_get(4)?;
-    let body: Vec<u8> = row.try_get(5)?;
+    event_at(row, 0)
+}
+
+/// An event from a row whose columns from `at` are [`EVENT_COLUMNS`].
+pub(super) fn event_at(row: &Row, at: usize) -> Result<Event> {
+    let headers: &[u8] = row.try_get(at + 4)?;
+    let body: Vec<u8> = row.try_get(at + 5)?;
     Ok(Event {
-        id: row.try_get(0)?,
-        endpoint_id: row.try_get(1)?,
-        method: row.try_get(2)?,
-        url: row.try_get(3)?,
+        id: row.try_get(at)?,
+        endpoint_id: row.try_get(at + 1)?,
+        method: row.try_get(at + 2)?,
+        url: row.try_get(at + 3)?,
         headers: decode_headers(headers)
             .ok_or_else(|| StoreError::Corrupt("stored headers are corrupt".to_owned()))?,
         body: body.into(),
-        received_at: Timestamp::from_unix_millis(row.try_get(6)?),
-        verified: row.try_get(7)?,
-        dedup_key: row.try_get(8)?,
-        skipped: decode_skipped(row.try_get(9)?)?,
+        received_at: Timestamp::from_unix_millis(row.try_get(at + 6)?),
+        verified: row.try_get(at + 7)?,
+        dedup_key: row.try_get(at + 8)?,
+        skipped: decode_skipped(row.try_get(at + 9)?)?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_run_column_count_is_the_list_s() {
+        assert_eq!(
+            super::RUN_COLUMNS.split(", ").count(),
+            super::RUN_COLUMN_COUNT
+        );
+        assert_eq!(super::qualified("a, b", "t"), "t.a, t.b");
+    }
 }
