@@ -14,6 +14,9 @@ use tokio::task::{JoinError, JoinSet};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
+mod backoff;
+
+use self::backoff::{ClaimBackoff, jitter};
 use crate::error::error_chain;
 use crate::io::{Io, LogLimits, LogLine, LogSink, Logger, TaskError};
 use crate::job::{Context, Job, JobOutput};
@@ -69,35 +72,6 @@ pub struct Worker {
     job_limits: Arc<[(String, usize)]>,
     metrics: Arc<AttemptMetrics>,
     backoff: Arc<Mutex<ClaimBackoff>>,
-}
-
-/// While claims fail (the store is down), the next one waits longer each time: from 100 ms,
-/// doubling, up to 10 s; the first claim that succeeds resets it.
-#[derive(Debug, Default)]
-struct ClaimBackoff {
-    failures: u32,
-    until: Option<tokio::time::Instant>,
-}
-
-impl ClaimBackoff {
-    const FIRST: Duration = Duration::from_millis(100);
-    const MAX: Duration = Duration::from_secs(10);
-
-    /// Records a failed claim; how long until the next.
-    fn failed(&mut self) -> Duration {
-        let delay = Self::FIRST
-            .saturating_mul(2u32.saturating_pow(self.failures.min(16)))
-            .min(Self::MAX);
-        self.failures += 1;
-        self.until = Some(tokio::time::Instant::now() + delay);
-        delay
-    }
-
-    /// Whether to wait before claiming again.
-    fn waiting(&self) -> bool {
-        self.until
-            .is_some_and(|until| tokio::time::Instant::now() < until)
-    }
 }
 
 impl Worker {
@@ -515,37 +489,4 @@ fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
         .map(|s| (*s).to_owned())
         .or_else(|| payload.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "non-string panic payload".to_owned())
-}
-
-/// A number in `[0, 1)` for backoff jitter.
-fn jitter() -> f64 {
-    let mut bytes = [0u8; 8];
-    if getrandom::fill(&mut bytes).is_err() {
-        return 0.5;
-    }
-    #[allow(clippy::cast_precision_loss)]
-    let value = (u64::from_le_bytes(bytes) >> 11) as f64 / (1u64 << 53) as f64;
-    value
-}
-
-#[cfg(test)]
-mod tests {
-    use std::time::Duration;
-
-    use super::ClaimBackoff;
-
-    #[test]
-    fn failed_claims_back_off_from_100_ms_to_ten_seconds() {
-        let mut backoff = ClaimBackoff::default();
-        assert!(!backoff.waiting());
-        let delays: Vec<Duration> = (0..10).map(|_| backoff.failed()).collect();
-        let millis: Vec<u128> = delays.iter().map(Duration::as_millis).collect();
-        assert_eq!(
-            millis,
-            [100, 200, 400, 800, 1600, 3200, 6400, 10_000, 10_000, 10_000]
-        );
-        assert!(backoff.waiting());
-        backoff.until = Some(tokio::time::Instant::now());
-        assert!(!backoff.waiting(), "waits only until the delay is over");
-    }
 }

@@ -9,6 +9,7 @@
 //! same driver on an in-memory database, so tests exercise exactly what production runs.
 
 mod codec;
+mod counts;
 mod error;
 mod postgres;
 mod record;
@@ -19,12 +20,13 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use self::counts::RunCounts;
 pub use self::error::{Result, StoreError};
 pub use self::postgres::{DEFAULT_SCHEMA, PostgresStore};
 pub use self::record::{
     AttemptOutcome, AttemptRecord, ClaimRequest, ClaimedRun, Event, EventError, EventRecord,
-    Ingested, Lease, LogCursor, LogPage, LogQuery, LogRecord, NewRun, RunCounts, RunPage, RunQuery,
-    RunRecord, RunRef, RunStatus, TaskRecord,
+    Ingested, Lease, LogCursor, LogPage, LogQuery, LogRecord, NewRun, RunPage, RunQuery, RunRecord,
+    RunRef, RunStatus, TaskRecord,
 };
 pub use self::skipped::{SkippedJob, SkippedJobs};
 pub use self::sqlite::SqliteStore;

@@ -421,51 +421,6 @@ pub struct RunPage {
     pub next_cursor: Option<String>,
 }
 
-/// How many runs are in each status.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
-#[non_exhaustive]
-pub struct RunCounts {
-    /// Waiting for a worker.
-    pub queued: u64,
-    /// Held by a worker.
-    pub running: u64,
-    /// Finished successfully.
-    pub succeeded: u64,
-    /// Out of attempts.
-    pub failed: u64,
-    /// Canceled.
-    pub canceled: u64,
-}
-
-impl RunCounts {
-    /// Adds `n` runs with `status`.
-    pub fn add(&mut self, status: RunStatus, n: u64) {
-        match status {
-            RunStatus::Queued => self.queued += n,
-            RunStatus::Running => self.running += n,
-            RunStatus::Succeeded => self.succeeded += n,
-            RunStatus::Failed => self.failed += n,
-            RunStatus::Canceled => self.canceled += n,
-        }
-    }
-
-    /// How many runs there are in all.
-    pub fn total(&self) -> u64 {
-        self.queued + self.running + self.succeeded + self.failed + self.canceled
-    }
-
-    /// The count of `status`.
-    pub fn get(&self, status: RunStatus) -> u64 {
-        match status {
-            RunStatus::Queued => self.queued,
-            RunStatus::Running => self.running,
-            RunStatus::Succeeded => self.succeeded,
-            RunStatus::Failed => self.failed,
-            RunStatus::Canceled => self.canceled,
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use http::{HeaderMap, HeaderValue, Method};
