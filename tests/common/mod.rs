@@ -1,7 +1,8 @@
 //! Helpers for the end-to-end tests: build an example binary once ([`example_binary`]), run
 //! it as a real process ([`Server`]) in a [`TempDir`], talk HTTP/1.1 to it ([`http`]) and wait
 //! for it ([`poll_until`], [`RunCounts`]). [`fixture`] drives the `trigger-fixture` server of
-//! the durability and secrets tests.
+//! the durability and secrets tests; [`webdriver`] drives headless Chromium for the browser
+//! tests.
 //!
 //! `temp_dir.rs` and `poll.rs` are also compiled into the bench, and `temp_dir.rs` into the
 //! runtime's tests, with `#[path]`.
@@ -11,6 +12,7 @@ pub mod fixture;
 pub mod http;
 mod poll;
 mod temp_dir;
+pub mod webdriver;
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
