@@ -65,8 +65,13 @@ impl Fixture {
     /// A server on this installation: `--port 0`, `--lease 2s`, `--concurrency 8`, the secret
     /// and the log file set. Every server started from it shares the database.
     pub fn server(&self) -> ServerBuilder {
+        self.server_with_concurrency(8)
+    }
+
+    /// Like [`server`](Self::server), running `concurrency` attempts at once.
+    pub fn server_with_concurrency(&self, concurrency: usize) -> ServerBuilder {
         Server::with_binary(&package_binary(PACKAGE, BIN))
-            .args(&["--lease", LEASE, "--concurrency", "8"])
+            .args(&["--lease", LEASE, "--concurrency", &concurrency.to_string()])
             .current_dir(self.dir.path())
             .env(SECRET_VAR, SECRET)
             .env("FIXTURE_LOG", &self.log.to_string_lossy())
@@ -117,16 +122,36 @@ impl Fixture {
     }
 }
 
-/// The lines the fixture's jobs appended: `<kind> <run id>`, one per `write`.
+/// The lines the fixture's jobs appended, one per `write`: `<kind> <run id>`, or for the
+/// `start` and `end` of an execution `<kind> <run id> <pid> <attempt> <µs>` (see [`Mark`]).
 #[derive(Debug, Clone)]
 pub struct JobLog {
     text: String,
     counts: BTreeMap<(String, String), usize>,
+    marks: Vec<Mark>,
+}
+
+/// A `start` or `end` line: which server process ran which attempt of a run, and when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mark {
+    /// The line's index in the log: the log orders its lines as they were written.
+    pub line: usize,
+    /// `true` for `start`, `false` for `end`.
+    pub start: bool,
+    /// The run.
+    pub run: String,
+    /// The server's process id.
+    pub pid: u32,
+    /// The attempt, from the job's context.
+    pub attempt: u32,
+    /// When, in microseconds since the Unix epoch.
+    pub at_micros: u128,
 }
 
 impl JobLog {
-    /// Parses the log; panics on a line that is not `<kind> run_…` or on a torn last line,
-    /// which would mean a line was not written in one piece.
+    /// Parses the log; panics on a line that is not `<kind> run_…` (with a pid, an attempt
+    /// and a time for `start` and `end`) or on a torn last line, which would mean a line was
+    /// not written in one piece.
     #[track_caller]
     fn parse(text: String) -> Self {
         assert!(
@@ -135,16 +160,56 @@ impl JobLog {
             text.lines().last()
         );
         let mut counts = BTreeMap::new();
-        for line in text.lines() {
-            let parsed = line
-                .split_once(' ')
-                .filter(|(kind, run)| !kind.is_empty() && run.starts_with("run_"));
-            let Some((kind, run)) = parsed else {
-                panic!("a malformed log line {line:?}");
+        let mut marks = Vec::new();
+        for (index, line) in text.lines().enumerate() {
+            let mut fields = line.split(' ');
+            let (kind, run) = (fields.next().unwrap_or(""), fields.next().unwrap_or(""));
+            let rest: Vec<&str> = fields.collect();
+            assert!(
+                !kind.is_empty() && run.starts_with("run_"),
+                "a malformed log line {line:?}"
+            );
+            let number = |field: &str| -> u128 {
+                field
+                    .parse()
+                    .unwrap_or_else(|_| panic!("a malformed log line {line:?}"))
             };
+            let mark = match (kind, rest.as_slice()) {
+                ("start" | "end", [pid, attempt, at]) => Some(Mark {
+                    line: index,
+                    start: kind == "start",
+                    run: run.to_owned(),
+                    pid: u32::try_from(number(pid)).expect("a pid fits 32 bits"),
+                    attempt: u32::try_from(number(attempt)).expect("an attempt fits 32 bits"),
+                    at_micros: number(at),
+                }),
+                ("start" | "end", _) => panic!("a malformed log line {line:?}"),
+                (_, []) => None,
+                _ => panic!("a malformed log line {line:?}"),
+            };
+            marks.extend(mark);
             *counts.entry((kind.to_owned(), run.to_owned())).or_default() += 1;
         }
-        Self { text, counts }
+        Self {
+            text,
+            counts,
+            marks,
+        }
+    }
+
+    /// How many lines there are.
+    pub fn len(&self) -> usize {
+        self.text.lines().count()
+    }
+
+    /// Whether there is no line.
+    pub fn is_empty(&self) -> bool {
+        self.text.is_empty()
+    }
+
+    /// The `start` and `end` lines, in the order they were written.
+    pub fn marks(&self) -> &[Mark] {
+        &self.marks
     }
 
     /// The raw text.
