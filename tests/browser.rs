@@ -114,7 +114,7 @@ fn the_dashboard_loads_with_the_endpoint_its_url_and_the_jobs() {
     );
     assert_eq!(styled, "sticky");
     // The navigation leads to the jobs.
-    browser.get("header.top nav a[href='/jobs']").click();
+    browser.click("header.top nav a[href='/jobs']");
     browser.wait_for("the jobs page", WAIT, || {
         (browser.text("h1") == "Jobs").then_some(())
     });
@@ -164,9 +164,7 @@ fn a_run_page_shows_its_logs_and_the_request_body() {
     let browser = Browser::start();
     // From the list, as a user would.
     browser.goto(&url(&server, "/runs"));
-    browser
-        .get(&format!("tr[id='run-{id}'] a[href='/runs/{id}']"))
-        .click();
+    browser.click(&format!("tr[id='run-{id}'] a[href='/runs/{id}']"));
     browser.wait_for("the run's page", WAIT, || {
         (browser.text("h1") == id).then_some(())
     });
@@ -212,7 +210,7 @@ fn replay_makes_a_new_run_of_the_same_event() {
     let browser = Browser::start();
     browser.goto(&url(&server, &format!("/runs/{id}")));
     let event = browser.text("main dd.mono a[href^='/events/']");
-    browser.get("button.replay").click();
+    browser.click("button.replay");
     let new = browser.wait_for("the replay's page", WAIT, || {
         let shown = browser.url();
         let path = shown.strip_prefix(&url(&server, "/runs/"))?;
@@ -257,9 +255,7 @@ fn a_secret_is_masked_until_revealed() {
         "the secret is in the page before Reveal"
     );
 
-    browser
-        .get("section[id='endpoint-cal.com'] button.reveal")
-        .click();
+    browser.click("section[id='endpoint-cal.com'] button.reveal");
     let shown = browser.wait_for("the revealed secret", WAIT, || {
         let secret = browser.find("section[id='endpoint-cal.com'] .secret:not(.masked)")?;
         Some(secret.text())
@@ -269,9 +265,7 @@ fn a_secret_is_masked_until_revealed() {
     assert_eq!(copy.attribute("data-copy").as_deref(), Some(SECRET));
 
     // Hide: masked again, out of the page.
-    browser
-        .get("section[id='endpoint-cal.com'] a.button[href^='/#endpoint-']")
-        .click();
+    browser.click("section[id='endpoint-cal.com'] a.button[href^='/#endpoint-']");
     browser.wait_for("the secret masked again", WAIT, || {
         browser.find("section[id='endpoint-cal.com'] .secret.masked")
     });
@@ -294,21 +288,17 @@ fn with_an_api_key_the_browser_logs_in_and_out() {
     browser.goto(&url(&server, "/runs"));
     assert_eq!(browser.url(), url(&server, "/login?next=%2Fruns"));
     browser.get("input#key").type_text("not-the-key");
-    browser
-        .get("form[action='/login'] button[type=submit]")
-        .click();
+    browser.click("form[action='/login'] button[type=submit]");
     browser.wait_for("the wrong key refused", WAIT, || {
         browser.find("p.notice.bad")
     });
     browser.get("input#key").type_text(API_KEY);
-    browser
-        .get("form[action='/login'] button[type=submit]")
-        .click();
+    browser.click("form[action='/login'] button[type=submit]");
     browser.wait_for("the runs page after logging in", WAIT, || {
         (browser.text("h1") == "Runs").then_some(())
     });
     assert_eq!(browser.url(), url(&server, "/runs"));
-    browser.get("form.logout button").click();
+    browser.click("form.logout button");
     browser.wait_for("the login form after logging out", WAIT, || {
         browser
             .url()

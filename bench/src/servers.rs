@@ -37,7 +37,19 @@ pub(crate) fn workspace_root() -> PathBuf {
 /// Builds `example-caldotcom` in release mode with the cargo that built the bench, and returns
 /// the executable path from the `compiler-artifact` message.
 pub(crate) fn build_example() -> Result<PathBuf, BoxError> {
-    let mut child = Command::new(env!("CARGO"))
+    let mut command = Command::new(env!("CARGO"));
+    // `cargo run` describes the bench package in these; a build script that watches them
+    // (ring's does) would run again and rebuild its crates for nothing.
+    for (key, _) in std::env::vars_os() {
+        let Some(name) = key.to_str() else { continue };
+        let per_package = ["CARGO_PKG_", "CARGO_BIN_", "CARGO_MANIFEST_", "CARGO_CRATE_"]
+            .iter()
+            .any(|prefix| name.starts_with(prefix));
+        if per_package || matches!(name, "CARGO_PRIMARY_PACKAGE" | "OUT_DIR") {
+            command.env_remove(&key);
+        }
+    }
+    let mut child = command
         .args([
             "build",
             "--release",

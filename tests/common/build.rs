@@ -37,6 +37,22 @@ fn binary(package: &str, bin: Option<&str>) -> PathBuf {
     built.clone().unwrap_or_else(|error| panic!("{error}"))
 }
 
+/// Whether cargo sets the variable `key` for the crate it runs (rather than for every build).
+fn set_by_cargo_for_this_test(key: &str) -> bool {
+    const EXACT: [&str; 9] = [
+        "CARGO_MANIFEST_DIR",
+        "CARGO_MANIFEST_PATH",
+        "CARGO_MANIFEST_LINKS",
+        "CARGO_CRATE_NAME",
+        "CARGO_BIN_NAME",
+        "CARGO_PRIMARY_PACKAGE",
+        "CARGO_TARGET_TMPDIR",
+        "CARGO_RUSTC_CURRENT_DIR",
+        "OUT_DIR",
+    ];
+    EXACT.contains(&key) || key.starts_with("CARGO_PKG_") || key.starts_with("CARGO_BIN_EXE_")
+}
+
 fn build(package: &str, bin: Option<&str>) -> Result<PathBuf, String> {
     let mut command = Command::new(env!("CARGO"));
     command.args([
@@ -49,6 +65,15 @@ fn build(package: &str, bin: Option<&str>) -> Result<PathBuf, String> {
         Some(bin) => command.args(["--bin", bin]),
         None => command.arg("--bins"),
     };
+    // What cargo set for this test binary describes this package, not the build's: build
+    // scripts that watch these variables (ring's watches `CARGO_MANIFEST_DIR` and
+    // `CARGO_PKG_NAME`) would run again, rebuild their crates under the outer build's feet, and
+    // make the next outer build rebuild them once more.
+    for (key, _) in std::env::vars_os() {
+        if key.to_str().is_some_and(set_by_cargo_for_this_test) {
+            command.env_remove(key);
+        }
+    }
     let output = command
         .current_dir(WORKSPACE)
         .stdin(Stdio::null())

@@ -244,6 +244,27 @@ impl Browser {
         }
     }
 
+    /// Clicks the first element matching `selector`, found again if the page replaced it
+    /// between finding and clicking (a live list re-renders its rows as runs change).
+    #[track_caller]
+    pub fn click(&self, selector: &str) {
+        let clicked = poll_until(Duration::from_secs(10), || {
+            let element = self.find(selector)?;
+            let path = format!("/element/{}/click", element.id);
+            match self.try_command("POST", &path, Some(&json!({}))) {
+                Ok(_) => Some(()),
+                Err(e) if e.error == "stale element reference" => None,
+                Err(e) => panic!("click {selector:?}: {}: {}", e.error, e.message),
+            }
+        });
+        if clicked.is_none() {
+            panic!(
+                "click {selector:?}: not found, or replaced at every try; the page's text:\n{}",
+                self.text("body")
+            );
+        }
+    }
+
     /// The first element matching `selector`; panics, with the page's text, if there is none.
     #[track_caller]
     pub fn get(&self, selector: &str) -> Element<'_> {

@@ -4,6 +4,7 @@
 use serde_json::{Map, Value};
 
 use crate::error::{ErrorKind, FilterError, Target};
+use crate::names::{self, NameId};
 use crate::path::{Display, Segment};
 
 type Result<T, E = FilterError> = std::result::Result<T, E>;
@@ -31,6 +32,8 @@ pub struct Pattern {
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct Field {
     pub(crate) name: String,
+    /// The name's number (see [`crate::names`]).
+    pub(crate) id: NameId,
     /// `body.payload.length`: written once here, so a mismatch costs one string.
     pub(crate) path: Box<str>,
     pub(crate) rule: Rule,
@@ -168,6 +171,7 @@ impl Pattern {
             path.push(Segment::Key(key.clone()));
             compiled.push(Field {
                 name: key.clone(),
+                id: names::intern(key),
                 path: Display(path).to_string().into(),
                 rule: rule(value, path, scope)?,
             });

@@ -29,6 +29,7 @@
 mod compile;
 mod error;
 mod matching;
+mod names;
 mod node;
 mod path;
 mod reads;

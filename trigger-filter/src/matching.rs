@@ -194,7 +194,7 @@ impl Pattern {
             });
         }
         for field in &self.fields {
-            let value = payload.and_then(|p| p.field(&field.name));
+            let value = payload.and_then(|p| p.field(&field.name, field.id));
             field.rule.check(value, &field.path)?;
         }
         Ok(())

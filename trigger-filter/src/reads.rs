@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use crate::compile::{Filter, Pattern, Rule};
+use crate::names::{self, NameId, UNNAMED};
 use crate::node::ParsedBody;
 use crate::scan::{self, BodyError};
 
@@ -32,6 +33,8 @@ pub(crate) enum Shape {
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct Fields {
     list: Vec<(String, Shape)>,
+    /// The numbers of the names, in the order of `list`.
+    ids: Vec<NameId>,
     /// Bit `n` for each name of `n` bytes (bit 63 for 63 bytes and more).
     lengths: u64,
 }
@@ -41,12 +44,13 @@ impl Fields {
         let lengths = list
             .iter()
             .fold(0, |bits, (name, _)| bits | length_bit(name.len()));
-        Self { list, lengths }
+        let ids = list.iter().map(|(name, _)| names::intern(name)).collect();
+        Self { list, ids, lengths }
     }
 
-    /// The index and shape of field `key`, if filters read it.
+    /// The index, name number and shape of field `key`, if filters read it.
     #[inline]
-    pub(crate) fn get(&self, key: &[u8]) -> Option<(usize, &Shape)> {
+    pub(crate) fn get(&self, key: &[u8]) -> Option<(usize, NameId, &Shape)> {
         if self.lengths & length_bit(key.len()) == 0 {
             return None;
         }
@@ -55,7 +59,8 @@ impl Fields {
             let name = name.as_bytes();
             name.len() == key.len() && name.first() == key.first() && name == key
         })?;
-        Some((found, &self.list[found].1))
+        let id = self.ids.get(found).copied().unwrap_or(UNNAMED);
+        Some((found, id, &self.list[found].1))
     }
 }
 

@@ -66,7 +66,7 @@ impl Bounded<'_> {
 
     pub(super) fn value(&mut self, at: At<'_, '_>) -> Result<(), Full> {
         match at.node() {
-            Node::Null | Node::Key(_) | Node::Shadowed => self.push_str("null"),
+            Node::Null | Node::Key(..) | Node::Shadowed => self.push_str("null"),
             Node::Bool(b) => self.push_str(if b { "true" } else { "false" }),
             Node::Int(_) | Node::UInt(_) | Node::Float(_) => {
                 let number = at.as_num().map(|n| n.to_string()).unwrap_or_default();

@@ -239,11 +239,20 @@ pub(super) fn skip(b: &[u8], mut p: usize, depth: usize) -> Step {
 }
 
 /// How many bytes `bytes` starts with that JSON writes as they are in a string: up to the
-/// first `"`, `\` or control character, found eight bytes at a time.
+/// first `"`, `\` or control character, found sixteen bytes at a time on x86_64 (SSE2), then
+/// eight at a time, then byte by byte.
 #[inline(always)]
 pub(crate) fn plain_len(bytes: &[u8]) -> usize {
     let mut len = 0;
-    for chunk in bytes.chunks_exact(8) {
+    #[cfg(target_arch = "x86_64")]
+    for chunk in bytes.chunks_exact(16) {
+        let found = sse2::special(chunk.try_into().unwrap_or(&[0; 16]));
+        if found != 0 {
+            return len + found.trailing_zeros() as usize;
+        }
+        len += 16;
+    }
+    for chunk in bytes[len..].chunks_exact(8) {
         let word = u64::from_le_bytes([
             chunk[0], chunk[1], chunk[2], chunk[3], chunk[4], chunk[5], chunk[6], chunk[7],
         ]);
@@ -273,6 +282,33 @@ fn special(word: u64) -> u64 {
     let backslash = zero(word ^ (ONES * u64::from(b'\\')));
     let control = word.wrapping_sub(ONES * 0x20) & !word;
     (quote | backslash | control) & HIGH
+}
+
+/// Sixteen bytes compared at once, with the instructions every x86_64 processor has.
+#[cfg(target_arch = "x86_64")]
+#[allow(unsafe_code)]
+mod sse2 {
+    use std::arch::x86_64::{
+        _mm_cmpeq_epi8, _mm_loadu_si128, _mm_min_epu8, _mm_movemask_epi8, _mm_or_si128,
+        _mm_set1_epi8,
+    };
+
+    /// Bit `i` is set where `chunk[i]` is a `"`, a `\` or a control character.
+    #[inline(always)]
+    pub(super) fn special(chunk: &[u8; 16]) -> u32 {
+        // SAFETY: SSE2 is part of the x86_64 baseline, enabled for every x86_64 target, so
+        // these instructions exist wherever this code runs; the unaligned load reads the 16
+        // bytes of `chunk` and nothing else.
+        unsafe {
+            let v = _mm_loadu_si128(chunk.as_ptr().cast());
+            let quote = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'"' as i8));
+            let backslash = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\\' as i8));
+            // Unsigned: a byte below 0x20 is its own minimum with 0x1F.
+            let control = _mm_cmpeq_epi8(_mm_min_epu8(v, _mm_set1_epi8(0x1f)), v);
+            let found = _mm_or_si128(_mm_or_si128(quote, backslash), control);
+            _mm_movemask_epi8(found) as u32
+        }
+    }
 }
 
 /// Decodes the escapes of a checked string's contents. A lone surrogate (`"\ud800"`), which
@@ -363,6 +399,24 @@ mod tests {
             20
         );
         assert_eq!(plain_len(b"\x7f\x7f\x7f\x7f\x7f\x7f\x7f\x7f\x7f\x1f"), 9);
+    }
+
+    #[test]
+    fn plain_len_finds_each_special_byte_wherever_it_is() {
+        // Across the sixteen- and eight-byte steps and the tail, with bytes above 0x7F
+        // (which a signed comparison would take for control characters) around it.
+        for len in 0..48 {
+            for at in 0..=len {
+                for special in [b'"', b'\\', 0x00, 0x1f] {
+                    let mut bytes: Vec<u8> =
+                        (0..len).map(|i| [b'a', 0xC3, 0x7f, b' '][i % 4]).collect();
+                    if at < len {
+                        bytes[at] = special;
+                    }
+                    assert_eq!(plain_len(&bytes), at, "{bytes:?}");
+                }
+            }
+        }
     }
 
     #[test]

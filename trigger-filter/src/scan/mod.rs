@@ -9,6 +9,7 @@
 use std::fmt;
 
 use self::lex::{EOF_VALUE, Fail, RECURSION, Scalar, Step, fail, ws};
+use crate::names::UNNAMED;
 use crate::node::{Node, ParsedBody, Text};
 use crate::reads::Shape;
 
@@ -236,28 +237,28 @@ impl Writer<'_> {
     /// The shape of the value of `key` when `shape` reads it, with the index of the field in
     /// `shape` (none when it is kept whole); then its key is on the tape.
     fn kept<'s>(&mut self, shape: &'s Shape, key: &lex::Key) -> Option<(&'s Shape, Option<usize>)> {
-        let inner = match shape {
-            Shape::Whole => (shape, None),
+        let (inner, index, id) = match shape {
+            Shape::Whole => (shape, None, UNNAMED),
             Shape::Fields(fields) => {
-                let raw = &self.text[key.start..key.end];
-                let (index, inner) = if key.escaped {
+                let (index, id, inner) = if key.escaped {
+                    let raw = &self.text[key.start..key.end];
                     fields.get(lex::unescape(raw).as_bytes())?
                 } else {
-                    fields.get(raw.as_bytes())?
+                    fields.get(self.b.get(key.start..key.end).unwrap_or_default())?
                 };
-                (inner, Some(index))
+                (inner, Some(index), id)
             }
         };
         let text = self.text_of(key.start, key.end, key.escaped);
-        self.tape.push(Node::Key(text));
-        Some(inner)
+        self.tape.push(Node::Key(text, id));
+        Some((inner, index))
     }
 
     /// Marks the earlier keys of the object at `entry` with the name of its last key (just
     /// written) as shadowed: the object stays unique.
     #[cold]
     fn shadow(&mut self, entry: usize) {
-        let Some(&Node::Key(last)) = self.tape.last() else {
+        let Some(&Node::Key(last, _)) = self.tape.last() else {
             return;
         };
         let name = crate::node::text_of(self.text, &self.escaped, last).to_owned();
@@ -268,7 +269,7 @@ impl Writer<'_> {
                 Node::Array { end } | Node::Object { end, .. } => end as usize,
                 _ => value + 1,
             };
-            if let Node::Key(key) = self.tape[next] {
+            if let Node::Key(key, _) = self.tape[next] {
                 if crate::node::text_of(self.text, &self.escaped, key) == name {
                     self.tape[next] = Node::Shadowed;
                 }
