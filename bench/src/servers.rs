@@ -42,9 +42,14 @@ pub(crate) fn build_example() -> Result<PathBuf, BoxError> {
     // (ring's does) would run again and rebuild its crates for nothing.
     for (key, _) in std::env::vars_os() {
         let Some(name) = key.to_str() else { continue };
-        let per_package = ["CARGO_PKG_", "CARGO_BIN_", "CARGO_MANIFEST_", "CARGO_CRATE_"]
-            .iter()
-            .any(|prefix| name.starts_with(prefix));
+        let per_package = [
+            "CARGO_PKG_",
+            "CARGO_BIN_",
+            "CARGO_MANIFEST_",
+            "CARGO_CRATE_",
+        ]
+        .iter()
+        .any(|prefix| name.starts_with(prefix));
         if per_package || matches!(name, "CARGO_PRIMARY_PACKAGE" | "OUT_DIR") {
             command.env_remove(&key);
         }

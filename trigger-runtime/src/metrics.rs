@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 /// The upper bounds of the attempt duration histogram's buckets, in seconds.
@@ -14,10 +15,16 @@ pub const BUCKETS: &[f64] = &[
 /// How an attempt ended, as the metrics name it.
 pub const OUTCOMES: [&str; 5] = ["succeeded", "retrying", "failed", "suspended", "lost"];
 
+/// How a worker got the runs it started, as the metrics name it: handed over by the ingest
+/// that created them claimed, or claimed from the store.
+pub const STARTED_VIA: [&str; 2] = ["ingest", "claim"];
+
 /// The attempts of every job since the process started.
 #[derive(Debug, Default)]
 pub struct AttemptMetrics {
     jobs: Mutex<BTreeMap<String, JobAttempts>>,
+    /// Attempts started, by [`STARTED_VIA`].
+    started: [AtomicU64; STARTED_VIA.len()],
 }
 
 #[derive(Debug, Default)]
@@ -52,8 +59,24 @@ impl AttemptMetrics {
         attempts.seconds += seconds;
     }
 
+    /// Counts an attempt started by a run got `via` (one of [`STARTED_VIA`]).
+    pub fn started(&self, via: &str) {
+        if let Some(i) = STARTED_VIA.iter().position(|v| *v == via) {
+            self.started[i].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
     /// Appends the metrics in Prometheus text format.
     pub fn render(&self, out: &mut String) {
+        out.push_str(
+            "# HELP trigger_attempts_started_total Attempts started, by how the worker got the \
+             run: handed over by its ingest, or claimed from the store.\n",
+        );
+        out.push_str("# TYPE trigger_attempts_started_total counter\n");
+        for (via, n) in STARTED_VIA.iter().zip(&self.started) {
+            let n = n.load(Ordering::Relaxed);
+            let _ = writeln!(out, "trigger_attempts_started_total{{via=\"{via}\"}} {n}");
+        }
         let jobs = self
             .jobs
             .lock()

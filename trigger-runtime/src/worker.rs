@@ -14,9 +14,13 @@ use tokio::task::{JoinError, JoinSet};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
+mod attempt;
 mod backoff;
+mod handoff;
 
 use self::backoff::{ClaimBackoff, jitter};
+use self::handoff::Handoff;
+pub(crate) use self::handoff::Slot;
 use crate::error::error_chain;
 use crate::io::{Io, LogLimits, LogLine, LogSink, Logger, TaskError};
 use crate::job::{Context, Job, JobOutput};
@@ -72,6 +76,7 @@ pub struct Worker {
     job_limits: Arc<[(String, usize)]>,
     metrics: Arc<AttemptMetrics>,
     backoff: Arc<Mutex<ClaimBackoff>>,
+    handoff: Arc<Handoff>,
 }
 
 impl Worker {
@@ -84,6 +89,7 @@ impl Worker {
             in_flight: Arc::default(),
             metrics: Arc::default(),
             backoff: Arc::default(),
+            handoff: Arc::default(),
             job_limits: registry
                 .jobs()
                 .filter_map(|job| job.concurrency().map(|n| (job.id().to_owned(), n)))
@@ -99,7 +105,38 @@ impl Worker {
 
     /// Wakes the worker to look for runs now (ingest calls this after a commit).
     pub fn wake(&self) {
+        self.handoff.mark();
         self.wake.notify_one();
+    }
+
+    /// A free slot of the running worker for a run of `job` that ingest is about to create:
+    /// the run is then created claimed for [`lease`](Self::lease) and handed over with
+    /// [`start`](Self::start), without a claim. `None` when the worker loop is not running,
+    /// has no free slot or may have due runs queued (they go first), or when `job` has a
+    /// concurrency limit (which claims keep).
+    pub(crate) fn reserve(&self, job: &Job) -> Option<Slot> {
+        if job.concurrency().is_some() {
+            return None;
+        }
+        self.handoff.reserve()
+    }
+
+    /// How long a claim holds a run.
+    pub(crate) fn lease(&self) -> Duration {
+        self.config.lease
+    }
+
+    /// Executes `claim`, a run created claimed for `slot`. If the loop stopped since the slot
+    /// was taken, the run is released for the next start instead.
+    pub(crate) fn start(&self, claim: ClaimedRun, slot: Slot) {
+        if let Some(claim) = self.handoff.hand(claim, slot) {
+            let store = self.store.clone();
+            tokio::spawn(async move {
+                if let Err(error) = store.release(&claim.run.id, claim.lease).await {
+                    tracing::error!(run = %claim.run.id, error = %error_chain(&error), "could not release a run created while the worker stopped; it is claimed again when its lease expires");
+                }
+            });
+        }
     }
 
     /// Executes every run that is due now, up to `concurrency` at a time, and returns how many
@@ -135,17 +172,35 @@ impl Worker {
                 None => std::future::pending().await,
             }
         };
+        let mut handed = self.handoff.open(Arc::clone(&semaphore));
         loop {
             // A tick claims whatever is free; other wake-ups claim in batches (see `fill`).
             let force = tokio::select! {
                 biased;
                 () = shutdown.cancelled() => break,
+                Some((claim, permit)) = handed.recv() => {
+                    self.spawn(claim, permit, &mut tasks, "ingest");
+                    continue;
+                }
                 () = self.wake.notified() => false,
-                () = announcement() => false,
-                _ = tick.tick() => true,
+                () = announcement() => {
+                    self.handoff.mark();
+                    false
+                }
+                _ = tick.tick() => {
+                    // Retries may have become due.
+                    self.handoff.mark();
+                    true
+                }
                 Some(_) = tasks.join_next(), if !tasks.is_empty() => false,
             };
             self.fill(&semaphore, &mut tasks, force).await;
+        }
+        // Runs committed claimed before the handoff closed run like the others.
+        self.handoff.close();
+        handed.close();
+        while let Ok((claim, permit)) = handed.try_recv() {
+            self.spawn(claim, permit, &mut tasks, "ingest");
         }
         self.drain(tasks).await;
     }
@@ -173,12 +228,16 @@ impl Worker {
             if available == 0 || (!force && busy > 0 && available < batch) {
                 break;
             }
+            let seen = self.handoff.seen();
             let claimed = match self.store.claim(&self.claim_request(available)).await {
                 Ok(claimed) => {
                     let mut backoff = self.lock_backoff();
                     if backoff.failures > 0 {
                         tracing::info!(failures = backoff.failures, "claiming runs again");
                         *backoff = ClaimBackoff::default();
+                    }
+                    if claimed.len() < available {
+                        self.handoff.drained(seen);
                     }
                     claimed
                 }
@@ -191,21 +250,11 @@ impl Worker {
             let count = claimed.len();
             for claim in claimed {
                 let Ok(permit) = Arc::clone(semaphore).try_acquire_owned() else {
-                    // Only this loop takes permits, so this does not happen; give the run back.
+                    // An ingest took the permit meanwhile (see `reserve`): give the run back.
                     let _ = self.store.release(&claim.run.id, claim.lease).await;
                     continue;
                 };
-                self.lock_in_flight()
-                    .insert(claim.run.id.clone(), claim.lease);
-                let worker = self.clone();
-                let span = tracing::info_span!(
-                    "run",
-                    run = %claim.run.id,
-                    job = %claim.run.job,
-                    attempt = claim.lease.attempt,
-                    event = %claim.event.id,
-                );
-                tasks.spawn(async move { worker.execute(claim, permit).await }.instrument(span));
+                self.spawn(claim, permit, tasks, "claim");
                 spawned += 1;
             }
             if count < available {
@@ -213,6 +262,28 @@ impl Worker {
             }
         }
         spawned
+    }
+
+    /// Executes `claim`, got `via` (see [`STARTED_VIA`](crate::metrics::STARTED_VIA)), in its own task, holding `permit`.
+    fn spawn(
+        &self,
+        claim: ClaimedRun,
+        permit: OwnedSemaphorePermit,
+        tasks: &mut JoinSet<()>,
+        via: &str,
+    ) {
+        self.metrics.started(via);
+        self.lock_in_flight()
+            .insert(claim.run.id.clone(), claim.lease);
+        let worker = self.clone();
+        let span = tracing::info_span!(
+            "run",
+            run = %claim.run.id,
+            job = %claim.run.job,
+            attempt = claim.lease.attempt,
+            event = %claim.event.id,
+        );
+        tasks.spawn(async move { worker.execute(claim, permit).await }.instrument(span));
     }
 
     async fn drain(&self, mut tasks: JoinSet<()>) {
@@ -249,244 +320,4 @@ impl Worker {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
-
-    async fn execute(&self, claim: ClaimedRun, permit: OwnedSemaphorePermit) {
-        let run_id = claim.run.id.clone();
-        let lease = claim.lease;
-        let logs = Arc::new(LogBuffer::new(self.config.log_limits));
-        let started = std::time::Instant::now();
-        let outcome = match self.registry.job(&claim.run.job) {
-            Some(job) => self.attempt(job, &claim, &logs).await,
-            None => Some(self.unknown_job(&claim.run)),
-        };
-        let took = started.elapsed();
-        let name = outcome.as_ref().map_or("lost", outcome_name);
-        if let Some(outcome) = outcome {
-            self.record(&run_id, lease, logs.finish(), outcome).await;
-        }
-        self.metrics.record(&claim.run.job, name, took);
-        let mut in_flight = self.lock_in_flight();
-        // The same worker may have claimed the run again (this attempt lost its lease): leave
-        // the newer attempt's entry alone.
-        if in_flight.get(&run_id) == Some(&lease) {
-            in_flight.remove(&run_id);
-        }
-        drop(in_flight);
-        drop(permit);
-    }
-
-    /// A run of a job this build does not have: given back, uncounted, for a server that has
-    /// it (a rolling deploy), until [`WorkerConfig::unknown_job_wait`] has passed since the run
-    /// was created; then failed.
-    fn unknown_job(&self, run: &RunRecord) -> AttemptOutcome {
-        let wait = self.config.unknown_job_wait;
-        let now = Timestamp::now();
-        if now >= run.created_at.saturating_add(wait) {
-            tracing::error!(run = %run.id, job = %run.job, "no server ran this job within {wait:?}; the run fails");
-            return AttemptOutcome::Failed {
-                error: format!(
-                    "job {:?} is not registered in this build, and no server that has it ran it within {wait:?}",
-                    run.job
-                ),
-            };
-        }
-        tracing::warn!(run = %run.id, job = %run.job, "job not registered in this build; leaving the run to a server that has it");
-        let again = (wait / 10).clamp(Duration::from_millis(10), Duration::from_secs(5));
-        AttemptOutcome::Suspended {
-            until: now.saturating_add(again),
-        }
-    }
-
-    /// Stores the attempt's last log lines and its outcome together.
-    async fn record(
-        &self,
-        run_id: &str,
-        lease: Lease,
-        lines: Vec<LogLine>,
-        outcome: AttemptOutcome,
-    ) {
-        let attempt = lease.attempt;
-        let status = outcome_name(&outcome);
-        match self.store.finish(run_id, lease, lines, outcome).await {
-            Ok(true) => tracing::debug!(run = %run_id, attempt, status, "attempt finished"),
-            Ok(false) => {
-                tracing::warn!(run = %run_id, attempt, "attempt finished after losing its lease; result discarded")
-            }
-            Err(error) => {
-                tracing::error!(run = %run_id, attempt, error = %error_chain(&error), "could not record the attempt; it runs again when its lease expires")
-            }
-        }
-    }
-
-    /// Runs one attempt; `None` when the attempt lost its lease and must not record anything.
-    async fn attempt(
-        &self,
-        job: &Job,
-        claim: &ClaimedRun,
-        logs: &Arc<LogBuffer>,
-    ) -> Option<AttemptOutcome> {
-        let run = &claim.run;
-        let request = match claim.event.to_request() {
-            Ok(request) => request,
-            Err(error) => {
-                return Some(AttemptOutcome::Failed {
-                    error: format!("stored event is unreadable: {error}"),
-                });
-            }
-        };
-        let logger = Logger::new(Arc::clone(logs) as Arc<dyn LogSink>, job.id(), &run.id);
-        let io = Io::with_store(logger, Some((self.store.clone(), claim.lease)), &run.id);
-        let ctx = Context::new(
-            run.id.as_str(),
-            run.attempts,
-            (job.id(), job.name(), run.job_version.as_str()),
-            claim.event.endpoint_id.as_str(),
-            claim.event.id.as_str(),
-            self.config.environment.as_str(),
-            claim.event.received_at,
-        );
-        tracing::debug!(run = %run.id, job = job.id(), attempt = run.attempts, "attempt started");
-        let task = AbortOnDrop(tokio::spawn(job.call(request, io, ctx).in_current_span()));
-        let ended = self.supervise(job, claim, task, logs).await?;
-        Some(judge(job, run, ended))
-    }
-
-    /// Waits for the attempt to end, renewing its lease and flushing its log lines every
-    /// third of the lease; `None` when the lease was lost (the task is then aborted).
-    async fn supervise(
-        &self,
-        job: &Job,
-        claim: &ClaimedRun,
-        mut task: AbortOnDrop<JobOutput>,
-        logs: &LogBuffer,
-    ) -> Option<Ended> {
-        let (run, lease) = (&claim.run, claim.lease);
-        let deadline = job.timeout().map(|t| tokio::time::Instant::now() + t);
-        let every = (self.config.lease / 3).max(Duration::from_millis(10));
-        let mut heartbeat = tokio::time::interval(every);
-        let mut renewed = tokio::time::Instant::now();
-        heartbeat.tick().await;
-        loop {
-            tokio::select! {
-                joined = &mut task.0 => return Some(Ended::Joined(joined)),
-                () = sleep_until(deadline) => return Some(Ended::TimedOut),
-                _ = heartbeat.tick() => {
-                    self.flush(&run.id, lease, logs).await;
-                    match self.store.heartbeat(&run.id, lease, self.config.lease).await {
-                        Ok(true) => renewed = tokio::time::Instant::now(),
-                        Ok(false) => {
-                            tracing::warn!(run = %run.id, "lost the lease; abandoning the attempt");
-                            return None;
-                        }
-                        Err(error) => {
-                            tracing::warn!(run = %run.id, error = %error_chain(&error), "heartbeat failed");
-                            if renewed.elapsed() >= self.config.lease {
-                                tracing::warn!(run = %run.id, "lease expired without a heartbeat; abandoning the attempt");
-                                return None;
-                            }
-                        }
-                    }
-                }
-            }
-        }
-    }
-
-    async fn flush(&self, run_id: &str, lease: Lease, logs: &LogBuffer) {
-        let lines = logs.take();
-        if lines.is_empty() {
-            return;
-        }
-        if let Err(error) = self.store.append_logs(run_id, lease, lines).await {
-            tracing::warn!(run = %run_id, error = %error_chain(&error), "could not store log lines");
-        }
-    }
-}
-
-/// How an attempt ended, as logs and metrics name it.
-fn outcome_name(outcome: &AttemptOutcome) -> &'static str {
-    match outcome {
-        AttemptOutcome::Succeeded(_) => "succeeded",
-        AttemptOutcome::Retry { .. } => "retrying",
-        AttemptOutcome::Failed { .. } => "failed",
-        AttemptOutcome::Suspended { .. } => "suspended",
-    }
-}
-
-async fn sleep_until(deadline: Option<tokio::time::Instant>) {
-    match deadline {
-        Some(deadline) => tokio::time::sleep_until(deadline).await,
-        None => std::future::pending().await,
-    }
-}
-
-struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
-
-impl<T> Drop for AbortOnDrop<T> {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
-/// How an attempt's task ended.
-enum Ended {
-    /// It returned, panicked or was cancelled.
-    Joined(Result<JobOutput, JoinError>),
-    /// It ran past the job's timeout.
-    TimedOut,
-}
-
-/// What an ended attempt means for its run: success, a wait, a retry with backoff, or the
-/// final failure.
-fn judge(job: &Job, run: &RunRecord, ended: Ended) -> AttemptOutcome {
-    let error = match ended {
-        Ended::Joined(Ok(Ok(output))) => return AttemptOutcome::Succeeded(output),
-        Ended::Joined(Ok(Err(error))) => {
-            // A job that returns the error of `io.wait` (with `?`) waits; one that handled it
-            // and went on is judged by what it returned.
-            if let Some(until) = suspension(&*error) {
-                tracing::debug!(run = %run.id, %until, "run waits");
-                return AttemptOutcome::Suspended { until };
-            }
-            error_chain(&*error)
-        }
-        Ended::Joined(Err(join)) if join.is_panic() => {
-            format!("job panicked: {}", panic_message(join.into_panic()))
-        }
-        Ended::Joined(Err(_)) => "job task was cancelled".to_owned(),
-        Ended::TimedOut => format!(
-            "attempt timed out after {:?}",
-            job.timeout().unwrap_or_default()
-        ),
-    };
-    tracing::warn!(run = %run.id, job = job.id(), attempt = run.attempts, %error, "attempt failed");
-    let policy = job.retry();
-    if run.attempts >= run.max_attempts.min(policy.max_attempts()) {
-        AttemptOutcome::Failed { error }
-    } else {
-        let delay = policy.backoff(run.attempts, jitter());
-        AttemptOutcome::Retry {
-            error,
-            at: Timestamp::now().saturating_add(delay),
-        }
-    }
-}
-
-/// When the run asked to resume, if `error` is (or wraps) [`TaskError::Suspended`].
-fn suspension(error: &(dyn std::error::Error + 'static)) -> Option<Timestamp> {
-    let mut current = Some(error);
-    while let Some(error) = current {
-        if let Some(TaskError::Suspended { until, .. }) = error.downcast_ref::<TaskError>() {
-            return Some(*until);
-        }
-        current = error.source();
-    }
-    None
-}
-
-fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
-    payload
-        .downcast_ref::<&str>()
-        .map(|s| (*s).to_owned())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "non-string panic payload".to_owned())
 }

@@ -7,7 +7,7 @@ use serde_json::json;
 use trigger_runtime::io::{LogLevel, LogLine};
 use trigger_runtime::store::{
     AttemptOutcome, ClaimRequest, Event, Lease, LogQuery, NewRun, RUN_LOGS_PAGE, RunQuery,
-    RunStatus, SkippedJob, SkippedJobs, SqliteStore, Store,
+    RunRecord, RunStatus, SkippedJob, SkippedJobs, SqliteStore, Store,
 };
 use trigger_runtime::time::Timestamp;
 
@@ -39,6 +39,7 @@ fn run(id: &str, job: &str) -> NewRun {
         job_id: job.to_owned(),
         job_version: "1.0.0".to_owned(),
         max_attempts: 3,
+        lease: None,
     }
 }
 
@@ -90,6 +91,8 @@ for_each_driver!(
     dedup_returns_the_first_event,
     a_reused_key_with_another_body_is_a_new_event,
     claim_finish_and_history,
+    a_run_created_claimed_needs_no_claim,
+    a_run_created_claimed_is_claimed_again_after_its_lease,
     retries_wait_until_due,
     fencing_refuses_stale_attempts,
     a_run_that_keeps_losing_its_lease_fails,
@@ -226,6 +229,106 @@ async fn claim_finish_and_history(store: Store) {
     assert_eq!(run.logs[0].line.message, "hi");
     assert_eq!(run.logs[0].line.data, json!({"a": 1}));
     assert!(run.finished_at.is_some());
+}
+
+/// What a stored run says, but its logs and tasks, as text to compare.
+fn fields(r: &RunRecord) -> String {
+    let ids = (&r.id, &r.job, &r.job_version, &r.event_id, &r.endpoint_id);
+    let times = (
+        r.created_at,
+        r.run_at,
+        r.started_at,
+        r.finished_at,
+        r.lease_until,
+    );
+    let counts = (
+        r.status,
+        r.attempts,
+        r.max_attempts,
+        r.lease_epoch,
+        &r.error,
+    );
+    format!("{ids:?} {times:?} {counts:?} {}", r.history.len())
+}
+
+/// A run ingested with a lease is stored running its first attempt, exactly as the ingest
+/// gives it back; claims leave it alone while the lease holds, and it finishes with that
+/// lease. A duplicate delivery creates no claimed run.
+async fn a_run_created_claimed_needs_no_claim(store: Store) {
+    let mut leased = run("run_1", "a");
+    leased.lease = Some(Duration::from_secs(30));
+    let ingested = store
+        .ingest(
+            event("evt_1", Some("k1"), b"{}"),
+            vec![leased, run("run_2", "b")],
+        )
+        .await
+        .unwrap();
+    let [claimed] = ingested.claimed.as_slice() else {
+        panic!("one claimed run: {:?}", ingested.claimed);
+    };
+    assert_eq!(claimed.lease, l(1));
+    assert_eq!(
+        (claimed.event.id.as_str(), &claimed.event.body[..]),
+        ("evt_1", &b"{}"[..])
+    );
+    let stored = store.run("run_1").await.unwrap().unwrap();
+    assert_eq!(
+        fields(&stored),
+        fields(&claimed.run),
+        "the claim is the run as stored"
+    );
+    assert_eq!((stored.status, stored.attempts), (RunStatus::Running, 1));
+    let started = stored.started_at.unwrap();
+    assert_eq!(
+        stored.lease_until,
+        Some(started.saturating_add(Duration::from_secs(30)))
+    );
+
+    let again = store
+        .ingest(event("evt_2", Some("k1"), b"{}"), vec![run("run_3", "a")])
+        .await
+        .unwrap();
+    assert!(again.duplicate && again.claimed.is_empty(), "{again:?}");
+
+    let others = store.claim(&claim(10)).await.unwrap();
+    let ids: Vec<&str> = others.iter().map(|c| c.run.id.as_str()).collect();
+    assert_eq!(ids, ["run_2"], "only the queued run is claimed");
+    let lines = vec![line("done")];
+    let outcome = AttemptOutcome::Succeeded(json!({"ok": true}));
+    assert!(store.finish("run_1", l(1), lines, outcome).await.unwrap());
+    let done = store.run("run_1").await.unwrap().unwrap();
+    assert_eq!(
+        (done.status, done.history.len(), messages(&done.logs)),
+        (RunStatus::Succeeded, 1, vec!["done".to_owned()])
+    );
+}
+
+/// A run created claimed whose worker died is claimed again once its lease runs out: its
+/// second attempt, and the first lease no longer writes.
+async fn a_run_created_claimed_is_claimed_again_after_its_lease(store: Store) {
+    let mut short = run("run_4", "a");
+    short.lease = Some(Duration::from_millis(1));
+    let ingested = store
+        .ingest(event("evt_3", None, b"{}"), vec![short])
+        .await
+        .unwrap();
+    assert_eq!(ingested.claimed.len(), 1);
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let reclaimed = store
+        .claim(&ClaimRequest::new(1, Duration::from_millis(1)))
+        .await
+        .unwrap();
+    assert_eq!(reclaimed.len(), 1);
+    assert_eq!(
+        (reclaimed[0].run.id.as_str(), reclaimed[0].lease),
+        ("run_4", l(2))
+    );
+    let lost = AttemptOutcome::Succeeded(json!(null));
+    assert!(
+        !store.finish("run_4", l(1), vec![], lost).await.unwrap(),
+        "the first lease no longer holds"
+    );
 }
 
 async fn retries_wait_until_due(store: Store) {

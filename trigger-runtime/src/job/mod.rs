@@ -211,6 +211,7 @@ impl Job {
             job_id: self.id.to_owned(),
             job_version: self.version.to_owned(),
             max_attempts: self.retry.max_attempts(),
+            lease: None,
         }
     }
 

@@ -18,11 +18,13 @@ use super::views::IngestView;
 use super::{AppState, SecretState};
 use crate::endpoint::{HttpEndpoint, Verifier};
 use crate::error::error_chain;
+use crate::job::Job;
 use crate::request::{Request, RequestError};
-use crate::store::{Event, StoreError};
+use crate::store::{Event, Ingested, NewRun, StoreError};
 use crate::time::Timestamp;
 use crate::verify::Secret;
 use crate::verify::{Answer, Respond, Verification};
+use crate::worker::Slot;
 
 /// How long a sender may take to send the body.
 const BODY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -192,7 +194,8 @@ async fn accept(
     }
 
     let route = state.registry.route(endpoint.id(), &request);
-    let runs: Vec<_> = route.matched.iter().map(|job| job.new_run()).collect();
+    let mut runs: Vec<_> = route.matched.iter().map(|job| job.new_run()).collect();
+    let slots = reserve_slots(state, &route.matched, &mut runs);
     // Why no job starts, for the log (only then).
     let reasons = (runs.is_empty() && !route.skipped.is_empty()).then(|| {
         let reasons: Vec<String> = route
@@ -208,14 +211,12 @@ async fn accept(
         .delivery_id(&request)
         .or_else(|| dedup_key(&request));
     event.skipped = route.skipped;
-    let ingested = state
+    let mut ingested = state
         .store
         .ingest(event, runs)
         .await
         .map_err(Rejection::Store)?;
-    if !ingested.runs.is_empty() && !ingested.duplicate {
-        state.worker.wake();
-    }
+    hand_over(state, &mut ingested, slots);
     tracing::info!(
         endpoint = id,
         event = %ingested.event_id,
@@ -245,6 +246,31 @@ async fn accept(
         outcome,
         event_id: Some(ingested.event_id),
     })
+}
+
+/// Free worker slots for the runs of `jobs` that can take one: those runs are created claimed
+/// and handed over in memory (see [`hand_over`]), with no claim and no read of the event.
+fn reserve_slots(state: &AppState, jobs: &[&Job], runs: &mut [NewRun]) -> Vec<Slot> {
+    let mut slots = Vec::new();
+    for (run, job) in runs.iter_mut().zip(jobs) {
+        if let Some(slot) = state.worker.reserve(job) {
+            run.lease = Some(state.worker.lease());
+            slots.push(slot);
+        }
+    }
+    slots
+}
+
+/// Gives the worker the runs `ingested` created claimed, each in its slot (a duplicate
+/// created none: its slots are free again as they drop), and wakes it for queued ones.
+fn hand_over(state: &AppState, ingested: &mut Ingested, slots: Vec<Slot>) {
+    let queued = ingested.runs.len() > ingested.claimed.len() && !ingested.duplicate;
+    for (claim, slot) in ingested.claimed.drain(..).zip(slots) {
+        state.worker.start(claim, slot);
+    }
+    if queued {
+        state.worker.wake();
+    }
 }
 
 /// The answer as a response.

@@ -12,6 +12,7 @@ mod codec;
 mod counts;
 mod error;
 mod postgres;
+mod query;
 mod record;
 mod skipped;
 mod sqlite;
@@ -23,10 +24,10 @@ use std::time::Duration;
 pub use self::counts::RunCounts;
 pub use self::error::{Result, StoreError};
 pub use self::postgres::{DEFAULT_SCHEMA, PostgresStore};
+pub use self::query::{LogCursor, LogPage, LogQuery, RunPage, RunQuery};
 pub use self::record::{
     AttemptOutcome, AttemptRecord, ClaimRequest, ClaimedRun, Event, EventError, EventRecord,
-    Ingested, Lease, LogCursor, LogPage, LogQuery, LogRecord, NewRun, RunPage, RunQuery, RunRecord,
-    RunRef, RunStatus, TaskRecord,
+    Ingested, Lease, LogRecord, NewRun, RunRecord, RunRef, RunStatus, TaskRecord,
 };
 pub use self::skipped::{SkippedJob, SkippedJobs};
 pub use self::sqlite::SqliteStore;

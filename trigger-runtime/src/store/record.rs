@@ -7,7 +7,7 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use serde::Serialize;
 
-use super::SkippedJobs;
+use super::{LogCursor, SkippedJobs};
 use crate::log::LogLine;
 use crate::request::{Request, RequestError};
 use crate::time::Timestamp;
@@ -163,6 +163,11 @@ pub struct NewRun {
     pub job_version: String,
     /// Attempts allowed.
     pub max_attempts: u32,
+    /// `Some`: an ingest creates the run already claimed for this long, its first attempt
+    /// started, and gives it back in [`Ingested::claimed`] for a worker of this process that
+    /// has a free slot, which needs no claim. `None`: it is created queued, as runs added to a
+    /// stored event (a replay) always are.
+    pub lease: Option<Duration>,
 }
 
 impl NewRun {
@@ -172,6 +177,44 @@ impl NewRun {
             id: self.id.clone(),
             job: self.job_id.clone(),
         }
+    }
+
+    /// When the run is created leased with `event` at `now`: the claim its worker executes,
+    /// exactly the run as stored (its first attempt, its first lease). Every driver stores a
+    /// leased run as this says.
+    pub(crate) fn claimed(&self, event: &Event, now: Timestamp) -> Option<ClaimedRun> {
+        let lease = self.lease?;
+        let run = RunRecord {
+            id: self.id.clone(),
+            job: self.job_id.clone(),
+            job_version: self.job_version.clone(),
+            event_id: event.id.clone(),
+            endpoint_id: event.endpoint_id.clone(),
+            status: RunStatus::Running,
+            attempts: 1,
+            max_attempts: self.max_attempts,
+            created_at: now,
+            run_at: now,
+            started_at: Some(now),
+            finished_at: None,
+            lease_until: Some(now.saturating_add(lease)),
+            lease_epoch: 1,
+            output: None,
+            error: None,
+            history: Vec::new(),
+            logs: Vec::new(),
+            logs_next_cursor: None,
+            tasks: Vec::new(),
+        };
+        let lease = Lease {
+            attempt: 1,
+            epoch: 1,
+        };
+        Some(ClaimedRun {
+            run,
+            event: event.clone(),
+            lease,
+        })
     }
 }
 
@@ -185,7 +228,7 @@ pub struct RunRef {
 }
 
 /// The result of an ingest.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct Ingested {
     /// The stored event (the original one for a duplicate).
@@ -194,6 +237,34 @@ pub struct Ingested {
     pub runs: Vec<RunRef>,
     /// Whether the delivery repeated an idempotency key already seen for this endpoint.
     pub duplicate: bool,
+    /// The runs created already claimed (those with a [`NewRun::lease`]), in order: for the
+    /// worker that asked for them. Empty for a duplicate, which creates no run.
+    pub claimed: Vec<ClaimedRun>,
+}
+
+impl Ingested {
+    /// A new event `event` stored with `runs` at `now`.
+    pub(crate) fn stored(event: &Event, runs: &[NewRun], now: Timestamp) -> Self {
+        Self {
+            event_id: event.id.clone(),
+            runs: runs.iter().map(NewRun::to_ref).collect(),
+            duplicate: false,
+            claimed: runs
+                .iter()
+                .filter_map(|run| run.claimed(event, now))
+                .collect(),
+        }
+    }
+
+    /// A delivery of the event `event_id` stored before, with its runs.
+    pub(crate) fn duplicate(event_id: String, runs: Vec<RunRef>) -> Self {
+        Self {
+            event_id,
+            runs,
+            duplicate: true,
+            claimed: Vec::new(),
+        }
+    }
 }
 
 /// One finished attempt.
@@ -358,67 +429,6 @@ impl ClaimRequest {
             .find(|(j, _)| j == job)
             .map(|(_, n)| *n)
     }
-}
-
-/// A filter over runs, and where a page starts.
-#[derive(Clone, Debug, Default)]
-pub struct RunQuery {
-    /// Only runs with this status.
-    pub status: Option<RunStatus>,
-    /// Only runs of this job.
-    pub job: Option<String>,
-    /// At most this many.
-    pub limit: usize,
-    /// Only runs older than this run id (the previous page's `next_cursor`).
-    pub cursor: Option<String>,
-}
-
-/// Where a page of log lines starts: after the line with this id. Shown and read as a
-/// decimal number.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct LogCursor(pub i64);
-
-impl fmt::Display for LogCursor {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0)
-    }
-}
-
-impl std::str::FromStr for LogCursor {
-    type Err = std::num::ParseIntError;
-
-    fn from_str(text: &str) -> std::result::Result<Self, Self::Err> {
-        text.parse().map(Self)
-    }
-}
-
-/// Which log lines of a run to read.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct LogQuery {
-    /// Only lines after this one (the previous page's `next_cursor`); `None`: from the first.
-    pub cursor: Option<LogCursor>,
-    /// At most this many (at least 1 is read).
-    pub limit: usize,
-}
-
-/// A page of a run's log lines.
-#[derive(Clone, Debug)]
-#[non_exhaustive]
-pub struct LogPage {
-    /// The lines, oldest first.
-    pub logs: Vec<LogRecord>,
-    /// Pass as `cursor` for the next page; `None` on the last page.
-    pub next_cursor: Option<LogCursor>,
-}
-
-/// A page of runs (without their logs).
-#[derive(Clone, Debug)]
-#[non_exhaustive]
-pub struct RunPage {
-    /// The runs, newest first.
-    pub runs: Vec<RunRecord>,
-    /// Pass as `cursor` for the next page; `None` on the last page.
-    pub next_cursor: Option<String>,
 }
 
 #[cfg(test)]

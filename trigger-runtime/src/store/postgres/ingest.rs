@@ -15,7 +15,7 @@ use tokio::sync::{Mutex, mpsc, oneshot};
 
 use super::read::event_runs;
 use crate::store::codec::{encode_headers, encode_skipped};
-use crate::store::{Event, Ingested, NewRun, Result, RunRef, SkippedJobs, StoreError};
+use crate::store::{Event, Ingested, NewRun, Result, RunRef, RunStatus, SkippedJobs, StoreError};
 use crate::time::Timestamp;
 
 /// The most webhooks stored in one transaction.
@@ -128,25 +128,22 @@ async fn store(
     items: &[(&Event, &[NewRun])],
 ) -> Result<Vec<Result<Ingested>>> {
     let mut client = pool.get().await.map_err(StoreError::Pool)?;
-    let inserted: HashSet<String> = insert_events(&client, items, true, Some(channel))
+    let now = Timestamp::now();
+    let inserted: HashSet<String> = insert_events(&client, items, true, Some(channel), now)
         .await?
         .into_iter()
         .collect();
     let mut results = Vec::with_capacity(items.len());
     for (event, runs) in items {
         if inserted.contains(&event.id) {
-            results.push(Ok(Ingested {
-                event_id: event.id.clone(),
-                runs: runs.iter().map(NewRun::to_ref).collect(),
-                duplicate: false,
-            }));
+            results.push(Ok(Ingested::stored(event, runs, now)));
             continue;
         }
         // Its key was taken, by an earlier webhook or by one of this batch.
         let settled = async {
             let tx = client.transaction().await?;
             let ingested = settle(&tx, event, runs).await?;
-            if !ingested.duplicate && !ingested.runs.is_empty() {
+            if !ingested.duplicate && ingested.runs.len() > ingested.claimed.len() {
                 notify(&tx, channel).await?;
             }
             tx.commit().await?;
@@ -172,60 +169,41 @@ async fn settle(tx: &Transaction<'_>, event: &Event, runs: &[NewRun]) -> Result<
     if let Some(row) = &existing {
         let (event_id, body): (String, &[u8]) = (row.try_get(0)?, row.try_get(1)?);
         if body == event.body.as_ref() {
-            return Ok(Ingested {
-                runs: event_runs(tx, &event_id).await?,
-                event_id,
-                duplicate: true,
-            });
+            let runs = event_runs(tx, &event_id).await?;
+            return Ok(Ingested::duplicate(event_id, runs));
         }
         tracing::warn!(key, first = %event_id, "idempotency key reused with a different body; stored as a new event");
     }
     // Unkeyed; or keyed again when the event that held the key is gone (pruned).
-    let stored = insert_events(tx, &[(event, runs)], existing.is_none(), None).await?;
+    let now = Timestamp::now();
+    let stored = insert_events(tx, &[(event, runs)], existing.is_none(), None, now).await?;
     if stored.is_empty() {
         return Err(StoreError::Corrupt(format!(
             "event {} was neither stored nor found by its idempotency key",
             event.id
         )));
     }
-    Ok(Ingested {
-        event_id: event.id.clone(),
-        runs: runs.iter().map(NewRun::to_ref).collect(),
-        duplicate: false,
-    })
+    Ok(Ingested::stored(event, runs, now))
 }
 
 /// Inserts the events of `items` and the runs of those inserted, in one statement: with their
 /// idempotency keys when `keyed` (skipping those whose key is taken) or without; and, when
-/// `announce` names a channel and runs were inserted, a `NOTIFY` on it. Returns the ids of
-/// the events inserted.
+/// `announce` names a channel and queued runs were inserted, a `NOTIFY` on it. Runs are
+/// created at `now`, queued or claimed (see [`NewRun::claimed`]). Returns the ids of the
+/// events inserted.
 async fn insert_events(
     client: &impl GenericClient,
     items: &[(&Event, &[NewRun])],
     keyed: bool,
     announce: Option<&str>,
+    now: Timestamp,
 ) -> Result<Vec<String>> {
-    let events: Vec<&Event> = items.iter().map(|(event, _)| *event).collect();
-    let ids: Vec<&str> = events.iter().map(|e| e.id.as_str()).collect();
-    let endpoints: Vec<&str> = events.iter().map(|e| e.endpoint_id.as_str()).collect();
-    let methods: Vec<&str> = events.iter().map(|e| e.method.as_str()).collect();
-    let urls: Vec<&str> = events.iter().map(|e| e.url.as_str()).collect();
-    let headers: Vec<Vec<u8>> = events.iter().map(|e| encode_headers(&e.headers)).collect();
-    let bodies: Vec<&[u8]> = events.iter().map(|e| e.body.as_ref()).collect();
-    let received: Vec<i64> = events
-        .iter()
-        .map(|e| e.received_at.as_unix_millis())
-        .collect();
-    let verified: Vec<bool> = events.iter().map(|e| e.verified).collect();
-    let keys: Vec<Option<&str>> = events
-        .iter()
-        .map(|e| e.dedup_key.as_deref().filter(|_| keyed))
-        .collect();
-    let skipped: Vec<Option<String>> = events.iter().map(|e| encode_skipped(&e.skipped)).collect();
+    let events = EventColumns::of(items.iter().map(|(event, _)| *event), keyed);
     let runs = RunColumns::of(
         items
             .iter()
             .flat_map(|(event, runs)| runs.iter().map(move |run| (*event, run))),
+        now,
     );
     let statement = client
         .prepare_cached(
@@ -238,41 +216,50 @@ async fn insert_events(
                  RETURNING id), \
              r AS ( \
                  INSERT INTO runs (id, job, job_version, event_id, endpoint_id, status, \
-                 max_attempts, created_at, run_at) \
-                 SELECT id, job, job_version, event_id, endpoint_id, 'queued', max_attempts, \
-                 $17, $17 \
+                 max_attempts, created_at, run_at, attempts, lease_epoch, started_at, \
+                 lease_until) \
+                 SELECT id, job, job_version, event_id, endpoint_id, status, max_attempts, \
+                 $17, $17, attempts, epoch, started_at, lease_until \
                  FROM UNNEST($11::text[], $12::text[], $13::text[], $14::text[], $15::text[], \
-                 $16::int4[]) WITH ORDINALITY \
-                 AS r(id, job, job_version, event_id, endpoint_id, max_attempts, n) \
-                 WHERE event_id IN (SELECT id FROM e) ORDER BY n RETURNING 1), \
-             n AS (SELECT pg_notify($18, '') FROM (SELECT 1 FROM r LIMIT 1) AS one \
-                 WHERE $18 IS NOT NULL) \
+                 $16::int4[], $19::text[], $20::int4[], $21::int8[], $22::int8[], \
+                 $23::int8[]) WITH ORDINALITY \
+                 AS r(id, job, job_version, event_id, endpoint_id, max_attempts, status, \
+                 attempts, epoch, started_at, lease_until, n) \
+                 WHERE event_id IN (SELECT id FROM e) ORDER BY n \
+                 RETURNING status = 'queued' AS queued), \
+             n AS (SELECT pg_notify($18, '') FROM (SELECT 1 FROM r WHERE queued LIMIT 1) \
+                 AS one WHERE $18 IS NOT NULL) \
              SELECT e.id FROM e CROSS JOIN (SELECT count(*) FROM n) AS announced",
         )
         .await?;
-    let now = Timestamp::now().as_unix_millis();
+    let now = now.as_unix_millis();
     let rows = client
         .query(
             &statement,
             &[
-                &ids,
-                &endpoints,
-                &methods,
-                &urls,
-                &headers,
-                &bodies,
-                &received,
-                &verified,
-                &keys,
-                &skipped,
+                &events.ids,
+                &events.endpoints,
+                &events.methods,
+                &events.urls,
+                &events.headers,
+                &events.bodies,
+                &events.received,
+                &events.verified,
+                &events.keys,
+                &events.skipped,
                 &runs.ids,
                 &runs.jobs,
                 &runs.versions,
                 &runs.events,
                 &runs.endpoints,
-                &runs.attempts,
+                &runs.max_attempts,
                 &now,
                 &announce,
+                &runs.statuses,
+                &runs.attempts,
+                &runs.epochs,
+                &runs.started,
+                &runs.leases,
             ],
         )
         .await?;
@@ -281,46 +268,100 @@ async fn insert_events(
         .collect()
 }
 
-/// Runs as the arrays of an `UNNEST`.
+/// Events as the arrays of an `UNNEST`: with their idempotency keys when `keyed`.
+#[derive(Default)]
+struct EventColumns<'a> {
+    ids: Vec<&'a str>,
+    endpoints: Vec<&'a str>,
+    methods: Vec<&'a str>,
+    urls: Vec<&'a str>,
+    headers: Vec<Vec<u8>>,
+    bodies: Vec<&'a [u8]>,
+    received: Vec<i64>,
+    verified: Vec<bool>,
+    keys: Vec<Option<&'a str>>,
+    skipped: Vec<Option<String>>,
+}
+
+impl<'a> EventColumns<'a> {
+    fn of(events: impl Iterator<Item = &'a Event>, keyed: bool) -> Self {
+        let mut columns = Self::default();
+        for event in events {
+            columns.ids.push(&event.id);
+            columns.endpoints.push(&event.endpoint_id);
+            columns.methods.push(&event.method);
+            columns.urls.push(&event.url);
+            columns.headers.push(encode_headers(&event.headers));
+            columns.bodies.push(&event.body);
+            columns.received.push(event.received_at.as_unix_millis());
+            columns.verified.push(event.verified);
+            columns
+                .keys
+                .push(event.dedup_key.as_deref().filter(|_| keyed));
+            columns.skipped.push(encode_skipped(&event.skipped));
+        }
+        columns
+    }
+}
+
+/// Runs created at one time, as the arrays of an `UNNEST`: queued, or claimed as
+/// [`NewRun::claimed`] says.
+#[derive(Default)]
 struct RunColumns<'a> {
     ids: Vec<&'a str>,
     jobs: Vec<&'a str>,
     versions: Vec<&'a str>,
     events: Vec<&'a str>,
     endpoints: Vec<&'a str>,
+    max_attempts: Vec<i32>,
+    statuses: Vec<&'static str>,
     attempts: Vec<i32>,
+    epochs: Vec<i64>,
+    started: Vec<Option<i64>>,
+    leases: Vec<Option<i64>>,
 }
 
 impl<'a> RunColumns<'a> {
-    fn of(runs: impl Iterator<Item = (&'a Event, &'a NewRun)>) -> Self {
-        let mut columns = Self {
-            ids: Vec::new(),
-            jobs: Vec::new(),
-            versions: Vec::new(),
-            events: Vec::new(),
-            endpoints: Vec::new(),
-            attempts: Vec::new(),
-        };
+    fn of(runs: impl Iterator<Item = (&'a Event, &'a NewRun)>, now: Timestamp) -> Self {
+        let mut columns = Self::default();
+        let int = |n: u32| i32::try_from(n).unwrap_or(i32::MAX);
         for (event, run) in runs {
             columns.ids.push(&run.id);
             columns.jobs.push(&run.job_id);
             columns.versions.push(&run.job_version);
             columns.events.push(&event.id);
             columns.endpoints.push(&event.endpoint_id);
+            columns.max_attempts.push(int(run.max_attempts));
+            let claimed = run.claimed(event, now);
+            let leased = claimed.as_ref().map(|claimed| &claimed.run);
+            let status = leased.map_or(RunStatus::Queued, |run| run.status);
+            columns.statuses.push(status.as_str());
             columns
                 .attempts
-                .push(i32::try_from(run.max_attempts).unwrap_or(i32::MAX));
+                .push(leased.map_or(0, |run| int(run.attempts)));
+            let epoch = leased.map_or(0, |run| run.lease_epoch);
+            columns
+                .epochs
+                .push(i64::try_from(epoch).unwrap_or(i64::MAX));
+            let millis = |at: Option<Timestamp>| at.map(Timestamp::as_unix_millis);
+            columns
+                .started
+                .push(millis(leased.and_then(|run| run.started_at)));
+            columns
+                .leases
+                .push(millis(leased.and_then(|run| run.lease_until)));
         }
         columns
     }
 }
 
-/// Inserts runs in one statement, in order.
+/// Inserts runs in one statement, in order, queued (a lease is for ingests only).
 pub(super) async fn insert_runs(tx: &Transaction<'_>, runs: &[(&Event, &NewRun)]) -> Result<()> {
     if runs.is_empty() {
         return Ok(());
     }
-    let runs = RunColumns::of(runs.iter().copied());
+    let now = Timestamp::now();
+    let runs = RunColumns::of(runs.iter().copied(), now);
     let statement = tx
         .prepare_cached(
             "INSERT INTO runs (id, job, job_version, event_id, endpoint_id, status, \
@@ -331,7 +372,6 @@ pub(super) async fn insert_runs(tx: &Transaction<'_>, runs: &[(&Event, &NewRun)]
              ORDER BY n",
         )
         .await?;
-    let now = Timestamp::now().as_unix_millis();
     tx.execute(
         &statement,
         &[
@@ -340,8 +380,8 @@ pub(super) async fn insert_runs(tx: &Transaction<'_>, runs: &[(&Event, &NewRun)]
             &runs.versions,
             &runs.events,
             &runs.endpoints,
-            &runs.attempts,
-            &now,
+            &runs.max_attempts,
+            &now.as_unix_millis(),
         ],
     )
     .await?;

@@ -4,7 +4,9 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::read::{event_runs, load_event};
 use crate::store::codec::{encode_headers, encode_skipped, task_output};
-use crate::store::{Event, Ingested, Lease, NewRun, Result, RunRef, SkippedJobs, StoreError};
+use crate::store::{
+    Event, Ingested, Lease, NewRun, Result, RunRef, RunStatus, SkippedJobs, StoreError,
+};
 use crate::time::Timestamp;
 
 /// Stores `event` with `runs`, or finds the event its idempotency key already names.
@@ -22,11 +24,7 @@ pub(super) fn ingest(conn: &Connection, event: &Event, runs: &[NewRun]) -> Resul
         match existing {
             Some((event_id, body)) if body == event.body => {
                 let runs = event_runs(conn, &event_id)?;
-                return Ok(Ingested {
-                    event_id,
-                    runs,
-                    duplicate: true,
-                });
+                return Ok(Ingested::duplicate(event_id, runs));
             }
             // The same key with another body is another event: keep it, unkeyed.
             Some((event_id, _)) => {
@@ -52,31 +50,48 @@ pub(super) fn ingest(conn: &Connection, event: &Event, runs: &[NewRun]) -> Resul
         dedup_key,
         encode_skipped(&event.skipped),
     ])?;
-    Ok(Ingested {
-        event_id: event.id.clone(),
-        runs: insert_runs(conn, event, runs)?,
-        duplicate: false,
-    })
+    let now = Timestamp::now();
+    insert_runs(conn, event, runs, now, true)?;
+    Ok(Ingested::stored(event, runs, now))
 }
 
-fn insert_runs(conn: &Connection, event: &Event, runs: &[NewRun]) -> Result<Vec<RunRef>> {
-    let now = Timestamp::now().as_unix_millis();
+/// Inserts `runs` created at `now`: queued, or when `leased`, claimed as [`NewRun::claimed`]
+/// says for those with a lease.
+fn insert_runs(
+    conn: &Connection,
+    event: &Event,
+    runs: &[NewRun],
+    now: Timestamp,
+    leased: bool,
+) -> Result<()> {
     let mut insert = conn.prepare_cached(
         "INSERT INTO runs (id, job, job_version, event_id, endpoint_id, status, max_attempts, \
-         created_at, run_at) VALUES (?1, ?2, ?3, ?4, ?5, 'queued', ?6, ?7, ?7)",
+         created_at, run_at, attempts, lease_epoch, started_at, lease_until) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9, ?10, ?11, ?12)",
     )?;
     for run in runs {
+        let claimed = run.claimed(event, now).filter(|_| leased);
+        let leased = claimed.as_ref().map(|claimed| &claimed.run);
         insert.execute(params![
             run.id,
             run.job_id,
             run.job_version,
             event.id,
             event.endpoint_id,
+            leased.map_or(RunStatus::Queued, |run| run.status).as_str(),
             run.max_attempts,
-            now
+            now.as_unix_millis(),
+            leased.map_or(0, |run| run.attempts),
+            leased.map_or(0, |run| run.lease_epoch),
+            leased
+                .and_then(|run| run.started_at)
+                .map(Timestamp::as_unix_millis),
+            leased
+                .and_then(|run| run.lease_until)
+                .map(Timestamp::as_unix_millis),
         ])?;
     }
-    Ok(runs.iter().map(NewRun::to_ref).collect())
+    Ok(())
 }
 
 /// Adds runs to a stored event, replacing its skipped jobs if given; `None` if there is no
@@ -94,7 +109,8 @@ pub(super) fn add_runs(
         conn.prepare_cached("UPDATE events SET skipped = ?2 WHERE id = ?1")?
             .execute(params![event_id, encode_skipped(skipped)])?;
     }
-    insert_runs(conn, &event, runs).map(Some)
+    insert_runs(conn, &event, runs, Timestamp::now(), false)?;
+    Ok(Some(runs.iter().map(NewRun::to_ref).collect()))
 }
 
 /// Stores a task's output unless one is stored already; returns the stored one. Refused when

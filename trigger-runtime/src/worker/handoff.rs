@@ -1,0 +1,147 @@
+//! Runs created already claimed at ingest and handed to the running worker loop in memory, so
+//! that they need neither a claim nor a read of their event back from the store.
+//!
+//! An ingest takes a free slot of the loop ([`Handoff::reserve`]) before it stores the
+//! webhook, stores the run claimed by it (see [`NewRun::lease`](crate::store::NewRun::lease)),
+//! and hands it over once committed ([`Handoff::hand`]). Slots are taken only while the queue
+//! may hold no due run: otherwise new webhooks would overtake older queued runs (and retries
+//! that became due) for as long as webhooks keep coming. Anything that can make runs due (an
+//! ingest that found no slot, another server's announcement, the poll tick) marks the queue
+//! as possibly busy; a claim that finds fewer due runs than it asked for marks it empty again,
+//! unless something was marked meanwhile.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
+
+use crate::store::ClaimedRun;
+
+/// A run handed over, with the slot it runs in.
+pub(super) type Handed = (ClaimedRun, OwnedSemaphorePermit);
+
+/// A free slot of the running worker, taken for a run an ingest creates claimed.
+#[derive(Debug)]
+pub(crate) struct Slot {
+    permit: OwnedSemaphorePermit,
+}
+
+/// The way from ingest to the running loop.
+#[derive(Debug, Default)]
+pub(super) struct Handoff {
+    /// While the loop runs: its slots, and where to hand runs.
+    open: Mutex<Option<Open>>,
+    /// How many times runs may have become due (see the module docs)...
+    marked: AtomicU64,
+    /// ...and how many of those a claim that found the queue empty had seen.
+    drained: AtomicU64,
+}
+
+#[derive(Debug)]
+struct Open {
+    permits: Arc<Semaphore>,
+    runs: mpsc::UnboundedSender<Handed>,
+}
+
+impl Handoff {
+    /// Starts taking runs for the loop whose slots are `permits`; the loop receives them.
+    pub(super) fn open(&self, permits: Arc<Semaphore>) -> mpsc::UnboundedReceiver<Handed> {
+        let (runs, received) = mpsc::unbounded_channel();
+        *self.lock() = Some(Open { permits, runs });
+        // Runs from before this start may be waiting.
+        self.mark();
+        received
+    }
+
+    /// Stops taking runs: a run reserved before and handed after comes back from
+    /// [`hand`](Self::hand).
+    pub(super) fn close(&self) {
+        self.lock().take();
+    }
+
+    /// Runs may have become due: no slot is reserved until a claim has looked.
+    pub(super) fn mark(&self) {
+        self.marked.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// What a claim about to start has seen marked.
+    pub(super) fn seen(&self) -> u64 {
+        self.marked.load(Ordering::Acquire)
+    }
+
+    /// A claim that started after `seen` marks found every due run there was.
+    pub(super) fn drained(&self, seen: u64) {
+        self.drained.fetch_max(seen, Ordering::AcqRel);
+    }
+
+    /// A free slot, when the loop runs, has one, and the queue holds no due run.
+    pub(super) fn reserve(&self) -> Option<Slot> {
+        if self.drained.load(Ordering::Acquire) != self.marked.load(Ordering::Acquire) {
+            return None;
+        }
+        let open = self.lock();
+        let permit = Arc::clone(&open.as_ref()?.permits)
+            .try_acquire_owned()
+            .ok()?;
+        Some(Slot { permit })
+    }
+
+    /// Hands `claim` to the loop to execute in `slot`; gives it back when the loop has
+    /// stopped.
+    pub(super) fn hand(&self, claim: ClaimedRun, slot: Slot) -> Option<ClaimedRun> {
+        match self.lock().as_ref() {
+            Some(open) => open
+                .runs
+                .send((claim, slot.permit))
+                .err()
+                .map(|error| error.0.0),
+            None => Some(claim),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Option<Open>> {
+        self.open.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use tokio::sync::Semaphore;
+
+    use super::Handoff;
+
+    #[test]
+    fn slots_are_handed_out_only_once_a_claim_found_the_queue_empty() {
+        let handoff = Handoff::default();
+        assert!(handoff.reserve().is_none(), "no loop runs");
+        let permits = Arc::new(Semaphore::new(2));
+        let _received = handoff.open(Arc::clone(&permits));
+        assert!(
+            handoff.reserve().is_none(),
+            "runs from before the start may wait"
+        );
+
+        let seen = handoff.seen();
+        handoff.drained(seen);
+        let slot = handoff.reserve().expect("a free slot");
+        assert_eq!(permits.available_permits(), 1);
+        drop(slot);
+
+        // Marked while a claim was looking: that claim's empty answer does not count.
+        let seen = handoff.seen();
+        handoff.mark();
+        handoff.drained(seen);
+        assert!(handoff.reserve().is_none());
+        let seen = handoff.seen();
+        handoff.drained(seen);
+        let (a, b) = (handoff.reserve(), handoff.reserve());
+        assert!(a.is_some() && b.is_some());
+        assert!(handoff.reserve().is_none(), "every slot is taken");
+
+        handoff.close();
+        drop((a, b));
+        assert!(handoff.reserve().is_none(), "closed");
+    }
+}
