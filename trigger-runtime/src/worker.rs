@@ -1,9 +1,11 @@
 //! [`Worker`]: claims due runs with a lease and executes them, at most `concurrency` at once.
 //!
-//! The loop waits on shutdown, a wake-up from ingest, a poll tick or a finished run; each
-//! attempt runs in its own task so that a panic is caught, renews its lease while it runs and
-//! records its outcome with its lease's epoch as a fencing token. On shutdown the worker stops
-//! claiming, gives running attempts a grace period, then releases the rest for the next start.
+//! The loop waits on shutdown, a run an ingest created claimed for one of its free slots
+//! (see [`NewRun::lease`](crate::store::NewRun::lease)), a wake-up from ingest, a poll tick
+//! or a finished run; each attempt runs in its own task so that a panic is caught, renews its
+//! lease while it runs and records its outcome with its lease's epoch as a fencing token. On
+//! shutdown the worker stops claiming, gives running attempts a grace period, then releases the
+//! rest for the next start.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
