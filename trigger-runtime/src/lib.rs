@@ -72,7 +72,9 @@ pub mod prelude {
     #[doc(no_inline)]
     pub use crate::io::Io;
     #[doc(no_inline)]
-    pub use crate::job::{BoxError, Context, Result};
+    pub use crate::job::{
+        BoxError, Context, Form, FromRequest, Json, Permanent, Query, Result, RetryAfter, Text,
+    };
     #[doc(no_inline)]
     pub use crate::request::Request;
     #[doc(no_inline)]
@@ -83,4 +85,6 @@ pub mod prelude {
     #[cfg(feature = "macros")]
     #[doc(no_inline)]
     pub use crate::{http_endpoint, job};
+    #[doc(no_inline)]
+    pub use bytes::Bytes;
 }

@@ -6,8 +6,8 @@ pub use serde_json;
 pub use crate::endpoint::registration::EndpointRegistration;
 pub use crate::endpoint::{BoxFuture, HttpEndpoint, IntoTrigger, Location, Trigger};
 pub use crate::io::Io;
-pub use crate::job::registration::{JobContext, JobIo, JobOptions, JobRegistration, JobRequest};
-pub use crate::job::{Context, IntoJobResult, JobOutput};
+pub use crate::job::registration::{JobContext, JobIo, JobOptions, JobRegistration};
+pub use crate::job::{Context, ExtractError, FromRequest, IntoJobResult, JobOutput};
 pub use crate::request::Request;
 pub use crate::verify::{
     Algorithm, Encoding, HmacScheme, Part, Preset, Respond, Scheme, Secret, TimestampFrom,
@@ -37,4 +37,11 @@ where
     F: Future + Send + 'static, // hold no `Rc` or `RefCell` borrow across an `.await`
 {
     Box::pin(async move { into_output(future.await) })
+}
+
+/// The attempt of a job whose first parameter could not be made from the request: it fails
+/// the run without retries (the request would not fit on a retry either).
+pub fn request_does_not_fit(error: ExtractError) -> BoxFuture<'static, JobOutput> {
+    let error = crate::job::Permanent(Box::new(error));
+    Box::pin(std::future::ready(Err(error.into())))
 }

@@ -81,11 +81,26 @@ fn runner_fn(
     // parameter type is reported on that type, with the trait's message. The runner's bindings
     // have private, hygienic names (see `diag::binding`): the job may be named `ctx`, and an
     // endpoint static may be named `io`.
-    let traits = [quote!(JobRequest), quote!(JobIo), quote!(JobContext)];
+    // The first goes through `FromRequest`, which may refuse the request: the attempt then
+    // fails without calling the job.
+    let traits = [quote!(JobIo), quote!(JobContext)];
     let values = [binding("request"), binding("io"), binding("ctx")];
-    let args = params.iter().zip(traits.iter().zip(&values)).map(
+    let extracted = binding("extracted");
+    let first = params.first().map(|ty| {
+        let request = &values[0];
+        quote_spanned! {ty.span()=>
+            let #extracted = match <#ty as #private::FromRequest>::from_request(&#request) {
+                ::core::result::Result::Ok(value) => value,
+                ::core::result::Result::Err(error) => {
+                    return #private::request_does_not_fit(error);
+                }
+            };
+        }
+    });
+    let rest = params.iter().skip(1).zip(traits.iter().zip(&values[1..])).map(
         |(ty, (tr, value))| quote_spanned!(ty.span()=> <#ty as #private::#tr>::from_job(#value)),
     );
+    let args = first.iter().map(|_| quote!(#extracted)).chain(rest);
     // The call is spanned on the job's name, so that a future that is not `Send` is reported
     // there ("future returned by `name` is not `Send`"), along with the value held across an
     // `.await`. The conversion of the output is spanned on the return type, so that the
@@ -102,6 +117,7 @@ fn runner_fn(
             #io: #private::Io,
             #ctx: #private::Context,
         ) -> #private::BoxFuture<'static, #private::JobOutput> {
+            #first
             #private::job_future_must_be_send(#call, #into_output)
         }
     }

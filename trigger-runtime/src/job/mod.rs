@@ -21,6 +21,8 @@
 //! [`crate::testing`].
 
 mod context;
+mod extract;
+pub(crate) mod outcome;
 pub(crate) mod registration;
 mod retry;
 
@@ -32,6 +34,8 @@ use std::time::Duration;
 use serde::Serialize;
 
 pub use self::context::Context;
+pub use self::extract::{ExtractError, Form, FromRequest, Json, Query, Text};
+pub use self::outcome::{Permanent, RetryAfter};
 pub use self::retry::RetryPolicy;
 use crate::endpoint::{BoxFuture, Location, Trigger};
 use crate::filter::FilterError;

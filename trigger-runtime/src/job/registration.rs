@@ -108,7 +108,7 @@ macro_rules! param {
         #[diagnostic::on_unimplemented(
             message = $message,
             label = $label,
-            note = "a job is `async fn(request: Request, io: Io, ctx: Context) -> Result<()>`"
+            note = "a job is `async fn(request: Request, io: Io, ctx: Context) -> Result<()>`, or takes `Json<T>`, `Form<T>`, `Query<T>`, `Text` or `Bytes` first"
         )]
         pub trait $trait {
             /// Takes the value the worker passes in this position.
@@ -123,13 +123,6 @@ macro_rules! param {
     };
 }
 
-param!(
-    JobRequest,
-    Request,
-    "The first parameter of a job: [`Request`].",
-    "the first parameter of a job must be `Request`, found `{Self}`",
-    "expected `Request`"
-);
 param!(
     JobIo,
     Io,

@@ -2,6 +2,7 @@
 //! cancellation), judged, and recorded with its lease's epoch.
 
 use super::*;
+use crate::job::outcome::Asked;
 
 impl Worker {
     pub(super) async fn execute(&self, claim: ClaimedRun, permit: OwnedSemaphorePermit) {
@@ -192,6 +193,7 @@ enum Ended {
 /// What an ended attempt means for its run: success, a wait, a retry with backoff, or the
 /// final failure.
 fn judge(job: &Job, run: &RunRecord, ended: Ended) -> AttemptOutcome {
+    let mut asked = Asked::Nothing;
     let error = match ended {
         Ended::Joined(Ok(Ok(output))) => return AttemptOutcome::Succeeded(output),
         Ended::Joined(Ok(Err(error))) => {
@@ -201,6 +203,7 @@ fn judge(job: &Job, run: &RunRecord, ended: Ended) -> AttemptOutcome {
                 tracing::debug!(run = %run.id, %until, "run waits");
                 return AttemptOutcome::Suspended { until };
             }
+            asked = Asked::of(&*error);
             error_chain(&*error)
         }
         Ended::Joined(Err(join)) if join.is_panic() => {
@@ -214,14 +217,23 @@ fn judge(job: &Job, run: &RunRecord, ended: Ended) -> AttemptOutcome {
     };
     tracing::warn!(run = %run.id, job = job.id(), attempt = run.attempts, %error, "attempt failed");
     let policy = job.retry();
-    if run.attempts >= run.max_attempts.min(policy.max_attempts()) {
-        AttemptOutcome::Failed { error }
-    } else {
-        let delay = policy.backoff(run.attempts, jitter());
-        AttemptOutcome::Retry {
-            error,
-            at: Timestamp::now().saturating_add(delay),
+    let out_of_attempts = run.attempts >= run.max_attempts.min(policy.max_attempts());
+    let delay = match asked {
+        Asked::Permanent => {
+            let error = format!("{error} (permanent: not retried)");
+            return AttemptOutcome::Failed { error };
         }
+        _ if out_of_attempts => return AttemptOutcome::Failed { error },
+        Asked::RetryAfter(delay) => delay,
+        Asked::Nothing => policy.backoff(run.attempts, jitter()),
+    };
+    let error = match asked {
+        Asked::RetryAfter(delay) => format!("{error} (retried after {delay:?}, as the job asked)"),
+        _ => error,
+    };
+    AttemptOutcome::Retry {
+        error,
+        at: Timestamp::now().saturating_add(delay),
     }
 }
 
