@@ -107,6 +107,27 @@ fn send_signs_a_test_webhook_and_follows_its_run_to_success() {
 }
 
 #[test]
+fn send_job_sends_its_example_payload_and_follows_its_runs() {
+    let dir = TempDir::new("cli");
+    let server = Server::builder(PACKAGE)
+        .env("CALDOTCOM_SECRET", SECRET)
+        .current_dir(dir.path())
+        .start();
+    // A cancellation: it starts the filtered job and the one without a filter.
+    let example = cli(
+        dir.path(),
+        server.port(),
+        &["send", "cal.com", "--job", "booking-cancelled"],
+    );
+    let out = ok(&example);
+    assert!(
+        out.contains("booking-cancelled  succeeded") && out.contains("http-caldotcom  succeeded"),
+        "{}",
+        example.output()
+    );
+}
+
+#[test]
 fn send_says_what_went_wrong() {
     let dir = TempDir::new("cli");
     let server = Server::builder(PACKAGE)
@@ -128,6 +149,30 @@ fn send_says_what_went_wrong() {
         ),
         "{}",
         refused.output()
+    );
+    let without = cli(
+        dir.path(),
+        server.port(),
+        &["send", "cal.com", "--job", "http-caldotcom"],
+    );
+    assert!(
+        without.stderr.contains(
+            "job \"http-caldotcom\" has no example payload; add `example = \"payloads/http-caldotcom.json\"`"
+        ),
+        "{}",
+        without.output()
+    );
+    let no_job = cli(
+        dir.path(),
+        server.port(),
+        &["send", "cal.com", "--job", "nope"],
+    );
+    assert!(
+        no_job
+            .stderr
+            .contains("no job \"nope\"; the jobs of cal.com are"),
+        "{}",
+        no_job.output()
     );
     let unknown = cli(dir.path(), server.port(), &["send", "nope"]);
     assert!(

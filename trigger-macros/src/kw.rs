@@ -18,6 +18,7 @@ syn::custom_keyword!(retries);
 syn::custom_keyword!(backoff);
 syn::custom_keyword!(timeout);
 syn::custom_keyword!(concurrency);
+syn::custom_keyword!(example);
 syn::custom_keyword!(preset);
 syn::custom_keyword!(signed);
 syn::custom_keyword!(timestamp_header);

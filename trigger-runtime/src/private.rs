@@ -6,7 +6,7 @@ pub use serde_json;
 pub use crate::endpoint::registration::EndpointRegistration;
 pub use crate::endpoint::{BoxFuture, HttpEndpoint, IntoTrigger, Location, Trigger};
 pub use crate::io::Io;
-pub use crate::job::registration::{JobContext, JobIo, JobOptions, JobRegistration};
+pub use crate::job::registration::{Example, JobContext, JobIo, JobOptions, JobRegistration};
 pub use crate::job::{Context, ExtractError, FromRequest, IntoJobResult, JobOutput};
 pub use crate::request::Request;
 pub use crate::verify::{

@@ -25,6 +25,16 @@ pub enum RegistryError {
         /// The second declaration.
         second: Location,
     },
+    /// A job's `example` file does not fit its first parameter.
+    #[error("the example of job {job:?} ({location}) does not fit its first parameter: {source}")]
+    Example {
+        /// The job.
+        job: String,
+        /// Where the job was declared.
+        location: Location,
+        /// Why it does not fit.
+        source: crate::job::ExtractError,
+    },
     /// Two jobs share an id.
     #[error("duplicate job id {id:?}: declared at {first} and at {second}")]
     DuplicateJob {
@@ -107,7 +117,16 @@ impl Registry {
         let mut jobs = Vec::new();
         for registration in inventory::iter::<JobRegistration>() {
             match Job::from_registration(registration) {
-                Ok(job) => jobs.push(job),
+                Ok(job) => {
+                    if let Err(source) = job.check_example() {
+                        errors.push(RegistryError::Example {
+                            job: registration.id.to_owned(),
+                            location: registration.location,
+                            source,
+                        });
+                    }
+                    jobs.push(job);
+                }
                 Err(source) => errors.push(RegistryError::Filter {
                     job: registration.id.to_owned(),
                     location: registration.location,

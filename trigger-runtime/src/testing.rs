@@ -55,6 +55,24 @@ impl TestRequest {
         Self::new(Method::GET)
     }
 
+    /// The request of `job`'s example payload (`#[job(example = "file.json")]`): a JSON `POST`
+    /// to its endpoint. Panics, naming the job, if it has none.
+    pub fn example(job: &crate::job::Job) -> Self {
+        let Some(request) = job.example_request() else {
+            panic!(
+                "job {:?} has no example; add `example = \"examples/{}.json\"` to its #[job]",
+                job.id(),
+                job.id()
+            );
+        };
+        Self {
+            method: request.method().clone(),
+            url: request.url().to_owned(),
+            headers: request.headers().clone(),
+            body: request.body().clone(),
+        }
+    }
+
     /// Sets the URL (absolute, or a path with a query).
     #[must_use]
     pub fn url(mut self, url: impl Into<String>) -> Self {

@@ -158,7 +158,12 @@ impl FromRequest for Tenant {
 #[http_endpoint(id = "typed", header = "X-Sig")]
 fn typed();
 
-#[job(id = "typed-booking", trigger = typed, retries = 3)]
+#[job(
+    id = "typed-booking",
+    trigger = typed,
+    retries = 3,
+    example = "tests/payloads/booking.json"
+)]
 async fn typed_booking(Json(booking): Json<Booking>, io: Io, _ctx: Context) -> Result<()> {
     io.logger
         .info("attendee", &booking.payload.attendees[0].email);
@@ -305,4 +310,17 @@ fn millis_of_day(time: &str) -> i64 {
         parts.next().unwrap().parse().unwrap(),
     );
     (h * 3600 + m * 60) * 1000 + (s * 1000.0).round() as i64
+}
+
+#[test]
+fn the_example_is_the_job_s_payload_and_fits_its_type() {
+    let registry = Registry::from_inventory().unwrap();
+    let job = registry.job("typed-booking").unwrap();
+    assert!(job.example().unwrap().contains("ada@example.com"));
+    let request = TestRequest::example(job).build();
+    assert_eq!(request.url(), "http://localhost/endpoints/typed");
+    assert_eq!(request.header("content-type"), Some("application/json"));
+    let Json(booking) = Json::<Booking>::from_request(&request).unwrap();
+    assert_eq!(booking.payload.attendees[0].email, "ada@example.com");
+    assert!(registry.job("tenant").unwrap().example().is_none());
 }

@@ -46,7 +46,8 @@ struct Payload {
     name = "Booking cancelled",
     version = "1.0.0",
     trigger = caldotcom,
-    filter = { "body": { "triggerEvent": ["BOOKING_CANCELLED"] } }
+    filter = { "body": { "triggerEvent": ["BOOKING_CANCELLED"] } },
+    example = "payloads/booking_cancelled.json"
 )]
 async fn booking_cancelled(Json(booking): Json<Booking>, io: Io, _ctx: Context) -> Result<()> {
     let Payload {
@@ -122,6 +123,24 @@ mod tests {
         assert_eq!(
             error.to_string(),
             "the body does not fit the job's type: payload: missing field `uid` at line 1 column 25"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_example_payload_is_a_cancellation_the_job_takes() {
+        let registry = trigger_runtime::registry::Registry::from_inventory().unwrap();
+        let job = registry.job("booking-cancelled").unwrap();
+        let request = TestRequest::example(job).build();
+        let route = registry.route("cal.com", &request);
+        assert!(route.matched.iter().any(|j| j.id() == "booking-cancelled"));
+        let booking = Json::<Booking>::from_request(&request).unwrap();
+        let (io, logs) = test_io();
+        booking_cancelled(booking, io, TestContext::new("booking-cancelled").build())
+            .await
+            .unwrap();
+        assert_eq!(
+            logs.find("Cancelled").unwrap().data,
+            json!({ "uid": "bk_8a7d", "reason": "double-booked" })
         );
     }
 

@@ -19,6 +19,7 @@ arguments! {
         backoff:     LitStr    = "backoff"     kw::backoff,
         timeout:     LitStr    = "timeout"     kw::timeout,
         concurrency: LitInt    = "concurrency" kw::concurrency,
+        example:     LitStr    = "example"     kw::example,
         krate:       syn::Path = "crate"       syn::token::Crate,
     }
 }

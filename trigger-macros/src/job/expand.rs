@@ -34,6 +34,17 @@ pub(super) fn job(plan: &Plan, item: &ItemFn) -> TokenStream {
             quote!(::core::option::Option::Some(|| #value))
         },
     );
+    let example = match (&plan.example, plan.params.first()) {
+        (Some(path), Some(first)) => quote! {
+            ::core::option::Option::Some(#private::Example {
+                body: ::core::include_str!(#path),
+                fits: |request| {
+                    <#first as #private::FromRequest>::from_request(request).map(|_| ())
+                },
+            })
+        },
+        _ => quote!(::core::option::Option::None),
+    };
     // The trait call is spanned on the user's trigger path, so that the trait's message
     // underlines exactly those tokens.
     let trigger_value = respan(
@@ -62,6 +73,7 @@ pub(super) fn job(plan: &Plan, item: &ItemFn) -> TokenStream {
                 location: #private::Location::new(
                     ::core::file!(), ::core::line!(), ::core::column!(),
                 ),
+                example: #example,
             }
         }
         };

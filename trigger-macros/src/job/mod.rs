@@ -1,6 +1,7 @@
 //! `#[job]`: parse → validate → expand.
 
 mod args;
+mod example;
 mod expand;
 mod filter;
 
@@ -42,6 +43,8 @@ pub(crate) struct Plan {
     /// The three parameter types, in order.
     pub(crate) params: Vec<Type>,
     pub(crate) output: Type,
+    /// The `example` file's absolute path, read and checked as JSON.
+    pub(crate) example: Option<String>,
 }
 
 /// The retry, timeout and concurrency arguments, checked.
@@ -149,6 +152,10 @@ fn validate(mut args: JobArgs, item: &ItemFn) -> syn::Result<Plan> {
         .as_ref()
         .and_then(|arg| filter::check(&arg.value, &mut errors));
     let options = check_options(&args, &mut errors);
+    let example = args
+        .example
+        .as_ref()
+        .and_then(|arg| example::check(&arg.value, &mut errors));
     let (params, output) = check_signature(item, &mut errors);
     errors.finish()?;
     let id = id?;
@@ -166,6 +173,7 @@ fn validate(mut args: JobArgs, item: &ItemFn) -> syn::Result<Plan> {
         filter,
         params,
         output: output?,
+        example,
     })
 }
 

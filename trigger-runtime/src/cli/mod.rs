@@ -72,8 +72,11 @@ enum Command {
         /// The endpoint's id.
         endpoint: String,
         /// The body to send (a small example JSON body without it).
-        #[arg(long)]
+        #[arg(long, conflicts_with = "job")]
         file: Option<std::path::PathBuf>,
+        /// Send this job's example payload (`#[job(example = "file.json")]`).
+        #[arg(long)]
+        job: Option<String>,
         /// The body's content type.
         #[arg(long, default_value = "application/json")]
         content_type: String,
@@ -196,12 +199,14 @@ where
         Command::Send {
             endpoint,
             file,
+            job,
             content_type,
             wait,
         } => {
             let args = send::SendArgs {
                 endpoint: &endpoint,
                 file: file.as_deref(),
+                job: job.as_deref(),
                 content_type: &content_type,
                 wait,
             };

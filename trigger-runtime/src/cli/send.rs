@@ -1,4 +1,5 @@
-//! `send <endpoint-id> [--file body.json]`: signs a body the way the endpoint's sender would,
+//! `send <endpoint-id> [--file body.json | --job <job-id>]`: signs a body (a file, a job's
+//! example payload, or a small example) the way the endpoint's sender would,
 //! with the endpoint's own scheme and the secret the server verifies with, sends it to the
 //! running server, and follows the runs it starts until they finish (the way
 //! `stripe trigger` tests a handler without Stripe).
@@ -18,10 +19,44 @@ use crate::store::Store;
 use crate::time::Timestamp;
 use crate::verify::Part;
 
+/// The example payload of job `id`, which `endpoint` must trigger.
+fn job_example(registry: &Registry, endpoint: &HttpEndpoint, id: &str) -> Result<Vec<u8>> {
+    let on_endpoint = || {
+        let ids: Vec<&str> = registry
+            .jobs_for(endpoint.id())
+            .map(|job| job.id())
+            .collect();
+        ids.join(", ")
+    };
+    let Some(job) = registry.job(id) else {
+        return Err(Error::Command(format!(
+            "no job {id:?}; the jobs of {} are {}",
+            endpoint.id(),
+            on_endpoint()
+        )));
+    };
+    let triggered_by = job.trigger().endpoint().id();
+    if triggered_by != endpoint.id() {
+        return Err(Error::Command(format!(
+            "job {id:?} is triggered by {triggered_by}, not {}; its jobs are {}",
+            endpoint.id(),
+            on_endpoint()
+        )));
+    }
+    match job.example() {
+        Some(body) => Ok(body.as_bytes().to_vec()),
+        None => Err(Error::Command(format!(
+            "job {id:?} has no example payload; add `example = \"payloads/{id}.json\"` to its \
+             #[job], or send a file with --file"
+        ))),
+    }
+}
+
 /// What `send` was asked.
 pub(super) struct SendArgs<'a> {
     pub(super) endpoint: &'a str,
     pub(super) file: Option<&'a Path>,
+    pub(super) job: Option<&'a str>,
     pub(super) content_type: &'a str,
     pub(super) wait: Duration,
 }
@@ -36,12 +71,13 @@ pub(super) async fn send(registry: Registry, options: &Options, args: &SendArgs<
         ))
     })?;
     let now = Timestamp::now();
-    let body = match args.file {
-        Some(path) => std::fs::read(path).map_err(|source| Error::Io {
+    let body = match (args.file, args.job) {
+        (Some(path), _) => std::fs::read(path).map_err(|source| Error::Io {
             context: format!("could not read {}", path.display()),
             source,
         })?,
-        None => example_body(now),
+        (None, Some(job)) => job_example(&registry, endpoint, job)?,
+        (None, None) => example_body(now),
     };
     let store = Store::open(&options.database_url).await?;
     let server = Server::new(registry, store, server_config(options)).await?;

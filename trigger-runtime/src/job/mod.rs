@@ -68,6 +68,7 @@ pub struct Job {
     timeout: Option<Duration>,
     concurrency: Option<usize>,
     handler: Handler,
+    example: Option<registration::Example>,
 }
 
 impl Job {
@@ -89,6 +90,7 @@ impl Job {
             retry: RetryPolicy::default(),
             timeout: None,
             concurrency: None,
+            example: None,
             handler: Arc::new(move |request, io, ctx| {
                 let f = Arc::clone(&f);
                 Box::pin(async move { f(request, io, ctx).await.into_job_result() })
@@ -117,8 +119,44 @@ impl Job {
             timeout: None,
             concurrency: None,
             handler: Arc::new(run),
+            example: registration.example,
         };
         Ok(registration.options.apply(job))
+    }
+
+    /// The example payload of `#[job(example = "file.json")]`: what `send --job` and the
+    /// dashboard's test button send, and what `TestRequest::example` builds.
+    pub fn example(&self) -> Option<&'static str> {
+        self.example.map(|example| example.body)
+    }
+
+    /// The request the example stands for: a JSON `POST` to the job's endpoint.
+    pub fn example_request(&self) -> Option<Request> {
+        let body = self.example()?;
+        let mut headers = http::HeaderMap::new();
+        headers.insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("application/json"),
+        );
+        let url = format!(
+            "http://localhost/endpoints/{}",
+            self.trigger.endpoint().id()
+        );
+        Request::new(
+            http::Method::POST,
+            &url,
+            headers,
+            bytes::Bytes::from_static(body.as_bytes()),
+        )
+        .ok()
+    }
+
+    /// Whether the example fits the job's first parameter; `Ok` without an example.
+    pub(crate) fn check_example(&self) -> Result<(), ExtractError> {
+        match (self.example, self.example_request()) {
+            (Some(example), Some(request)) => (example.fits)(&request),
+            _ => Ok(()),
+        }
     }
 
     /// Sets the display name.

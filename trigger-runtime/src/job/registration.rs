@@ -7,7 +7,7 @@ use super::{Job, JobOutput, RetryPolicy};
 use crate::endpoint::BoxFuture;
 use crate::endpoint::{Location, Trigger};
 use crate::io::Io;
-use crate::job::Context;
+use crate::job::{Context, ExtractError};
 use crate::request::Request;
 
 /// The plain fn `#[job]` generates around the user's async fn.
@@ -35,6 +35,19 @@ pub struct JobRegistration {
     pub filter: Option<fn() -> serde_json::Value>,
     /// Where the job was declared.
     pub location: Location,
+    /// The `example = "file.json"` argument.
+    pub example: Option<Example>,
+}
+
+/// A job's example payload (`#[job(example = "file.json")]`): the file's text, read at compile
+/// time and checked to be JSON there, and whether it fits the job's first parameter, checked
+/// when the registry is built.
+#[derive(Clone, Copy, Debug)]
+pub struct Example {
+    /// The file's text.
+    pub body: &'static str,
+    /// Whether a request with this body fits the job's first parameter.
+    pub fits: fn(&Request) -> Result<(), ExtractError>,
 }
 
 /// The `retries`, `backoff`, `timeout` and `concurrency` arguments of `#[job]`, as registered.
