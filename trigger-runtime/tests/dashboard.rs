@@ -38,7 +38,8 @@ async fn app(config: ServerConfig) -> Server {
             Ok::<_, BoxError>(())
         },
     )
-    .with_name("Log the body");
+    .with_name("Log the body")
+    .with_example(BODY);
     let paid = HOOK
         .on_request()
         .filter(serde_json::json!({ "body": { "type": ["paid"] } }))
@@ -325,6 +326,40 @@ async fn with_a_key_a_login_sets_a_cookie_that_is_not_the_key() {
         browser.get(&app, "/jobs").await.status,
         StatusCode::SEE_OTHER
     );
+}
+
+#[tokio::test]
+async fn the_test_button_delivers_a_job_s_example_signed_like_its_sender() {
+    let app = app(common::config()).await;
+    let mut browser = Browser::default();
+    let jobs = browser.get(&app, "/jobs").await;
+    let page = jobs.has("Send example");
+    assert_eq!(
+        page.text.matches("Send example").count(),
+        1,
+        "only the job with an example has the button"
+    );
+    let csrf = page.csrf();
+    let refused = browser.post(&app, "/jobs/log-body/test", &[]).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+
+    let sent = browser
+        .post(&app, "/jobs/log-body/test", &[("csrf", &csrf)])
+        .await;
+    assert_eq!(sent.status, StatusCode::SEE_OTHER, "{}", sent.text);
+    let event = sent.location().trim_start_matches("/events/").to_owned();
+    assert!(event.starts_with("evt_"), "{}", sent.location());
+    let stored = app.store().event(&event).await.unwrap().unwrap();
+    assert_eq!(&stored.event.body[..], BODY.as_bytes());
+    assert!(stored.event.verified, "signed with the endpoint's secret");
+    assert_eq!(stored.runs.len(), 1, "the filter skipped only-paid");
+    drain(&app).await;
+    browser.get(&app, sent.location()).await.has("log-body");
+
+    let none = browser
+        .post(&app, "/jobs/only-paid/test", &[("csrf", &csrf)])
+        .await;
+    none.has("has no example payload");
 }
 
 #[tokio::test]

@@ -10,14 +10,12 @@ use std::time::Duration;
 use super::client::{self, Answer};
 use super::inspect::took;
 use super::{Options, server_config};
-use crate::endpoint::{HttpEndpoint, Verifier};
+use crate::endpoint::HttpEndpoint;
 use crate::error::{Error, Result};
 use crate::registry::Registry;
-use crate::request::Request;
 use crate::server::Server;
 use crate::store::Store;
 use crate::time::Timestamp;
-use crate::verify::Part;
 
 /// The example payload of job `id`, which `endpoint` must trigger.
 fn job_example(registry: &Registry, endpoint: &HttpEndpoint, id: &str) -> Result<Vec<u8>> {
@@ -89,32 +87,16 @@ pub(super) async fn send(registry: Registry, options: &Options, args: &SendArgs<
             Error::Command(format!("secret not configured: set {var}"))
         })?;
     let address = format!("{}:{}", connect_host(&options.host), options.port);
-    let path = path_of(endpoint, &body, args.content_type);
-    let url = match &options.public_url {
-        Some(base) => format!("{}{path}", base.trim_end_matches('/')),
-        None => format!("http://{address}{path}"),
+    let base = match &options.public_url {
+        Some(base) => base.trim_end_matches('/').to_owned(),
+        None => format!("http://{address}"),
     };
-    let mut headers: Vec<(&'static str, String)> =
-        vec![("Content-Type", args.content_type.to_owned())];
-    if let Verifier::Scheme(scheme) = endpoint.verifier() {
-        for part in scheme.signed() {
-            if let Part::Header(name) = part {
-                headers.push((name, format!("msg_send_{}", now.as_unix_millis())));
-            }
-        }
-    }
-    let mut map = http::HeaderMap::new();
-    for (name, value) in &headers {
-        if let Ok(value) = value.parse() {
-            map.insert(*name, value);
-        }
-    }
-    let request = Request::new(http::Method::POST, &url, map, body.clone())
-        .map_err(|e| Error::Command(format!("could not build the request: {e}")))?;
-    let signature = endpoint.sign_request(&request, &secret, now).map_err(|e| {
-        Error::Command(format!("cannot sign for endpoint {:?}: {e}", endpoint.id()))
-    })?;
-    headers.extend(signature);
+    let body = bytes::Bytes::from(body);
+    let delivery = endpoint
+        .test_delivery(&base, &body, args.content_type, &secret, now)
+        .map_err(Error::Command)?;
+    let (path, headers) = (delivery.path, delivery.headers);
+    let url = format!("{base}{path}");
     println!("POST {url}");
     let answer = client::send(&address, "POST", &path, &headers, &body)
         .await
@@ -156,23 +138,6 @@ fn connect_host(host: &str) -> &str {
         "0.0.0.0" | "" => "127.0.0.1",
         "::" | "[::]" => "[::1]",
         other => other,
-    }
-}
-
-/// The endpoint's path; with the body's SHA-256 in the query when the scheme signs a JSON
-/// body that way (Twilio's `bodySHA256`).
-fn path_of(endpoint: &HttpEndpoint, body: &[u8], content_type: &str) -> String {
-    let path = endpoint.path();
-    let form = content_type.starts_with("application/x-www-form-urlencoded");
-    match endpoint.verifier() {
-        Verifier::Scheme(scheme) if !form => match scheme.body_sha256_param() {
-            Some(param) => {
-                let digest = <sha2::Sha256 as sha2::Digest>::digest(body);
-                format!("{path}?{param}={}", hex::encode(digest))
-            }
-            None => path,
-        },
-        _ => path,
     }
 }
 

@@ -5,17 +5,17 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::Extension;
-use axum::extract::State;
-use axum::response::Response;
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
 
-use super::access::Session;
+use super::access::{Form, Session};
 use super::endpoints::url_encode;
 use super::layout::{self, Chrome, Nav, badge};
 use crate::error::error_chain;
 use crate::filter::Reads;
 use crate::job::Job;
-use crate::server::{AppState, ErrorResponse};
+use crate::server::{AppState, ErrorResponse, deliver_example};
 use crate::store::{RunCounts, RunQuery, RunStatus};
 use crate::time::Timestamp;
 
@@ -49,7 +49,7 @@ pub(super) async fn page(
         }
         div.grid {
             @for job in state.registry.jobs() {
-                (card(job, counts.get(job.id()).copied().unwrap_or_default(), charts.get(job.id())))
+                (card(job, counts.get(job.id()).copied().unwrap_or_default(), charts.get(job.id()), &session))
             }
         }
     };
@@ -61,7 +61,7 @@ pub(super) async fn page(
     layout::page(&chrome, body)
 }
 
-fn card(job: &Job, counts: RunCounts, chart: Option<&Chart>) -> Markup {
+fn card(job: &Job, counts: RunCounts, chart: Option<&Chart>, session: &Session) -> Markup {
     let endpoint = job.trigger().endpoint();
     let runs = format!("/runs?job={}", url_encode(job.id()));
     html! {
@@ -87,6 +87,15 @@ fn card(job: &Job, counts: RunCounts, chart: Option<&Chart>) -> Markup {
             }
             h3 { "Last hour" }
             (svg(chart.unwrap_or(&[[0; 3]; MINUTES])))
+            @if job.example().is_some() {
+                form.inline method="post" action={ "/jobs/" (job.id()) "/test" } {
+                    (layout::csrf_field(session))
+                    button.primary.test type="submit"
+                        title="Deliver the job's example payload to its endpoint, signed with its secret" {
+                        "Send example"
+                    }
+                }
+            }
         }
     }
 }
@@ -196,5 +205,18 @@ fn svg(chart: &Chart) -> Markup {
             }
         }
         div.chart-axis { span { "60 min ago" } span { (label) } span { "now" } }
+    }
+}
+
+/// `POST /jobs/{id}/test`: the job's example payload delivered to its endpoint, signed with
+/// the endpoint's scheme and secret, like a sender's webhook; then the event's page.
+pub(super) async fn test(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    form: Form,
+) -> Response {
+    match deliver_example(&state, &id).await {
+        Ok(event) => Redirect::to(&format!("/events/{event}")).into_response(),
+        Err(error) => super::error_page(&error, &form.session),
     }
 }

@@ -4,8 +4,8 @@
 //! Pages are [maud] templates, checked at compile time; the stylesheet, a small script (copy
 //! buttons, relative times, live runs) and the icon are embedded in the binary. Without
 //! `TRIGGER_API_KEY` it answers only loopback `Host`s; with one, `/login` takes the key and
-//! sets an `HttpOnly; SameSite=Strict` cookie. Every `POST` (replay, cancel, reveal, login,
-//! logout) carries a CSRF token and is refused from another origin. [`access`] says which
+//! sets an `HttpOnly; SameSite=Strict` cookie. Every `POST` (replay, cancel, send example,
+//! reveal, login, logout) carries a CSRF token and is refused from another origin. [`access`] says which
 //! applies, for the start-up banner.
 
 mod access;
@@ -56,6 +56,7 @@ pub(crate) fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
         .route("/", get(endpoints::page))
         .route("/secrets/reveal", post(endpoints::reveal))
         .route("/jobs", get(jobs::page))
+        .route("/jobs/{id}/test", post(jobs::test))
         .route("/runs", get(runs::page))
         .route("/runs/live", get(live::live))
         .route("/runs/{id}", get(run::page))

@@ -37,8 +37,10 @@ use crate::request::Request;
 use crate::time::Timestamp;
 use crate::verify::{HmacScheme, Preset, RespondFn, Scheme, Secret, Verification};
 
+mod delivery;
 mod trigger;
 
+pub use self::delivery::TestDelivery;
 pub use self::trigger::{IntoTrigger, Trigger};
 
 /// A boxed, `Send` future.

@@ -124,6 +124,17 @@ impl Job {
         Ok(registration.options.apply(job))
     }
 
+    /// Gives a job built in code an example payload (what `#[job(example = ...)]` gives a
+    /// declared one); its first parameter is the whole request, so any body fits.
+    #[must_use]
+    pub fn with_example(mut self, body: &'static str) -> Self {
+        self.example = Some(registration::Example {
+            body,
+            fits: |_| Ok(()),
+        });
+        self
+    }
+
     /// The example payload of `#[job(example = "file.json")]`: what `send --job` and the
     /// dashboard's test button send, and what `TestRequest::example` builds.
     pub fn example(&self) -> Option<&'static str> {
