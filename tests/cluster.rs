@@ -25,7 +25,8 @@ use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use trigger_tests::fixture::{
-    COUNTED, Fixture, JobLog, LEASE, Mark, accepted, post, wait_until_settled,
+    Ack, COUNTED, Fixture, JobLog, LEASE, Mark, accepted, assert_acks_kept, post,
+    wait_until_settled,
 };
 use trigger_tests::{RunCounts, Server, ServerBuilder};
 
@@ -133,14 +134,6 @@ impl Drop for Cluster {
 }
 
 // ---- the crash test's load ----------------------------------------------------------------
-
-/// A webhook a server acknowledged.
-#[derive(Debug)]
-struct Ack {
-    body: String,
-    event: String,
-    runs: Vec<String>,
-}
 
 /// What the client threads share.
 #[derive(Debug)]
@@ -403,37 +396,6 @@ fn kill_and_restart(
 }
 
 // ---- the checks -------------------------------------------------------------------------------
-
-/// Checks, through the servers in turn, that every acknowledged event is stored with its one
-/// run and that the run succeeded; returns how many of those runs took more than one attempt.
-#[track_caller]
-fn assert_acks_kept(servers: &[Server], acks: &[Ack]) -> usize {
-    let mut claimed_again = 0;
-    for (i, ack) in acks.iter().enumerate() {
-        let server = &servers[i % servers.len()];
-        let response = server.get(&format!("/api/v1/events/{}", ack.event));
-        assert_eq!(
-            response.status, 200,
-            "acknowledged {} lost: {response}",
-            ack.event
-        );
-        let event = response.json();
-        assert_eq!(event["body"], ack.body.as_str(), "{event}");
-        let runs: Vec<&str> = event["runs"]
-            .as_array()
-            .map(|runs| runs.iter().filter_map(|r| r["id"].as_str()).collect())
-            .unwrap_or_default();
-        assert_eq!(runs, ack.runs, "runs of {}: {event}", ack.event);
-        assert_eq!(ack.runs.len(), 1, "one `counted` run per event: {event}");
-        for run_id in &ack.runs {
-            let run = server.wait_for_run_status(run_id, "succeeded", WAIT);
-            if run["attempts"].as_u64() > Some(1) {
-                claimed_again += 1;
-            }
-        }
-    }
-    claimed_again
-}
 
 /// One execution of a run, from its `start` line to its `end` line (or to the kill).
 #[derive(Debug, Clone)]
@@ -811,7 +773,7 @@ fn three_servers_share_a_queue_and_a_kill_loses_nothing() {
     let counts = assert_settled(&servers);
     let settle = settling.elapsed();
     let checking = Instant::now();
-    let claimed_again = assert_acks_kept(&servers, &loaded.acks);
+    let claimed_again = assert_acks_kept(&servers, &loaded.acks, WAIT);
     let check = checking.elapsed();
 
     // The log: no run on two servers at once; each server, the restarted one too, ran runs.

@@ -13,7 +13,8 @@ use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
 use trigger_tests::fixture::{
-    COUNTED, Fixture, JobLog, WAITS, accepted, post, run_counts, wait_until_settled,
+    Ack, COUNTED, Fixture, JobLog, WAITS, accepted, assert_acks_kept, post, run_counts,
+    wait_until_settled,
 };
 use trigger_tests::{RunCounts, Server};
 
@@ -28,14 +29,6 @@ const SETTLE: Duration = Duration::from_secs(60);
 const WAIT: Duration = Duration::from_secs(15);
 
 // ---- the crash test's load ----------------------------------------------------------------
-
-/// A webhook the server acknowledged.
-#[derive(Debug)]
-struct Ack {
-    body: String,
-    event: String,
-    runs: Vec<String>,
-}
 
 /// What the client threads share.
 #[derive(Debug, Default)]
@@ -171,36 +164,6 @@ fn load_until_killed(server: &mut Server) -> Killed {
     }
 }
 
-/// Checks that every acknowledged event is in `server`'s store with its one run, and that the
-/// run succeeds; returns how many of those runs took more than one attempt.
-#[track_caller]
-fn assert_acks_kept(server: &Server, acks: &[Ack]) -> usize {
-    let mut claimed_again = 0;
-    for ack in acks {
-        let response = server.get(&format!("/api/v1/events/{}", ack.event));
-        assert_eq!(
-            response.status, 200,
-            "acknowledged {} lost: {response}",
-            ack.event
-        );
-        let event = response.json();
-        assert_eq!(event["body"], ack.body.as_str(), "{event}");
-        let runs: Vec<&str> = event["runs"]
-            .as_array()
-            .map(|runs| runs.iter().filter_map(|r| r["id"].as_str()).collect())
-            .unwrap_or_default();
-        assert_eq!(runs, ack.runs, "runs of {}: {event}", ack.event);
-        assert_eq!(ack.runs.len(), 1, "one `counted` run per event: {event}");
-        for run_id in &ack.runs {
-            let run = server.wait_for_run_status(run_id, "succeeded", WAIT);
-            if run["attempts"].as_u64() > Some(1) {
-                claimed_again += 1;
-            }
-        }
-    }
-    claimed_again
-}
-
 /// How the `counted` tasks ran, from the job log at the kill and after the restart.
 #[derive(Debug)]
 struct Tasks {
@@ -289,7 +252,7 @@ fn kill_dash_nine_loses_nothing_acknowledged() {
     let second = fixture.server().start();
     let counts = wait_until_settled(&second, SETTLE);
     assert_eq!((counts.failed, counts.canceled), (0, 0), "{counts}");
-    let claimed_again = assert_acks_kept(&second, &killed.acks);
+    let claimed_again = assert_acks_kept(std::slice::from_ref(&second), &killed.acks, WAIT);
 
     // Tasks whose output was stored before the kill never ran again; every run ran its task.
     let after = fixture.log();

@@ -285,3 +285,46 @@ pub fn wait_until_settled(server: &Server, timeout: Duration) -> RunCounts {
     };
     counts
 }
+
+/// A webhook a server acknowledged: its body, its event and the runs the answer named.
+#[derive(Debug)]
+pub struct Ack {
+    /// The body sent.
+    pub body: String,
+    /// The event the answer named.
+    pub event: String,
+    /// The runs the answer named.
+    pub runs: Vec<String>,
+}
+
+/// Checks, through the servers in turn, that every acknowledged event is stored with its one
+/// `counted` run and that the run succeeded within `wait`; returns how many of those runs took
+/// more than one attempt.
+#[track_caller]
+pub fn assert_acks_kept(servers: &[Server], acks: &[Ack], wait: Duration) -> usize {
+    let mut claimed_again = 0;
+    for (i, ack) in acks.iter().enumerate() {
+        let server = &servers[i % servers.len()];
+        let response = server.get(&format!("/api/v1/events/{}", ack.event));
+        assert_eq!(
+            response.status, 200,
+            "acknowledged {} lost: {response}",
+            ack.event
+        );
+        let event = response.json();
+        assert_eq!(event["body"], ack.body.as_str(), "{event}");
+        let runs: Vec<&str> = event["runs"]
+            .as_array()
+            .map(|runs| runs.iter().filter_map(|r| r["id"].as_str()).collect())
+            .unwrap_or_default();
+        assert_eq!(runs, ack.runs, "runs of {}: {event}", ack.event);
+        assert_eq!(ack.runs.len(), 1, "one `counted` run per event: {event}");
+        for run_id in &ack.runs {
+            let run = server.wait_for_run_status(run_id, "succeeded", wait);
+            if run["attempts"].as_u64() > Some(1) {
+                claimed_again += 1;
+            }
+        }
+    }
+    claimed_again
+}

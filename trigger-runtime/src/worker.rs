@@ -24,7 +24,7 @@ use self::backoff::{ClaimBackoff, jitter};
 use self::handoff::Handoff;
 pub(crate) use self::handoff::Slot;
 use crate::error::error_chain;
-use crate::io::{Io, LogLimits, LogLine, LogSink, Logger, TaskError};
+use crate::io::{Io, LogLimits, LogLine, LogSink, Logger};
 use crate::job::{Context, Job, JobOutput};
 use crate::log::LogBuffer;
 use crate::metrics::AttemptMetrics;

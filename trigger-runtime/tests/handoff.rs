@@ -101,6 +101,10 @@ async fn an_idle_worker_starts_a_webhook_s_run_without_a_claim() {
     assert_eq!(run["history"][0]["error"], serde_json::Value::Null, "{run}");
 }
 
+/// Through the whole server: a run queued while the only slot was busy starts before a webhook
+/// that comes as the slot frees. The moment where a slot is free while a run is still queued is
+/// too short to hit from here every time (the test passed with the handoff's gate turned off);
+/// the gate itself is checked exactly by the unit test in `src/worker/handoff.rs`.
 async fn queued_runs_start_before_newer_webhooks() {
     // One slot: the first run holds it until released, so the second is queued.
     let gate = Arc::new(Semaphore::new(0));

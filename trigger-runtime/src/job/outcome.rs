@@ -17,6 +17,8 @@ use std::fmt;
 use std::time::Duration;
 
 use super::BoxError;
+use crate::io::TaskError;
+use crate::time::Timestamp;
 
 /// The run fails now, whatever attempts are left, with this error (as Oban's cancel or
 /// BullMQ's unrecoverable error): retrying would fail the same way.
@@ -61,6 +63,8 @@ pub(crate) enum Asked {
     Permanent,
     /// Retry after this long.
     RetryAfter(Duration),
+    /// Wait until then: the error of `io.wait` ([`TaskError::Suspended`]), returned with `?`.
+    Suspended(Timestamp),
 }
 
 impl Asked {
@@ -68,6 +72,9 @@ impl Asked {
     pub(crate) fn of(error: &(dyn std::error::Error + 'static)) -> Self {
         let mut current = Some(error);
         while let Some(error) = current {
+            if let Some(TaskError::Suspended { until, .. }) = error.downcast_ref::<TaskError>() {
+                return Self::Suspended(*until);
+            }
             if error.is::<Permanent>() {
                 return Self::Permanent;
             }

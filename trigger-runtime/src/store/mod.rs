@@ -25,6 +25,7 @@ pub use self::counts::RunCounts;
 pub use self::error::{Result, StoreError};
 pub use self::postgres::{DEFAULT_SCHEMA, PostgresStore};
 pub use self::query::{LogCursor, LogPage, LogQuery, RunPage, RunQuery};
+pub(crate) use self::record::FirstLease;
 pub use self::record::{
     AttemptOutcome, AttemptRecord, ClaimRequest, ClaimedRun, Event, EventError, EventRecord,
     Ingested, Lease, LogRecord, NewRun, RunRecord, RunRef, RunStatus, TaskRecord,

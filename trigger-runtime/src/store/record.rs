@@ -179,11 +179,21 @@ impl NewRun {
         }
     }
 
-    /// When the run is created leased with `event` at `now`: the claim its worker executes,
-    /// exactly the run as stored (its first attempt, its first lease). Every driver stores a
-    /// leased run as this says.
-    pub(crate) fn claimed(&self, event: &Event, now: Timestamp) -> Option<ClaimedRun> {
+    /// How the run is stored when created at `now` with a lease: `None` when it is queued.
+    /// Every driver stores a leased run as this says, and [`claimed`](Self::claimed) gives it
+    /// back the same way.
+    pub(crate) fn first_lease(&self, now: Timestamp) -> Option<FirstLease> {
         let lease = self.lease?;
+        Some(FirstLease {
+            started_at: now,
+            lease_until: now.saturating_add(lease),
+        })
+    }
+
+    /// When the run is created leased with `event` at `now`: the claim its worker executes,
+    /// exactly the run as stored (see [`first_lease`](Self::first_lease)).
+    pub(crate) fn claimed(&self, event: &Event, now: Timestamp) -> Option<ClaimedRun> {
+        let first = self.first_lease(now)?;
         let run = RunRecord {
             id: self.id.clone(),
             job: self.job_id.clone(),
@@ -191,14 +201,14 @@ impl NewRun {
             event_id: event.id.clone(),
             endpoint_id: event.endpoint_id.clone(),
             status: RunStatus::Running,
-            attempts: 1,
+            attempts: FirstLease::LEASE.attempt,
             max_attempts: self.max_attempts,
             created_at: now,
             run_at: now,
-            started_at: Some(now),
+            started_at: Some(first.started_at),
             finished_at: None,
-            lease_until: Some(now.saturating_add(lease)),
-            lease_epoch: 1,
+            lease_until: Some(first.lease_until),
+            lease_epoch: FirstLease::LEASE.epoch,
             output: None,
             error: None,
             history: Vec::new(),
@@ -206,16 +216,28 @@ impl NewRun {
             logs_next_cursor: None,
             tasks: Vec::new(),
         };
-        let lease = Lease {
-            attempt: 1,
-            epoch: 1,
-        };
         Some(ClaimedRun {
             run,
             event: event.clone(),
-            lease,
+            lease: FirstLease::LEASE,
         })
     }
+}
+
+/// A run created claimed: `running`, its first attempt started at creation under its first
+/// lease.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct FirstLease {
+    pub(crate) started_at: Timestamp,
+    pub(crate) lease_until: Timestamp,
+}
+
+impl FirstLease {
+    /// The attempt and epoch of a run's first claim.
+    pub(crate) const LEASE: Lease = Lease {
+        attempt: 1,
+        epoch: 1,
+    };
 }
 
 /// A run's id and job.

@@ -197,13 +197,13 @@ fn judge(job: &Job, run: &RunRecord, ended: Ended) -> AttemptOutcome {
     let error = match ended {
         Ended::Joined(Ok(Ok(output))) => return AttemptOutcome::Succeeded(output),
         Ended::Joined(Ok(Err(error))) => {
+            asked = Asked::of(&*error);
             // A job that returns the error of `io.wait` (with `?`) waits; one that handled it
             // and went on is judged by what it returned.
-            if let Some(until) = suspension(&*error) {
+            if let Asked::Suspended(until) = asked {
                 tracing::debug!(run = %run.id, %until, "run waits");
                 return AttemptOutcome::Suspended { until };
             }
-            asked = Asked::of(&*error);
             error_chain(&*error)
         }
         Ended::Joined(Err(join)) if join.is_panic() => {
@@ -225,7 +225,7 @@ fn judge(job: &Job, run: &RunRecord, ended: Ended) -> AttemptOutcome {
         }
         _ if out_of_attempts => return AttemptOutcome::Failed { error },
         Asked::RetryAfter(delay) => delay,
-        Asked::Nothing => policy.backoff(run.attempts, jitter()),
+        Asked::Nothing | Asked::Suspended(_) => policy.backoff(run.attempts, jitter()),
     };
     let error = match asked {
         Asked::RetryAfter(delay) => format!("{error} (retried after {delay:?}, as the job asked)"),
@@ -235,18 +235,6 @@ fn judge(job: &Job, run: &RunRecord, ended: Ended) -> AttemptOutcome {
         error,
         at: Timestamp::now().saturating_add(delay),
     }
-}
-
-/// When the run asked to resume, if `error` is (or wraps) [`TaskError::Suspended`].
-fn suspension(error: &(dyn std::error::Error + 'static)) -> Option<Timestamp> {
-    let mut current = Some(error);
-    while let Some(error) = current {
-        if let Some(TaskError::Suspended { until, .. }) = error.downcast_ref::<TaskError>() {
-            return Some(*until);
-        }
-        current = error.source();
-    }
-    None
 }
 
 fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {

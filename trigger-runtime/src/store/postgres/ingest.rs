@@ -15,7 +15,9 @@ use tokio::sync::{Mutex, mpsc, oneshot};
 
 use super::read::event_runs;
 use crate::store::codec::{encode_headers, encode_skipped};
-use crate::store::{Event, Ingested, NewRun, Result, RunRef, RunStatus, SkippedJobs, StoreError};
+use crate::store::{
+    Event, FirstLease, Ingested, NewRun, Result, RunRef, RunStatus, SkippedJobs, StoreError,
+};
 use crate::time::Timestamp;
 
 /// The most webhooks stored in one transaction.
@@ -189,7 +191,7 @@ async fn settle(tx: &Transaction<'_>, event: &Event, runs: &[NewRun]) -> Result<
 /// Inserts the events of `items` and the runs of those inserted, in one statement: with their
 /// idempotency keys when `keyed` (skipping those whose key is taken) or without; and, when
 /// `announce` names a channel and queued runs were inserted, a `NOTIFY` on it. Runs are
-/// created at `now`, queued or claimed (see [`NewRun::claimed`]). Returns the ids of the
+/// created at `now`, queued or claimed (see [`NewRun::first_lease`]). Returns the ids of the
 /// events inserted.
 async fn insert_events(
     client: &impl GenericClient,
@@ -305,7 +307,7 @@ impl<'a> EventColumns<'a> {
 }
 
 /// Runs created at one time, as the arrays of an `UNNEST`: queued, or claimed as
-/// [`NewRun::claimed`] says.
+/// [`NewRun::first_lease`] says.
 #[derive(Default)]
 struct RunColumns<'a> {
     ids: Vec<&'a str>,
@@ -332,24 +334,21 @@ impl<'a> RunColumns<'a> {
             columns.events.push(&event.id);
             columns.endpoints.push(&event.endpoint_id);
             columns.max_attempts.push(int(run.max_attempts));
-            let claimed = run.claimed(event, now);
-            let leased = claimed.as_ref().map(|claimed| &claimed.run);
-            let status = leased.map_or(RunStatus::Queued, |run| run.status);
+            let first = run.first_lease(now);
+            let lease = first.map(|_| FirstLease::LEASE);
+            let status = first.map_or(RunStatus::Queued, |_| RunStatus::Running);
             columns.statuses.push(status.as_str());
-            columns
-                .attempts
-                .push(leased.map_or(0, |run| int(run.attempts)));
-            let epoch = leased.map_or(0, |run| run.lease_epoch);
+            columns.attempts.push(lease.map_or(0, |l| int(l.attempt)));
+            let epoch = lease.map_or(0, |l| l.epoch);
             columns
                 .epochs
                 .push(i64::try_from(epoch).unwrap_or(i64::MAX));
-            let millis = |at: Option<Timestamp>| at.map(Timestamp::as_unix_millis);
             columns
                 .started
-                .push(millis(leased.and_then(|run| run.started_at)));
+                .push(first.map(|f| f.started_at.as_unix_millis()));
             columns
                 .leases
-                .push(millis(leased.and_then(|run| run.lease_until)));
+                .push(first.map(|f| f.lease_until.as_unix_millis()));
         }
         columns
     }

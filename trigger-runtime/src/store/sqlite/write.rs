@@ -5,7 +5,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::read::{event_runs, load_event};
 use crate::store::codec::{encode_headers, encode_skipped, task_output};
 use crate::store::{
-    Event, Ingested, Lease, NewRun, Result, RunRef, RunStatus, SkippedJobs, StoreError,
+    Event, FirstLease, Ingested, Lease, NewRun, Result, RunRef, RunStatus, SkippedJobs, StoreError,
 };
 use crate::time::Timestamp;
 
@@ -55,8 +55,8 @@ pub(super) fn ingest(conn: &Connection, event: &Event, runs: &[NewRun]) -> Resul
     Ok(Ingested::stored(event, runs, now))
 }
 
-/// Inserts `runs` created at `now`: queued, or when `leased`, claimed as [`NewRun::claimed`]
-/// says for those with a lease.
+/// Inserts `runs` created at `now`: queued, or when `leased`, claimed as
+/// [`NewRun::first_lease`] says for those with a lease.
 fn insert_runs(
     conn: &Connection,
     event: &Event,
@@ -70,25 +70,25 @@ fn insert_runs(
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9, ?10, ?11, ?12)",
     )?;
     for run in runs {
-        let claimed = run.claimed(event, now).filter(|_| leased);
-        let leased = claimed.as_ref().map(|claimed| &claimed.run);
+        let first = run.first_lease(now).filter(|_| leased);
+        let (attempts, epoch) = first.map_or((0, 0), |_| {
+            let lease = FirstLease::LEASE;
+            (lease.attempt, lease.epoch)
+        });
+        let status = first.map_or(RunStatus::Queued, |_| RunStatus::Running);
         insert.execute(params![
             run.id,
             run.job_id,
             run.job_version,
             event.id,
             event.endpoint_id,
-            leased.map_or(RunStatus::Queued, |run| run.status).as_str(),
+            status.as_str(),
             run.max_attempts,
             now.as_unix_millis(),
-            leased.map_or(0, |run| run.attempts),
-            leased.map_or(0, |run| run.lease_epoch),
-            leased
-                .and_then(|run| run.started_at)
-                .map(Timestamp::as_unix_millis),
-            leased
-                .and_then(|run| run.lease_until)
-                .map(Timestamp::as_unix_millis),
+            attempts,
+            epoch,
+            first.map(|f| f.started_at.as_unix_millis()),
+            first.map(|f| f.lease_until.as_unix_millis()),
         ])?;
     }
     Ok(())

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# The measurements behind README's "Runs handed over at ingest" table, for one server binary
+# (alternate two builds to compare them). Needs wrk, curl, openssl and python3.
+#
+#   bench/scripts/handoff.sh cpu   BINARY CONNECTIONS  # wrk -t1 -cN -d6s, then CPU per webhook+run
+#   bench/scripts/handoff.sh start BINARY              # 30 webhooks 70 ms apart: store write to start
+#
+# BINARY is a build of example-caldotcom (target/release/example-caldotcom). With
+# DATABASE_URL=postgres://... in the environment the server uses that database (give each run a
+# schema of its own: ...?schema=bench_1).
+set -euo pipefail
+mode=$1 bin=$(realpath "$2") conns=${3:-64}
+port=${PORT:-8712}
+work=$(mktemp -d)
+trap 'kill "$server" 2>/dev/null; wait "$server" 2>/dev/null; rm -rf "$work"' EXIT
+
+body='{"triggerEvent":"BOOKING_CREATED","createdAt":"2024-05-01T09:00:00Z","payload":{"bookingId":0,"uid":"bench-0000000000","title":"30 min meeting","startTime":"2024-05-02T08:00:00Z","endTime":"2024-05-02T08:30:00Z","organizer":{"name":"Bench","email":"organizer@example.com","timeZone":"Europe/Berlin"},"attendees":[{"name":"Ada","email":"ada@example.com"}]}}'
+signature=$(printf '%s' "$body" | openssl dgst -sha256 -hmac secret | awk '{print $2}')
+printf '%s' "$body" > "$work/body.json"
+cat > "$work/post.lua" <<LUA
+wrk.method = "POST"
+wrk.body = [[$body]]
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["X-Cal-Signature-256"] = "$signature"
+LUA
+
+cd "$work"
+if [[ -n "${DATABASE_URL:-}" ]]; then export TRIGGER_DATABASE_URL=$DATABASE_URL; fi
+CALDOTCOM_SECRET=secret RUST_LOG=warn "$bin" serve --port "$port" > server.log 2>&1 &
+server=$!
+for _ in $(seq 1 100); do curl -sf "localhost:$port/healthz" > /dev/null && break; sleep 0.05; done
+cpu() { awk '{print $14 + $15}' "/proc/$server/stat"; }  # clock ticks, user + system
+settled() {
+  for _ in $(seq 1 600); do
+    curl -s "localhost:$port/api/v1/stats" | grep -q '"queued":0,"running":0' && return
+    sleep 0.1
+  done
+  echo "runs did not settle" >&2; exit 1
+}
+
+case $mode in
+  cpu)
+    before=$(cpu)
+    requests=$(wrk -t1 -c"$conns" -d6s -s post.lua "http://127.0.0.1:$port/endpoints/cal.com" |
+      tee wrk.log | awk '/requests in/ {print $1}')
+    settled
+    after=$(cpu)
+    ticks=$(getconf CLK_TCK)
+    echo "$(grep Requests/sec wrk.log)"
+    python3 -c "print(f'server CPU per webhook and its run: {($after - $before) / $ticks / $requests * 1e6:.1f} us ($requests webhooks)')"
+    curl -s "localhost:$port/metrics" | grep '^trigger_attempts_started_total' || true
+    ;;
+  start)
+    for _ in $(seq 1 30); do
+      curl -s -XPOST -H "X-Cal-Signature-256: $signature" -H 'Content-Type: application/json' \
+        --data-binary @body.json "localhost:$port/endpoints/cal.com" > /dev/null
+      sleep 0.07
+    done
+    settled
+    curl -s "localhost:$port/api/v1/runs?limit=30" | python3 -c '
+import json, sys
+from datetime import datetime
+ms = lambda s: datetime.fromisoformat(s.replace("Z", "+00:00")).timestamp() * 1000
+runs = json.load(sys.stdin)["runs"]
+gaps = sorted(ms(r["started_at"]) - ms(r["created_at"]) for r in runs)
+print(f"store write to run started: median {gaps[len(gaps) // 2]:.0f} ms, max {gaps[-1]:.0f} ms ({len(gaps)} runs)")'
+    ;;
+  *) echo "usage: $0 cpu|start BINARY [CONNECTIONS]" >&2; exit 2 ;;
+esac
