@@ -2,26 +2,77 @@
 //! functions over the bytes, so that the position stays in a register. [`skip`] checks a whole
 //! value this way without writing anything.
 
-/// What is wrong, and at which byte.
+/// What is wrong, and at which byte: eight bytes, so that a [`Step`] comes back in two
+/// registers.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct Fail {
-    pub(super) what: &'static str,
-    pub(super) at: usize,
+    pub(super) what: What,
+    at: u32,
+}
+
+impl Fail {
+    /// The offending byte's offset.
+    pub(super) fn at(self) -> usize {
+        self.at as usize
+    }
 }
 
 pub(super) type Step<T = usize> = Result<T, Fail>;
 
+/// `at` is within a body, which is under 4 GiB.
 #[cold]
-pub(super) fn fail<T>(what: &'static str, at: usize) -> Step<T> {
-    Err(Fail { what, at })
+pub(super) fn fail<T>(what: What, at: usize) -> Step<T> {
+    Err(Fail {
+        what,
+        at: u32::try_from(at).unwrap_or(u32::MAX),
+    })
 }
 
-pub(super) const EOF_VALUE: &str = "EOF while parsing a value";
-pub(super) const RECURSION: &str = "recursion limit exceeded";
+/// Why a body is not JSON, worded as serde_json words it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum What {
+    ExpectedValue,
+    EofValue,
+    Recursion,
+    Control,
+    EofString,
+    InvalidEscape,
+    InvalidNumber,
+    KeyNotString,
+    EofObject,
+    ExpectedColon,
+    ExpectedCommaOrBracket,
+    ExpectedCommaOrBrace,
+    Trailing,
+}
+
+impl What {
+    pub(super) fn text(self) -> &'static str {
+        match self {
+            Self::ExpectedValue => "expected value",
+            Self::EofValue => "EOF while parsing a value",
+            Self::Recursion => "recursion limit exceeded",
+            Self::Control => "control character (\\u0000-\\u001F) found while parsing a string",
+            Self::EofString => "EOF while parsing a string",
+            Self::InvalidEscape => "invalid escape",
+            Self::InvalidNumber => "invalid number",
+            Self::KeyNotString => "key must be a string",
+            Self::EofObject => "EOF while parsing an object",
+            Self::ExpectedColon => "expected `:`",
+            Self::ExpectedCommaOrBracket => "expected `,` or `]`",
+            Self::ExpectedCommaOrBrace => "expected `,` or `}`",
+            Self::Trailing => "trailing characters",
+        }
+    }
+}
 
 /// After the whitespace at `p`.
 #[inline(always)]
 pub(super) fn ws(b: &[u8], mut p: usize) -> usize {
+    // Most senders write none: one test for them.
+    if b.get(p).is_some_and(|&c| c > b' ') {
+        return p;
+    }
     while let Some(b' ' | b'\t' | b'\n' | b'\r') = b.get(p) {
         p += 1;
     }
@@ -55,8 +106,8 @@ pub(super) fn scalar(b: &[u8], p: usize) -> Step<(usize, Scalar)> {
         Some(b't') => literal(b, p, "true").map(|end| (end, Scalar::True)),
         Some(b'f') => literal(b, p, "false").map(|end| (end, Scalar::False)),
         Some(b'n') => literal(b, p, "null").map(|end| (end, Scalar::Null)),
-        Some(_) => fail("expected value", p),
-        None => fail(EOF_VALUE, p),
+        Some(_) => fail(What::ExpectedValue, p),
+        None => fail(What::EofValue, p),
     }
 }
 
@@ -64,7 +115,7 @@ fn literal(b: &[u8], p: usize, word: &'static str) -> Step {
     if b.get(p..p + word.len()) == Some(word.as_bytes()) {
         Ok(p + word.len())
     } else {
-        fail("expected value", p)
+        fail(What::ExpectedValue, p)
     }
 }
 
@@ -83,12 +134,9 @@ pub(super) fn string(b: &[u8], mut p: usize) -> Step<(usize, bool)> {
                 p = escape(b, p)?;
             }
             Some(_) => {
-                return fail(
-                    "control character (\\u0000-\\u001F) found while parsing a string",
-                    p,
-                );
+                return fail(What::Control, p);
             }
-            None => return fail("EOF while parsing a string", p),
+            None => return fail(What::EofString, p),
         }
     }
 }
@@ -101,14 +149,14 @@ fn escape(b: &[u8], p: usize) -> Step {
             for at in p + 2..p + 6 {
                 match b.get(at) {
                     Some(d) if d.is_ascii_hexdigit() => {}
-                    Some(_) => return fail("invalid escape", at),
-                    None => return fail("EOF while parsing a string", at),
+                    Some(_) => return fail(What::InvalidEscape, at),
+                    None => return fail(What::EofString, at),
                 }
             }
             Ok(p + 6)
         }
-        Some(_) => fail("invalid escape", p + 1),
-        None => fail("EOF while parsing a string", p + 1),
+        Some(_) => fail(What::InvalidEscape, p + 1),
+        None => fail(What::EofString, p + 1),
     }
 }
 
@@ -118,7 +166,7 @@ fn number(b: &[u8], p: usize) -> Step<(usize, bool)> {
     match b.get(q) {
         Some(b'0') => q += 1,
         Some(b'1'..=b'9') => q = digits(b, q + 1),
-        _ => return fail("invalid number", q),
+        _ => return fail(What::InvalidNumber, q),
     }
     let mut integer = true;
     if b.get(q) == Some(&b'.') {
@@ -146,7 +194,7 @@ fn digits(b: &[u8], mut p: usize) -> usize {
 fn some_digits(b: &[u8], p: usize) -> Step {
     match b.get(p) {
         Some(b'0'..=b'9') => Ok(digits(b, p + 1)),
-        _ => fail("invalid number", p),
+        _ => fail(What::InvalidNumber, p),
     }
 }
 
@@ -166,13 +214,13 @@ pub(super) struct Key {
 pub(super) fn key(b: &[u8], p: usize) -> Step<Key> {
     match b.get(p) {
         Some(b'"') => {}
-        Some(_) => return fail("key must be a string", p),
-        None => return fail("EOF while parsing an object", p),
+        Some(_) => return fail(What::KeyNotString, p),
+        None => return fail(What::EofObject, p),
     }
     let (after, escaped) = string(b, p)?;
     let colon = ws(b, after);
     if b.get(colon) != Some(&b':') {
-        return fail("expected `:`", colon);
+        return fail(What::ExpectedColon, colon);
     }
     Ok(Key {
         start: p + 1,
@@ -192,7 +240,7 @@ pub(super) fn skip(b: &[u8], mut p: usize, depth: usize) -> Step {
         match b.get(p) {
             Some(&c @ (b'{' | b'[')) => {
                 if level == depth {
-                    return fail(RECURSION, p);
+                    return fail(What::Recursion, p);
                 }
                 let object = c == b'{';
                 p = ws(b, p + 1);
@@ -230,9 +278,9 @@ pub(super) fn skip(b: &[u8], mut p: usize, depth: usize) -> Step {
                     level -= 1;
                     open >>= 1;
                 }
-                (Some(_), true) => return fail("expected `,` or `}`", p),
-                (Some(_), false) => return fail("expected `,` or `]`", p),
-                (None, _) => return fail(EOF_VALUE, p),
+                (Some(_), true) => return fail(What::ExpectedCommaOrBrace, p),
+                (Some(_), false) => return fail(What::ExpectedCommaOrBracket, p),
+                (None, _) => return fail(What::EofValue, p),
             }
         }
     }

@@ -8,7 +8,7 @@
 
 use std::fmt;
 
-use self::lex::{EOF_VALUE, Fail, RECURSION, Scalar, Step, fail, ws};
+use self::lex::{Scalar, Step, What, fail, ws};
 use crate::names::UNNAMED;
 use crate::node::{Node, ParsedBody, Text};
 use crate::reads::Shape;
@@ -85,7 +85,7 @@ pub(crate) fn read<'a>(body: &'a [u8], shape: &Shape) -> Result<ParsedBody<'a>, 
             tape: writer.tape,
             escaped: writer.escaped,
         }),
-        Err(Fail { what, at }) => Err(error_at(body, at, what)),
+        Err(failed) => Err(error_at(body, failed.at(), failed.what.text())),
     }
 }
 
@@ -116,7 +116,7 @@ impl Writer<'_> {
         let p = ws(self.b, 0);
         let p = ws(self.b, self.keep(shape, p, MAX_DEPTH)?);
         if p < self.b.len() {
-            return fail("trailing characters", p);
+            return fail(What::Trailing, p);
         }
         Ok(())
     }
@@ -146,7 +146,7 @@ impl Writer<'_> {
     /// Opens a container at `p`: the index of its tape entry, and where its contents start.
     fn open(&mut self, p: usize, depth: usize, node: Node) -> Step<(usize, usize)> {
         if depth == 0 {
-            return fail(RECURSION, p);
+            return fail(What::Recursion, p);
         }
         self.tape.push(node);
         Ok((self.tape.len() - 1, ws(self.b, p + 1)))
@@ -158,14 +158,14 @@ impl Writer<'_> {
         &self,
         p: usize,
         close: u8,
-        expected: &'static str,
+        expected: What,
     ) -> Step<Result<usize, usize>> {
         let p = ws(self.b, p);
         match self.b.get(p) {
             Some(b',') => Ok(Ok(ws(self.b, p + 1))),
             Some(&b) if b == close => Ok(Err(p + 1)),
             Some(_) => fail(expected, p),
-            None => fail(EOF_VALUE, p),
+            None => fail(What::EofValue, p),
         }
     }
 
@@ -187,7 +187,7 @@ impl Writer<'_> {
         loop {
             // An array is read with the shape of its elements: filters look into each.
             p = self.keep(shape, p, depth - 1)?;
-            match self.next_or_close(p, b']', "expected `,` or `]`")? {
+            match self.next_or_close(p, b']', What::ExpectedCommaOrBracket)? {
                 Ok(next) => p = next,
                 Err(end) => {
                     self.close(entry);
@@ -224,7 +224,7 @@ impl Writer<'_> {
                     _ => lex::scalar(self.b, key.value)?.0,
                 },
             };
-            match self.next_or_close(p, b'}', "expected `,` or `}`")? {
+            match self.next_or_close(p, b'}', What::ExpectedCommaOrBrace)? {
                 Ok(next) => p = next,
                 Err(end) => {
                     self.close(entry);
