@@ -227,7 +227,7 @@ pub(crate) struct Split {
 
 /// Rounds of (2 KiB ingest, filters) pairs: measured side by side, since this machine's speed
 /// drifts between phases.
-const FILTER_ROUNDS: usize = 3;
+const FILTER_ROUNDS: usize = 5;
 
 /// The split server: ingest alone (closed loop, workers off) of the usual webhook and of the
 /// filters bench's 2 KiB one, then the workers alone on the backlog.

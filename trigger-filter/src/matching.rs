@@ -244,7 +244,7 @@ impl Op {
         match self {
             Self::EndsWith(suffix) => text.is_some_and(|t| t.ends_with(suffix.as_str())),
             Self::StartsWith(prefix) => text.is_some_and(|t| t.starts_with(prefix.as_str())),
-            Self::IgnoreCaseEquals(lower) => text.is_some_and(|t| t.to_lowercase() == *lower),
+            Self::IgnoreCaseEquals(lower) => text.is_some_and(|t| lowercase_is(t, lower)),
             Self::Exists(exists) => value.is_some() == *exists,
             Self::IsNull(null) => value.is_some_and(Json::is_null) == *null,
             Self::AnythingBut(values) => !value.is_some_and(|v| values.iter().any(|x| same(x, v))),
@@ -265,6 +265,19 @@ impl Op {
                 None => false,
             },
         }
+    }
+}
+
+/// Whether JavaScript's `text.toLowerCase()` is `lower`, without a copy when `text` is ASCII.
+fn lowercase_is(text: &str, lower: &str) -> bool {
+    if text.is_ascii() {
+        text.len() == lower.len()
+            && text
+                .bytes()
+                .zip(lower.bytes())
+                .all(|(t, l)| t.to_ascii_lowercase() == l)
+    } else {
+        text.to_lowercase() == lower
     }
 }
 
@@ -301,16 +314,14 @@ fn show<J: Json>(out: &mut String, value: Option<J>) {
         out.push_str("missing");
         return;
     };
-    match (value.as_str(), value.as_num()) {
-        // The common case, a short plain string, without escaping.
-        (Some(s), _) if s.len() <= SHOWN && crate::scan::plain_len(s.as_bytes()) == s.len() => {
-            out.push('"');
-            out.push_str(s);
-            out.push('"');
-        }
-        (_, Some(n)) => {
-            let _ = write!(out, "{n}");
-        }
-        _ => value.write_json(out, SHOWN),
+    // The common case, a short plain string, without escaping.
+    if let Some(s) = value.as_plain_str().filter(|s| s.len() <= SHOWN) {
+        out.push('"');
+        out.push_str(s);
+        out.push('"');
+    } else if let Some(n) = value.as_num() {
+        let _ = write!(out, "{n}");
+    } else {
+        value.write_json(out, SHOWN);
     }
 }

@@ -165,6 +165,8 @@ pub(crate) trait Json: Copy {
     fn field(self, name: &str, id: NameId) -> Option<Self>;
     fn elements(self) -> Option<impl Iterator<Item = Self>>;
     fn as_str(&self) -> Option<&str>;
+    /// A string that JSON writes as it is, without escapes.
+    fn as_plain_str(&self) -> Option<&str>;
     fn as_num(self) -> Option<Num>;
     fn as_bool(self) -> Option<bool>;
     fn is_null(self) -> bool;
@@ -215,6 +217,10 @@ impl Json for &Value {
 
     fn as_str(&self) -> Option<&str> {
         Value::as_str(self)
+    }
+
+    fn as_plain_str(&self) -> Option<&str> {
+        Value::as_str(self).filter(|s| crate::scan::plain_len(s.as_bytes()) == s.len())
     }
 
     fn as_num(self) -> Option<Num> {
@@ -314,15 +320,27 @@ impl Json for At<'_, '_> {
             return None;
         };
         let tape = self.body.tape.get(..end as usize)?;
-        let (body, name) = (self.body.text.as_bytes(), name.as_bytes());
         let mut next = self.index as usize + 1;
+        if unique && id != UNNAMED {
+            // Read for filters: every kept key has the number of its name, so one integer
+            // test per key, and the first found is the only one.
+            while let Some(&node) = tape.get(next) {
+                match node {
+                    Node::Key(_, key_id) if key_id == id => return Some(self.at(next as u32 + 1)),
+                    Node::Key(..) | Node::Shadowed => {}
+                    _ => return None,
+                }
+                next = match tape.get(next + 1) {
+                    Some(Node::Array { end } | Node::Object { end, .. }) => *end as usize,
+                    _ => next + 2,
+                };
+            }
+            return None;
+        }
+        let (body, name) = (self.body.text.as_bytes(), name.as_bytes());
         let mut found = None;
         while let Some(&node @ (Node::Key(..) | Node::Shadowed)) = tape.get(next) {
             let same = match node {
-                // In an object read for filters, every key has the number of its name.
-                Node::Key(_, key_id) if unique && key_id != UNNAMED && id != UNNAMED => {
-                    key_id == id
-                }
                 Node::Key(key, _) => match key {
                     // Length and first byte rule out most keys without a call to compare.
                     Text::Raw { start, len } => {
@@ -369,6 +387,14 @@ impl Json for At<'_, '_> {
         }
     }
 
+    fn as_plain_str(&self) -> Option<&str> {
+        // A string of the body without escapes has nothing to escape.
+        match self.node() {
+            Node::String(text @ Text::Raw { .. }) => Some(self.body.text(text)),
+            _ => None,
+        }
+    }
+
     fn as_num(self) -> Option<Num> {
         match self.node() {
             Node::Int(i) => Some(Num::Int(i)),
@@ -390,16 +416,9 @@ impl Json for At<'_, '_> {
     }
 
     fn write_json(self, out: &mut String, max: usize) {
-        let mut bounded = Bounded {
-            text: out,
-            room: max,
-            mark: 0,
-        };
-        if bounded.value(self).is_err() {
-            let mark = bounded.mark;
-            out.truncate(mark);
-            out.push_str("...");
-        }
+        let mut bounded = Bounded::new(out, max);
+        let _ = bounded.value(self);
+        bounded.finish();
     }
 }
 

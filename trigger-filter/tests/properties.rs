@@ -400,3 +400,38 @@ fn a_repeated_key_keeps_its_last_value() {
     let kept = serde_json::to_value(Reads::default().parse_body(body).unwrap()).unwrap();
     assert_eq!(kept, whole);
 }
+
+#[test]
+fn long_values_are_cut_alike_in_a_body_and_in_a_value() {
+    let empty = json!({});
+    let pieces = ["a", "é", "😀", "\n", "\"", "\\", "\u{1}"];
+    let nested = Filter::from_json(&json!({ "body": { "v": { "x": ["no"] } } })).unwrap();
+    let one_of = Filter::from_json(&json!({ "body": { "v": ["no"] } })).unwrap();
+    let reads = Reads::of([&nested, &one_of]);
+    for piece in pieces {
+        for repeat in (60..100).chain(300..340) {
+            let long = piece.repeat(repeat);
+            for payload in [
+                json!({ "v": long }),
+                json!({ "v": [long, long] }),
+                json!({ "v": ["ab", piece.repeat(repeat / 4), 12, null] }),
+            ] {
+                let text = payload.to_string();
+                let sparse = reads.parse_body(text.as_bytes()).unwrap();
+                for filter in [&nested, &one_of] {
+                    let whole =
+                        filter.check(&RequestParts::new("POST", &empty, &empty, Ok(&payload)));
+                    let read = filter.check(&RequestParts::with_parsed_body(
+                        "POST",
+                        &empty,
+                        &empty,
+                        Ok(&sparse),
+                    ));
+                    assert_eq!(whole, read, "{piece:?} x {repeat}");
+                    let reason = whole.unwrap_err().to_string();
+                    assert!(reason.chars().count() < 160, "{reason}");
+                }
+            }
+        }
+    }
+}

@@ -1,100 +1,146 @@
 //! JSON text written with a length limit, for describing values in reasons.
 
+use std::fmt::Write as _;
+
 use super::*;
 
-/// JSON text written until it has `room` more characters; then every write is refused.
+/// JSON text appended to `text` as it comes, stopping once more than `stop` bytes are there;
+/// [`Bounded::finish`] then cuts it to its limit in characters. Plain pushes, and one test per
+/// element: a value shown in a reason is mostly short ASCII.
 pub(super) struct Bounded<'o> {
-    pub(super) text: &'o mut String,
-    pub(super) room: usize,
-    /// The length of `text` when three characters of room were left: where to cut for `...`.
-    pub(super) mark: usize,
+    text: &'o mut String,
+    /// Where the value starts in `text`.
+    start: usize,
+    /// The most characters shown.
+    max: usize,
+    /// The length of `text` past which writing stops, so that what stops is sure to be
+    /// cut: one byte per character shown while all is ASCII, then four.
+    stop: usize,
+    ascii: bool,
 }
 
-/// The text is full.
+/// Enough is written: the value will be cut.
 pub(super) struct Full;
 
-impl Bounded<'_> {
-    fn push(&mut self, c: char) -> Result<(), Full> {
-        if self.room == 3 {
-            self.mark = self.text.len();
+impl<'o> Bounded<'o> {
+    pub(super) fn new(text: &'o mut String, max: usize) -> Self {
+        let start = text.len();
+        Self {
+            text,
+            start,
+            max,
+            stop: start + max,
+            ascii: true,
         }
-        self.room = self.room.checked_sub(1).ok_or(Full)?;
-        self.text.push(c);
-        Ok(())
     }
 
-    fn push_str(&mut self, s: &str) -> Result<(), Full> {
-        // ASCII, where a byte is a character, is the common case: as much as there is room
-        // for, at once.
-        if s.is_ascii() {
-            let taken = s.len().min(self.room);
-            if self.room >= 3 && self.room - taken <= 3 {
-                self.mark = self.text.len() + (self.room - 3);
+    fn check(&self) -> Result<(), Full> {
+        if self.text.len() > self.stop {
+            Err(Full)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Cuts what was written to its first `max - 3` characters and `...` when it has more
+    /// than `max`.
+    pub(super) fn finish(self) {
+        let written = &self.text[self.start..];
+        // Fewer bytes than `max` are fewer characters.
+        if written.len() <= self.max {
+            return;
+        }
+        let keep = self.max.saturating_sub(3);
+        let cut = if self.ascii {
+            keep
+        } else {
+            if written.char_indices().nth(self.max).is_none() {
+                return;
             }
-            self.room -= taken;
-            self.text.push_str(&s[..taken]);
-            return if taken == s.len() { Ok(()) } else { Err(Full) };
-        }
-        s.chars().try_for_each(|c| self.push(c))
+            written.char_indices().nth(keep).map_or(0, |(i, _)| i)
+        };
+        self.text.truncate(self.start + cut);
+        self.text.push_str("...");
     }
 
-    /// A string, escaped as serde_json escapes it.
+    /// A string, escaped as serde_json escapes it; a long one only until past `stop`.
     fn string(&mut self, s: &str) -> Result<(), Full> {
-        self.push('"')?;
+        if self.ascii && !s.is_ascii() {
+            self.ascii = false;
+            self.stop = self.start + self.max.saturating_mul(4);
+        }
+        let room = (self.stop + 1).saturating_sub(self.text.len());
+        let (s, cut) = if s.len() > room {
+            // The end of the character at `room` (MSRV 1.85 has no `ceil_char_boundary`).
+            let end = (room..s.len())
+                .find(|&i| s.is_char_boundary(i))
+                .unwrap_or(s.len());
+            (&s[..end], true)
+        } else {
+            (s, false)
+        };
+        self.text.push('"');
         let mut rest = s;
         loop {
             let i = crate::scan::plain_len(rest.as_bytes());
-            if i == rest.len() {
+            self.text.push_str(&rest[..i]);
+            let Some(&special) = rest.as_bytes().get(i) else {
                 break;
-            }
-            self.push_str(&rest[..i])?;
-            match rest.as_bytes()[i] {
-                b'"' => self.push_str("\\\"")?,
-                b'\\' => self.push_str("\\\\")?,
-                b'\n' => self.push_str("\\n")?,
-                b'\r' => self.push_str("\\r")?,
-                b'\t' => self.push_str("\\t")?,
-                0x08 => self.push_str("\\b")?,
-                0x0c => self.push_str("\\f")?,
-                control => self.push_str(&format!("\\u{control:04x}"))?,
+            };
+            match special {
+                b'"' => self.text.push_str("\\\""),
+                b'\\' => self.text.push_str("\\\\"),
+                b'\n' => self.text.push_str("\\n"),
+                b'\r' => self.text.push_str("\\r"),
+                b'\t' => self.text.push_str("\\t"),
+                0x08 => self.text.push_str("\\b"),
+                0x0c => self.text.push_str("\\f"),
+                control => {
+                    let _ = write!(self.text, "\\u{control:04x}");
+                }
             }
             rest = &rest[i + 1..];
         }
-        self.push_str(rest)?;
-        self.push('"')
+        if cut {
+            return Err(Full);
+        }
+        self.text.push('"');
+        self.check()
     }
 
     pub(super) fn value(&mut self, at: At<'_, '_>) -> Result<(), Full> {
         match at.node() {
-            Node::Null | Node::Key(..) | Node::Shadowed => self.push_str("null"),
-            Node::Bool(b) => self.push_str(if b { "true" } else { "false" }),
+            Node::Null | Node::Key(..) | Node::Shadowed => self.text.push_str("null"),
+            Node::Bool(b) => self.text.push_str(if b { "true" } else { "false" }),
             Node::Int(_) | Node::UInt(_) | Node::Float(_) => {
-                let number = at.as_num().map(|n| n.to_string()).unwrap_or_default();
-                self.push_str(&number)
+                if let Some(number) = at.as_num() {
+                    let _ = write!(self.text, "{number}");
+                }
             }
-            Node::String(text) => self.string(at.body.text(text)),
+            Node::String(text) => return self.string(at.body.text(text)),
             Node::Array { end } => {
-                self.push('[')?;
+                self.text.push('[');
                 for (i, item) in at.children(end).enumerate() {
                     if i > 0 {
-                        self.push(',')?;
+                        self.text.push(',');
                     }
                     self.value(item)?;
                 }
-                self.push(']')
+                self.text.push(']');
             }
             Node::Object { .. } => {
-                self.push('{')?;
+                self.text.push('{');
                 for (i, (key, value)) in at.fields().into_iter().flatten().enumerate() {
                     if i > 0 {
-                        self.push(',')?;
+                        self.text.push(',');
                     }
                     self.string(key)?;
-                    self.push(':')?;
+                    self.text.push(':');
                     self.value(value)?;
                 }
-                self.push('}')
+                self.text.push('}');
             }
         }
+        self.check()
     }
 }

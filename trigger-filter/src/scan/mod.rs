@@ -154,12 +154,7 @@ impl Writer<'_> {
 
     /// After an element at `p`: `Ok(Err(end))` past the container's `close`, or
     /// `Ok(Ok(next))` at its next element.
-    fn next_or_close(
-        &self,
-        p: usize,
-        close: u8,
-        expected: What,
-    ) -> Step<Result<usize, usize>> {
+    fn next_or_close(&self, p: usize, close: u8, expected: What) -> Step<Result<usize, usize>> {
         let p = ws(self.b, p);
         match self.b.get(p) {
             Some(b',') => Ok(Ok(ws(self.b, p + 1))),
