@@ -39,6 +39,11 @@ use crate::phases::Numbering;
 use crate::report::Measured;
 use crate::servers::ServerProcess;
 
+/// The example's allocator, so that the bare and split servers (this binary) and the example
+/// are compared on the same one.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Any error, with a message for the user.
 pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
 

@@ -6,6 +6,12 @@
 
 use trigger_runtime::prelude::*;
 
+/// mimalloc instead of the system's malloc: a webhook and its run cost about 14 % less server
+/// CPU on glibc (see the README's Performance section). Any allocator works; this is the
+/// binary's choice, not the runtime's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Cal.com signs the raw body with HMAC-SHA256 and sends it hex-encoded.
 #[http_endpoint(
     id = "cal.com",
