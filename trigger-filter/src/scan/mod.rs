@@ -3,7 +3,7 @@
 //! reads are written, to one flat tape; strings without escapes borrow from the body.
 //!
 //! serde_json, which this replaces here, builds through a visitor per value and checks each
-//! skipped value as it goes; this reader checks skipped strings eight bytes at a time and
+//! skipped value as it goes; this reader checks skipped strings sixteen bytes at a time and
 //! writes nothing for them, which makes reading a 2 KiB webhook about three times faster.
 
 use std::fmt;
