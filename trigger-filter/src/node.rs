@@ -239,16 +239,30 @@ impl Json for &Value {
     }
 
     fn write_json(self, out: &mut String, max: usize) {
-        let text = json_prefix(self, max.saturating_mul(4) + 4);
-        match text.char_indices().nth(max) {
-            Some(_) => {
-                let cut = text.char_indices().nth(max.saturating_sub(3));
-                out.push_str(&text[..cut.map_or(0, |(i, _)| i)]);
-                out.push_str("...");
-            }
-            None => out.push_str(&text),
-        }
+        let start = out.len();
+        out.push_str(&json_prefix(self, max.saturating_mul(4) + 4));
+        cut(out, start, max);
     }
+}
+
+/// Cuts the text `out` has from `start` to its first `max - 3` characters and `...` when it
+/// has more than `max`: how a reason shows a long value.
+pub(super) fn cut(out: &mut String, start: usize, max: usize) {
+    let written = &out[start..];
+    // Fewer bytes than `max` are fewer characters; in ASCII a byte is a character.
+    let end = if written.len() <= max {
+        return;
+    } else if written.is_ascii() {
+        max.saturating_sub(3)
+    } else {
+        if written.char_indices().nth(max).is_none() {
+            return;
+        }
+        let keep = written.char_indices().nth(max.saturating_sub(3));
+        keep.map_or(0, |(i, _)| i)
+    };
+    out.truncate(start + end);
+    out.push_str("...");
 }
 
 /// A value in a [`ParsedBody`]'s tape.

@@ -312,6 +312,26 @@ fn a_reason_shows_a_large_value_cut() {
 }
 
 #[test]
+fn a_long_value_shows_its_first_77_characters_and_dots() {
+    for piece in ["a", "é", "😀"] {
+        let long = piece.repeat(200);
+        let reason = pattern(json!({"v": ["x"]}))
+            .check(&json!({ "v": long }))
+            .unwrap_err()
+            .to_string();
+        // The quote and 76 characters of the string: 77, then `...`, 80 in all.
+        let shown = format!("v: \"{}... is not one of [\"x\"]", piece.repeat(76));
+        assert_eq!(reason, shown);
+    }
+    let short = "a".repeat(78);
+    let reason = pattern(json!({"v": ["x"]}))
+        .check(&json!({ "v": short }))
+        .unwrap_err()
+        .to_string();
+    assert_eq!(reason, format!("v: \"{short}\" is not one of [\"x\"]"));
+}
+
+#[test]
 fn reasons_name_the_field_and_the_value() {
     let reason =
         |filter: Value, payload: Value| pattern(filter).check(&payload).unwrap_err().to_string();

@@ -45,22 +45,7 @@ impl<'o> Bounded<'o> {
     /// Cuts what was written to its first `max - 3` characters and `...` when it has more
     /// than `max`.
     pub(super) fn finish(self) {
-        let written = &self.text[self.start..];
-        // Fewer bytes than `max` are fewer characters.
-        if written.len() <= self.max {
-            return;
-        }
-        let keep = self.max.saturating_sub(3);
-        let cut = if self.ascii {
-            keep
-        } else {
-            if written.char_indices().nth(self.max).is_none() {
-                return;
-            }
-            written.char_indices().nth(keep).map_or(0, |(i, _)| i)
-        };
-        self.text.truncate(self.start + cut);
-        self.text.push_str("...");
+        super::cut(self.text, self.start, self.max);
     }
 
     /// A string, escaped as serde_json escapes it; a long one only until past `stop`.
