@@ -20,6 +20,7 @@ mod proc;
 mod report;
 mod scale;
 mod servers;
+mod soak;
 mod split;
 
 // Shared with the end-to-end tests (`tests/common`), where these items are public.
@@ -120,6 +121,16 @@ pub(crate) struct Options {
     /// processes on a fresh schema each), e.g. postgres://postgres@127.0.0.1:5432/test.
     #[arg(long)]
     pub(crate) database_url: Option<String>,
+    /// Instead of the report: soak the durable server for this many seconds at half its peak
+    /// (see --rate-fraction, --soak-rate), window by window: RSS, p99 and the queue of runs.
+    #[arg(long, value_name = "SECS")]
+    pub(crate) soak: Option<u64>,
+    /// The soak's rate in webhooks per second, instead of --rate-fraction of a measured peak.
+    #[arg(long)]
+    pub(crate) soak_rate: Option<f64>,
+    /// The length of one soak window, in seconds.
+    #[arg(long, default_value_t = 10)]
+    pub(crate) soak_window: u64,
 }
 
 fn main() -> ExitCode {
@@ -151,6 +162,9 @@ fn bench(options: &Options) -> Result<(), BoxError> {
     if let Some(url) = &options.database_url {
         return scale::scale_out(&rt, &executable, options, url);
     }
+    if let Some(secs) = options.soak {
+        return soak::soak(&rt, &executable, options, secs);
+    }
 
     let mut numbering = Numbering::default();
     let mut measured = Measured::default();
@@ -180,7 +194,7 @@ fn bench(options: &Options) -> Result<(), BoxError> {
     measured.filters = Some(cost);
     let missed = report::print_targets(&measured);
     println!(
-        "\n  {missed} of 5 targets missed{}",
+        "\n  {missed} of 6 targets missed{}",
         if missed > 0 {
             "; see the cpu lines above for where the time goes"
         } else {
@@ -199,6 +213,12 @@ fn check(options: &Options) -> Result<(), BoxError> {
     }
     if !(options.rate_fraction > 0.0 && options.open_loop_secs > 0.0) {
         return Err("--rate-fraction and --open-loop-secs must be positive".into());
+    }
+    if options
+        .soak_rate
+        .is_some_and(|rate| rate.is_nan() || rate <= 0.0)
+    {
+        return Err("--soak-rate must be positive".into());
     }
     Ok(())
 }

@@ -2,6 +2,7 @@
 //! run to succeed (end to end), and the split server's ingest-alone and workers-alone runs.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::client::{self, LoadResult};
@@ -27,7 +28,11 @@ impl Numbering {
 }
 
 /// Fails loudly unless every answer was `200`.
-fn all_ok(server: &mut ServerProcess, phase: &str, result: &LoadResult) -> Result<(), BoxError> {
+pub(crate) fn all_ok(
+    server: &mut ServerProcess,
+    phase: &str,
+    result: &LoadResult,
+) -> Result<(), BoxError> {
     server.check_alive()?;
     if result.non_ok == 0 {
         return Ok(());
@@ -112,17 +117,25 @@ pub(crate) fn open(
         client::booking_body,
     );
     let sampler = PhaseSampler::start(server.pid())?;
-    let result = rt.block_on(client::open_loop(
-        server.addr(),
-        requests,
-        options.concurrency,
-        rate,
-    ))?;
+    let result = open_loop(rt, server, options, requests, rate)?;
     let cpu = sampler.finish()?;
     report::print_open(&result, rate);
     report::print_cpu(&cpu);
     all_ok(server, "open loop", &result)?;
     Ok(result)
+}
+
+/// Sends signed `requests` at `rate` over `--concurrency` connections (see
+/// [`client::open_loop`]).
+pub(crate) fn open_loop(
+    rt: &Rt,
+    server: &ServerProcess,
+    options: &Options,
+    requests: Arc<Vec<Vec<u8>>>,
+    rate: f64,
+) -> Result<LoadResult, BoxError> {
+    let result = client::open_loop(server.addr(), requests, options.concurrency, rate);
+    Ok(rt.block_on(result)?)
 }
 
 /// The run counts of `GET /api/v1/stats`.

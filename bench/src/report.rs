@@ -41,7 +41,8 @@ impl Percentiles {
         }
     }
 
-    fn line(&self) -> String {
+    /// The percentiles on one line.
+    pub(crate) fn line(&self) -> String {
         format!(
             "p50 {}  p90 {}  p99 {}  max {}",
             ms(self.p50),
@@ -246,6 +247,52 @@ fn micros(d: Duration) -> f64 {
     d.as_secs_f64() * 1e6
 }
 
+/// Runs per second end to end on 2026-12-01, the day the performance targets were set (the
+/// best of that day's runs in the README); the target is twice it.
+const E2E_BASELINE: f64 = 9_900.0;
+
+/// The ingest-alone target: whether it is met, and what was measured.
+fn ingest_alone(m: &Measured) -> (Option<bool>, String) {
+    let Some(split) = &m.split else {
+        return (None, "not measured (--skip-split)".to_owned());
+    };
+    let Some(bare) = m.bare_rate else {
+        return (None, format!("{:.0}/s (bare skipped)", split.ingest));
+    };
+    let ratio = split.ingest / bare.max(1e-9);
+    (
+        Some(ratio >= 0.7),
+        format!(
+            "{:.0}/s = {:.0}% (split server, workers off)",
+            split.ingest,
+            ratio * 100.0
+        ),
+    )
+}
+
+/// The filters' target: their CPU time per request against the server's CPU time per ingest
+/// of the same 2 KiB webhook (workers off: the ingest path alone), in rounds side by side;
+/// the median round.
+fn filter_share(m: &Measured) -> (Option<bool>, String) {
+    let Some((ingest, filters, share)) = m
+        .split
+        .as_ref()
+        .and_then(|split| median_round(&split.filter_rounds))
+    else {
+        return (None, "not measured (--skip-split)".to_owned());
+    };
+    (
+        Some(share < 0.05),
+        format!(
+            "{:.2} µs CPU = {:.1}% of the {:.1} µs of CPU of one ingest of the 2 KiB webhook \
+             (median round)",
+            micros(filters),
+            share * 100.0,
+            micros(ingest),
+        ),
+    )
+}
+
 /// Prints the final table; returns how many targets were missed.
 pub(crate) fn print_targets(m: &Measured) -> usize {
     heading("targets");
@@ -256,13 +303,9 @@ pub(crate) fn print_targets(m: &Measured) -> usize {
     };
     let ratio = m.bare_rate.map(|bare| m.durable_rate / bare.max(1e-9));
     let rss_mb = m.durable_peak_kib as f64 * 1024.0 / 1e6;
-    // The filters' CPU time per request against the server's CPU time per ingest of the same
-    // 2 KiB webhook (workers off: the ingest path alone), in rounds side by side; the median.
-    let median = m
-        .split
-        .as_ref()
-        .and_then(|split| median_round(&split.filter_rounds));
-    let filter_share = median.map(|(_, _, share)| share);
+    let (alone_met, alone) = ingest_alone(m);
+    let (filters_met, filters) = filter_share(m);
+    let e2e_target = format!(">= {:.0} runs/s end to end (2 x 12-01)", 2.0 * E2E_BASELINE);
     let rows = [
         (
             "durable ingest >= 50% of bare rate",
@@ -274,9 +317,10 @@ pub(crate) fn print_targets(m: &Measured) -> usize {
                 _ => format!("{:.0}/s (bare skipped)", m.durable_rate),
             },
         ),
+        ("ingest alone >= 70% of bare rate", alone_met, alone),
         (
-            ">= 10,000 runs/s end to end",
-            m.e2e_rate.map(|r| r >= 10_000.0),
+            e2e_target.as_str(),
+            m.e2e_rate.map(|r| r >= 2.0 * E2E_BASELINE),
             m.e2e_rate
                 .map_or_else(|| "not measured".to_owned(), |r| format!("{r:.0} runs/s")),
         ),
@@ -293,29 +337,14 @@ pub(crate) fn print_targets(m: &Measured) -> usize {
             Some(rss_mb < 100.0),
             format!("peak {}", mb(m.durable_peak_kib)),
         ),
-        (
-            "20 jobs' filters < 5% of ingest time",
-            filter_share.map(|share| share < 0.05),
-            median.map_or_else(
-                || "not measured (--skip-split)".to_owned(),
-                |(ingest, filters, share)| {
-                    format!(
-                        "{:.2} µs CPU = {:.1}% of the {:.1} µs of CPU of one ingest of the \
-                         2 KiB webhook (median round)",
-                        micros(filters),
-                        share * 100.0,
-                        micros(ingest),
-                    )
-                },
-            ),
-        ),
+        ("20 jobs' filters < 5% of ingest time", filters_met, filters),
     ];
     let mut missed = 0;
     for (target, pass, actual) in rows {
         if pass == Some(false) {
             missed += 1;
         }
-        println!("  {}  {target:<36} {actual}", verdict(pass));
+        println!("  {}  {target:<38} {actual}", verdict(pass));
     }
     if let Some(split) = &m.split {
         let share = m.bare_rate.map_or_else(String::new, |bare| {

@@ -911,6 +911,50 @@ async fn concurrent_sqlite_ingests_share_commits() {
     );
 }
 
+/// Under writes that never pause, the WAL still starts over, so it stays small: a passive
+/// checkpoint alone never sees all of it copied (the writer has always committed more by then),
+/// and in a soak the WAL grew past a gigabyte in a minute.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_wal_starts_over_while_writes_never_pause() {
+    const WRITERS: usize = 8;
+    const EVENTS: usize = 192;
+    let dir = TempDir::new("store");
+    let sqlite = std::sync::Arc::new(SqliteStore::open(dir.join("t.db")).unwrap());
+    let body = vec![b'x'; 64 * 1024];
+    // 8 × 192 events of 64 KiB: 96 MiB of WAL frames, written back to back.
+    let tasks: Vec<_> = (0..WRITERS)
+        .map(|w| {
+            let sqlite = std::sync::Arc::clone(&sqlite);
+            let body = body.clone();
+            tokio::spawn(async move {
+                use trigger_runtime::store::StoreDriver as _;
+                for i in 0..EVENTS {
+                    let id = format!("evt_{w}_{i}");
+                    let run_id = format!("run_{w}_{i}");
+                    sqlite
+                        .ingest(event(&id, None, &body), vec![run(&run_id, "a")])
+                        .await
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    let wal = dir.join("t.db-wal");
+    let mut largest = 0;
+    while !tasks.iter().all(tokio::task::JoinHandle::is_finished) {
+        largest = largest.max(std::fs::metadata(&wal).map_or(0, |m| m.len()));
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    assert!(
+        largest < 48 << 20,
+        "the WAL reached {} MiB while 96 MiB were written: it did not start over",
+        largest >> 20
+    );
+}
+
 async fn a_limited_backlog_never_hides_other_jobs(store: Store) {
     let mut runs: Vec<NewRun> = (0..300)
         .map(|i| run(&format!("run_l{i:03}"), "limited"))

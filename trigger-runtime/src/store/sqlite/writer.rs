@@ -11,10 +11,14 @@
 //! has no per-write savepoint. If any write of a batch fails or panics, the whole transaction
 //! is rolled back and every write of the batch runs again in a transaction of its own: the
 //! failing one fails alone, the others commit, and nothing is ever half written.
+//!
+//! Between batches the writer also finishes the checkpointer's work when it asks (see
+//! [`super::checkpointer`]): a passive checkpoint from the one connection that writes always
+//! catches up, so the next batch starts the WAL over.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use rusqlite::Connection;
@@ -91,13 +95,15 @@ pub(super) struct Writer {
 }
 
 impl Writer {
-    pub(super) fn spawn(conn: Connection) -> std::io::Result<Self> {
+    /// Starts the writer thread on `conn`; it checkpoints between batches whenever
+    /// `checkpoint` is set, and clears it.
+    pub(super) fn spawn(conn: Connection, checkpoint: Arc<AtomicBool>) -> std::io::Result<Self> {
         let (queue, rx) = mpsc::channel(8 * MAX_BATCH);
         let counters = Arc::new(Counters::default());
         let thread_counters = Arc::clone(&counters);
         std::thread::Builder::new()
             .name("trigger-sqlite-writer".to_owned())
-            .spawn(move || run(&conn, rx, &thread_counters))?;
+            .spawn(move || run(&conn, rx, &thread_counters, &checkpoint))?;
         Ok(Self { queue, counters })
     }
 
@@ -126,7 +132,12 @@ impl Writer {
     }
 }
 
-fn run(conn: &Connection, mut rx: mpsc::Receiver<Box<dyn Op>>, counters: &Counters) {
+fn run(
+    conn: &Connection,
+    mut rx: mpsc::Receiver<Box<dyn Op>>,
+    counters: &Counters,
+    checkpoint: &AtomicBool,
+) {
     let mut batch: Vec<Box<dyn Op>> = Vec::with_capacity(MAX_BATCH);
     while let Some(op) = rx.blocking_recv() {
         batch.push(op);
@@ -157,6 +168,13 @@ fn run(conn: &Connection, mut rx: mpsc::Receiver<Box<dyn Op>>, counters: &Counte
             }
             // A write failed: the others are retried one by one, so it fails alone.
             Err(None) => retry_one_by_one(conn, &mut batch, counters),
+        }
+        if checkpoint.swap(false, Ordering::Relaxed) {
+            // Passive: a reader still on old frames makes it stop short, and the checkpointer
+            // asks again.
+            if let Err(error) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                tracing::warn!(%error, "SQLite checkpoint by the writer failed");
+            }
         }
     }
 }
@@ -200,6 +218,8 @@ fn transaction(conn: &Connection, ops: &mut [Box<dyn Op>]) -> Result<(), Option<
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use rusqlite::Connection;
 
     use super::Writer;
@@ -210,7 +230,7 @@ mod tests {
         let conn = Connection::open_in_memory().unwrap();
         conn.execute_batch("CREATE TABLE t (n INTEGER PRIMARY KEY)")
             .unwrap();
-        let writer = Writer::spawn(conn).unwrap();
+        let writer = Writer::spawn(conn, Arc::default()).unwrap();
         let insert = |n: i64| {
             let writer = writer.clone();
             async move {
