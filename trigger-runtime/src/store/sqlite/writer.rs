@@ -13,8 +13,9 @@
 //! failing one fails alone, the others commit, and nothing is ever half written.
 //!
 //! Between batches the writer also finishes the checkpointer's work when it asks (see
-//! [`super::checkpointer`]): a passive checkpoint from the one connection that writes always
-//! catches up, so the next batch starts the WAL over.
+//! [`super::checkpointer`]): a passive checkpoint run by the one connection that writes, while
+//! it writes nothing, copies the whole WAL unless a reader still reads old frames, so the next
+//! batch starts the WAL over.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
