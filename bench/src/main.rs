@@ -22,6 +22,7 @@ mod scale;
 mod servers;
 mod soak;
 mod split;
+mod store_ops;
 
 // Shared with the end-to-end tests (`tests/common`), where these items are public.
 #[allow(dead_code, unreachable_pub)]
@@ -85,6 +86,12 @@ enum Command {
         #[arg(long, default_value_t = 50_000)]
         iterations: u32,
     },
+    /// Only measure the SQLite store: each webhook's ingest, claim and finish, without HTTP.
+    Store {
+        /// Webhooks written.
+        #[arg(long, default_value_t = 50_000)]
+        webhooks: u64,
+    },
 }
 
 /// The bench's options.
@@ -141,6 +148,7 @@ fn main() -> ExitCode {
         Some(Command::Filters { iterations }) => {
             filters::measure(iterations).map(|cost| report::print_filters(&cost))
         }
+        Some(Command::Store { webhooks }) => store_ops::measure(webhooks),
         None => bench(&cli.options),
     };
     match result {
