@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use crate::store::codec::ExpiryScan;
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, params};
 
 use super::read::load_event;
 use super::rows::{self, RUN_COLUMNS, col};
@@ -50,6 +50,7 @@ fn running_counts(conn: &Connection, claim: &ClaimRequest) -> Result<HashMap<Str
 struct Taker<'c> {
     conn: &'c Connection,
     update: rusqlite::CachedStatement<'c>,
+    read: rusqlite::CachedStatement<'c>,
     events: HashMap<String, Event>,
     now: i64,
     lease_until: i64,
@@ -59,13 +60,14 @@ impl Taker<'_> {
     /// Marks run `id` running with a new attempt; `None` if it is no longer queued, or if its
     /// event is missing or unreadable (the run is then failed with why, and the queue goes on).
     fn take(&mut self, id: &str) -> Result<Option<ClaimedRun>> {
-        let Some(run) = self
+        if self
             .update
-            .query_row(params![self.now, self.lease_until, id], rows::run)
-            .optional()?
-        else {
+            .execute(params![self.now, self.lease_until, id])?
+            == 0
+        {
             return Ok(None);
-        };
+        }
+        let run = self.read.query_row([id], rows::run)?;
         let lease = Lease {
             attempt: run.attempts,
             epoch: run.lease_epoch,
@@ -141,14 +143,15 @@ pub(super) fn claim(
         expiry.scanned(now);
     }
     let mut running = running_counts(conn, claim)?;
-    let sql = format!(
-        "UPDATE runs SET status = 'running', attempts = attempts + 1, \
-         lease_epoch = lease_epoch + 1, started_at = ?1, lease_until = ?2 \
-         WHERE id = ?3 AND status = 'queued' RETURNING {RUN_COLUMNS}"
-    );
+    // An update, then a read, not `UPDATE ... RETURNING`: see `finish::SUCCEED`.
     let mut taker = Taker {
         conn,
-        update: conn.prepare_cached(&sql)?,
+        update: conn.prepare_cached(
+            "UPDATE runs SET status = 'running', attempts = attempts + 1, \
+             lease_epoch = lease_epoch + 1, started_at = ?1, lease_until = ?2 \
+             WHERE id = ?3 AND status = 'queued'",
+        )?,
+        read: conn.prepare_cached(&format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = ?1"))?,
         events: HashMap::new(),
         now,
         lease_until: Timestamp::now()
