@@ -37,6 +37,11 @@ const MIGRATIONS: &[(u32, &str, &str)] = &[
         "task_times",
         include_str!("../../../migrations/sqlite/0006_task_times.sql"),
     ),
+    (
+        7,
+        "runs_status_check",
+        include_str!("../../../migrations/sqlite/0007_runs_status_check.sql"),
+    ),
 ];
 
 /// Applies every migration the database has not seen yet, all in one transaction; refuses a
@@ -124,6 +129,71 @@ mod tests {
             })
             .unwrap();
         assert_eq!(latest as usize, MIGRATIONS.len());
+    }
+
+    /// Runs stored before the status check was rebuilt keep every field and their order, the
+    /// check still refuses an unknown status, and writing a status builds no temporary b-tree.
+    #[test]
+    fn runs_survive_the_status_check_rebuild() {
+        let mut conn = rusqlite::Connection::open_in_memory().unwrap();
+        conn.execute_batch(
+            "CREATE TABLE trigger_migrations (
+                version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL
+            ) STRICT",
+        )
+        .unwrap();
+        for &(version, name, sql) in MIGRATIONS.iter().filter(|m| m.0 <= 6) {
+            conn.execute_batch(sql).unwrap();
+            conn.execute(
+                "INSERT INTO trigger_migrations VALUES (?1, ?2, 0)",
+                rusqlite::params![version, name],
+            )
+            .unwrap();
+        }
+        let runs = "SELECT rowid, id, job, job_version, event_id, endpoint_id, status, attempts, \
+                    max_attempts, created_at, run_at, started_at, finished_at, lease_until, \
+                    output, error, lease_epoch FROM runs ORDER BY rowid";
+        // Inserted out of id order, so that the order kept is the rowid's.
+        conn.execute_batch(
+            "INSERT INTO events (id, endpoint_id, method, url, headers, body, received_at, \
+                 verified) VALUES ('evt_1', 'ep', 'POST', 'http://h/', x'', x'', 1, 1); \
+             INSERT INTO runs (id, job, job_version, event_id, endpoint_id, status, attempts, \
+                 max_attempts, created_at, run_at, started_at, lease_until, lease_epoch) \
+             VALUES ('run_b', 'j', '1', 'evt_1', 'ep', 'running', 1, 3, 10, 10, 11, 99, 4); \
+             INSERT INTO runs (id, job, job_version, event_id, endpoint_id, status, \
+                 max_attempts, created_at, run_at, finished_at, output, error) \
+             VALUES ('run_a', 'j', '1', 'evt_1', 'ep', 'failed', 3, 12, 12, 13, 'null', 'e');",
+        )
+        .unwrap();
+        let read = |conn: &rusqlite::Connection| -> Vec<String> {
+            let mut stmt = conn.prepare(runs).unwrap();
+            let columns = stmt.column_count();
+            stmt.query_map([], |row| {
+                (0..columns)
+                    .map(|i| Ok(format!("{:?}", row.get_ref(i)?)))
+                    .collect::<rusqlite::Result<Vec<_>>>()
+                    .map(|fields| fields.join(","))
+            })
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap()
+        };
+        let before = read(&conn);
+        super::run(&mut conn).unwrap();
+        assert_eq!(read(&conn), before);
+        let bogus = conn.execute("UPDATE runs SET status = 'bogus' WHERE id = 'run_a'", []);
+        assert!(bogus.is_err(), "an unknown status was stored");
+        let opcodes: Vec<String> = conn
+            .prepare("EXPLAIN UPDATE runs SET status = 'succeeded' WHERE id = 'run_b'")
+            .unwrap()
+            .query_map([], |row| row.get::<_, String>("opcode"))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert!(
+            !opcodes.iter().any(|op| op == "OpenEphemeral"),
+            "{opcodes:?}"
+        );
     }
 
     #[test]
