@@ -90,25 +90,31 @@ mod tests {
         }
     }
 
-    /// A database left by an older build takes the later migrations, and what it held reads
-    /// back: here a task saved before tasks had an order, a time and an attempt.
-    #[test]
-    fn an_older_database_is_brought_up_to_date() {
-        let mut conn = rusqlite::Connection::open_in_memory().unwrap();
+    /// An in-memory database as a build that knew migrations `1..=version` left it.
+    fn migrated_up_to(version: u32) -> rusqlite::Connection {
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
         conn.execute_batch(
             "CREATE TABLE trigger_migrations (
                 version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL
             ) STRICT",
         )
         .unwrap();
-        for &(version, name, sql) in MIGRATIONS.iter().filter(|m| m.0 <= 5) {
+        for &(number, name, sql) in MIGRATIONS.iter().filter(|m| m.0 <= version) {
             conn.execute_batch(sql).unwrap();
             conn.execute(
                 "INSERT INTO trigger_migrations VALUES (?1, ?2, 0)",
-                rusqlite::params![version, name],
+                rusqlite::params![number, name],
             )
             .unwrap();
         }
+        conn
+    }
+
+    /// A database left by an older build takes the later migrations, and what it held reads
+    /// back: here a task saved before tasks had an order, a time and an attempt.
+    #[test]
+    fn an_older_database_is_brought_up_to_date() {
+        let mut conn = migrated_up_to(5);
         conn.execute(
             "INSERT INTO tasks (run_id, key, output) VALUES ('run_1', 'k', '[1]')",
             [],
@@ -135,21 +141,7 @@ mod tests {
     /// check still refuses an unknown status, and writing a status builds no temporary b-tree.
     #[test]
     fn runs_survive_the_status_check_rebuild() {
-        let mut conn = rusqlite::Connection::open_in_memory().unwrap();
-        conn.execute_batch(
-            "CREATE TABLE trigger_migrations (
-                version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL
-            ) STRICT",
-        )
-        .unwrap();
-        for &(version, name, sql) in MIGRATIONS.iter().filter(|m| m.0 <= 6) {
-            conn.execute_batch(sql).unwrap();
-            conn.execute(
-                "INSERT INTO trigger_migrations VALUES (?1, ?2, 0)",
-                rusqlite::params![version, name],
-            )
-            .unwrap();
-        }
+        let mut conn = migrated_up_to(6);
         let runs = "SELECT rowid, id, job, job_version, event_id, endpoint_id, status, attempts, \
                     max_attempts, created_at, run_at, started_at, finished_at, lease_until, \
                     output, error, lease_epoch FROM runs ORDER BY rowid";

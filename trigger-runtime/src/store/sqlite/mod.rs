@@ -68,7 +68,7 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
     // with the database: under a steady load SQLite's own count of the writer's cache
     // (`SQLITE_DBSTATUS_CACHE_USED`) levelled off at about three times this setting (6.5 MB
     // at 2 MiB, 26 MB at 8 MiB), and at 16 MiB the server passed 100 MB of RSS within a
-    // minute of a soak; with 4 MiB each it stayed under 50 MB through a ten-minute one.
+    // minute of a soak; with 4 MiB each it stayed near 50 MB through ten-minute ones.
     conn.pragma_update(None, "temp_store", "MEMORY")?;
     conn.pragma_update(None, "cache_size", -4_096)?;
     conn.set_prepared_statement_cache_capacity(64);
