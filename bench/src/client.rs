@@ -19,8 +19,22 @@ use trigger_runtime::verify::{HmacScheme, Secret};
 /// The header Cal.com signs with.
 pub(crate) const SIGNATURE_HEADER: &str = "X-Cal-Signature-256";
 
-/// The example's endpoint path.
-const ENDPOINT_PATH: &str = "/endpoints/cal.com";
+/// What a load run sends: signed webhooks to `path`, the `n`th with the body `body(n)`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Workload {
+    /// The endpoint's path.
+    pub(crate) path: &'static str,
+    /// The body of webhook `n`.
+    pub(crate) body: fn(u64) -> String,
+}
+
+impl Workload {
+    /// The example's endpoint, with [`booking_body`]: the bench's usual webhook.
+    pub(crate) const BOOKING: Self = Self {
+        path: "/endpoints/cal.com",
+        body: booking_body,
+    };
+}
 
 /// A status and body read from the server.
 #[derive(Debug)]
@@ -194,15 +208,15 @@ pub(crate) fn booking_body(n: u64) -> String {
 }
 
 /// Renders signed webhook requests numbered `first..first + count`, the way Cal.com sends them,
-/// each with the body `body(n)` ([`booking_body`], or the 2 KiB
-/// [`crate::filters::large_booking_body`]).
+/// to `workload`'s path with its bodies.
 pub(crate) fn webhook_requests(
     addr: SocketAddr,
     secret: &str,
     first: u64,
     count: usize,
-    body: fn(u64) -> String,
+    workload: Workload,
 ) -> Arc<Vec<Vec<u8>>> {
+    let Workload { path, body } = workload;
     let scheme = HmacScheme::new(SIGNATURE_HEADER);
     let secret = Secret::new(secret);
     let requests = (first..first + count as u64)
@@ -210,7 +224,7 @@ pub(crate) fn webhook_requests(
             let body = body(n);
             let signature = scheme.sign(body.as_bytes(), &secret);
             format!(
-                "POST {ENDPOINT_PATH} HTTP/1.1\r\nHost: {addr}\r\nUser-Agent: trigger-bench\r\n\
+                "POST {path} HTTP/1.1\r\nHost: {addr}\r\nUser-Agent: trigger-bench\r\n\
                  Content-Type: application/json\r\n{SIGNATURE_HEADER}: {signature}\r\n\
                  Content-Length: {}\r\n\r\n{body}",
                 body.len()

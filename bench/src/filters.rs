@@ -14,10 +14,29 @@ use trigger_runtime::registry::Registry;
 use trigger_runtime::request::Request;
 use trigger_runtime::verify::HmacScheme;
 
+use crate::client::{SIGNATURE_HEADER, Workload};
+use crate::servers::SECRET_VAR;
 use crate::{BoxError, proc};
 
-static ENDPOINT: HttpEndpoint =
-    HttpEndpoint::new("cal.com").with_hmac(HmacScheme::new("X-Cal-Signature-256"));
+/// The endpoint of the 20 filtered jobs: Cal.com's signature, with the example's secret. The
+/// split server serves it beside the example's `cal.com`, so that the ingest the filters are
+/// part of can be measured too.
+pub(crate) static ENDPOINT: HttpEndpoint = HttpEndpoint::new("cal.com-filters")
+    .with_hmac(HmacScheme::new(SIGNATURE_HEADER))
+    .with_secret_env(SECRET_VAR);
+
+/// The 2 KiB webhook sent to the example's endpoint, whose one job has no filter: the
+/// cheapest ingest of that body.
+pub(crate) const LARGE: Workload = Workload {
+    path: "/endpoints/cal.com",
+    body: large_booking_body,
+};
+
+/// The 2 KiB webhook sent to [`ENDPOINT`], through the 20 filtered jobs.
+pub(crate) const FILTERED: Workload = Workload {
+    path: "/endpoints/cal.com-filters",
+    body: large_booking_body,
+};
 
 /// How long one request takes through the filters of 20 jobs (and, to compare, through 20
 /// jobs without filters), averaged over `iterations`.
@@ -120,16 +139,17 @@ fn request(body: Vec<u8>) -> Result<Request, BoxError> {
     }
     Ok(Request::new(
         Method::POST,
-        "https://hooks.example.com/endpoints/cal.com",
+        "https://hooks.example.com/endpoints/cal.com-filters",
         headers,
         body,
     )?)
 }
 
-fn registry(filtered: bool) -> Result<Registry, BoxError> {
+/// Twenty jobs on [`ENDPOINT`] that do nothing, with the filters of [`filters`] or with none.
+pub(crate) fn jobs(filtered: bool) -> Result<Vec<Job>, BoxError> {
     let mut jobs = Vec::new();
     for (i, filter) in filters().into_iter().enumerate() {
-        let id: &'static str = Box::leak(format!("job-{i:02}").into_boxed_str());
+        let id: &'static str = Box::leak(format!("filtered-{i:02}").into_boxed_str());
         let trigger = if filtered {
             ENDPOINT.on_request().filter(filter)?
         } else {
@@ -139,7 +159,11 @@ fn registry(filtered: bool) -> Result<Registry, BoxError> {
             Ok::<_, JobError>(())
         }));
     }
-    Ok(Registry::from_parts([&ENDPOINT], jobs)?)
+    Ok(jobs)
+}
+
+fn registry(filtered: bool) -> Result<Registry, BoxError> {
+    Ok(Registry::from_parts([&ENDPOINT], jobs(filtered)?)?)
 }
 
 /// The 2 KiB request and the two registries it is routed through.
@@ -153,7 +177,7 @@ impl Routing {
     pub(crate) fn new() -> Result<Self, BoxError> {
         let request = request(large_booking_body(0).into_bytes())?;
         let filtered = registry(true)?;
-        if filtered.route("cal.com", &request).matched.is_empty() {
+        if filtered.route(ENDPOINT.id(), &request).matched.is_empty() {
             return Err(
                 "the sample webhook matches no filter; the benchmark would not be typical".into(),
             );
@@ -172,7 +196,7 @@ impl Routing {
             &self.unfiltered
         };
         registry
-            .route("cal.com", black_box(&self.request))
+            .route(ENDPOINT.id(), black_box(&self.request))
             .matched
             .len()
     }

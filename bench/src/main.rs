@@ -195,6 +195,8 @@ fn bench(options: &Options) -> Result<(), BoxError> {
     if !options.skip_split {
         report::heading("split: the runtime's router + SQLite store in the bench binary");
         measured.split = Some(phases::split_phase(&rt, options, &mut numbering)?);
+        report::heading("filters' share: the 2 KiB webhook ingested, then routed in the bench");
+        measured.filter_share = Some(phases::filter_phase(&rt, options, &mut numbering)?);
     }
     report::heading("filters: 20 filtered jobs on one endpoint, one webhook");
     let cost = filters::measure(50_000)?;
@@ -262,7 +264,13 @@ fn bare_peak(
     let mut server = ServerProcess::start_bare(SECRET)?;
     println!("  pid {} at http://{}", server.pid(), server.addr());
     phases::warm_up(rt, &mut server, options, numbering)?;
-    let (closed, _) = phases::peak(rt, &mut server, options, numbering, client::booking_body)?;
+    let (closed, _) = phases::peak(
+        rt,
+        &mut server,
+        options,
+        numbering,
+        client::Workload::BOOKING,
+    )?;
     measured.bare_rate = Some(closed.rate());
     Ok(server)
 }

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::client::{self, LoadResult};
+use crate::client::{self, LoadResult, Workload};
 use crate::poll::{POLL, RunCounts, poll_until};
 use crate::proc::{PhaseCpu, PhaseSampler};
 use crate::report::{self, EndToEnd, Measured, Percentiles};
@@ -62,7 +62,7 @@ pub(crate) fn warm_up(
         SECRET,
         numbering.take(options.warmup),
         options.warmup,
-        client::booking_body,
+        client::Workload::BOOKING,
     );
     let result = rt.block_on(client::closed_loop(
         server.addr(),
@@ -78,14 +78,14 @@ pub(crate) fn peak(
     server: &mut ServerProcess,
     options: &Options,
     numbering: &mut Numbering,
-    body: fn(u64) -> String,
+    workload: Workload,
 ) -> Result<(LoadResult, PhaseCpu), BoxError> {
     let requests = client::webhook_requests(
         server.addr(),
         SECRET,
         numbering.take(options.requests),
         options.requests,
-        body,
+        workload,
     );
     let sampler = PhaseSampler::start(server.pid())?;
     let result = rt.block_on(client::closed_loop(
@@ -114,7 +114,7 @@ pub(crate) fn open(
         SECRET,
         numbering.take(count),
         count,
-        client::booking_body,
+        client::Workload::BOOKING,
     );
     let sampler = PhaseSampler::start(server.pid())?;
     let result = open_loop(rt, server, options, requests, rate)?;
@@ -192,7 +192,7 @@ pub(crate) fn durable_phase(
     let baseline = rt.block_on(counts(durable.addr()))?.total();
     wait_for_runs(rt, durable, baseline, timeout)?;
 
-    let (closed, _) = peak(rt, durable, options, numbering, client::booking_body)?;
+    let (closed, _) = peak(rt, durable, options, numbering, client::Workload::BOOKING)?;
     measured.durable_rate = closed.rate();
     let acked = Instant::now();
     let at_ack = rt.block_on(counts(durable.addr()))?;
@@ -229,21 +229,12 @@ pub(crate) fn durable_phase(
 pub(crate) struct Split {
     /// Ingest alone, the ~360-byte webhook, per second.
     pub(crate) ingest: f64,
-    /// Ingest alone, the filters bench's 2 KiB webhook, per second (the median round).
-    pub(crate) ingest_large: f64,
-    /// Each round of the 2 KiB webhook: the server's CPU time per ingest, and right after it
-    /// the filters' CPU time per request.
-    pub(crate) filter_rounds: Vec<(Duration, Duration)>,
     /// Runs executed by the workers alone, per second.
     pub(crate) workers: f64,
 }
 
-/// Rounds of (2 KiB ingest, filters) pairs: measured side by side, since this machine's speed
-/// drifts between phases.
-const FILTER_ROUNDS: usize = 5;
-
-/// The split server: ingest alone (closed loop, workers off) of the usual webhook and of the
-/// filters bench's 2 KiB one, then the workers alone on the backlog.
+/// The split server: ingest alone (closed loop, workers off) of the usual webhook, then the
+/// workers alone on the backlog.
 pub(crate) fn split_phase(
     rt: &Rt,
     options: &Options,
@@ -253,8 +244,7 @@ pub(crate) fn split_phase(
     println!("  pid {} at http://{}", server.pid(), server.addr());
     warm_up(rt, &mut server, options, numbering)?;
     println!("  ingest alone (workers off):");
-    let (closed, _) = peak(rt, &mut server, options, numbering, client::booking_body)?;
-    let (ingest_large, filter_rounds) = filter_rounds(rt, &mut server, options, numbering)?;
+    let (closed, _) = peak(rt, &mut server, options, numbering, Workload::BOOKING)?;
     let queued = rt.block_on(counts(server.addr()))?.total();
     let sampler = PhaseSampler::start(server.pid())?;
     let started = Instant::now();
@@ -271,39 +261,99 @@ pub(crate) fn split_phase(
     report::print_cpu(&cpu);
     Ok(Split {
         ingest: closed.rate(),
-        ingest_large,
-        filter_rounds,
         workers: rate,
     })
 }
 
-/// The request whose filters the filters bench routes, ingested: the time the filters are
-/// compared with, each round followed at once by the filters' own. Returns the median ingest
-/// rate and each round's (server CPU per ingest, filters' CPU per request).
-fn filter_rounds(
+/// One round of the filters' share: the filters bench's 2 KiB webhook ingested by the split
+/// server (workers off) on the filters' endpoint and on the example's, then at once the
+/// filters' own CPU time per request, side by side since this machine's speed drifts.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct FilterRound {
+    /// Server CPU per ingest on the filters' endpoint, whose 20 filtered jobs the filters
+    /// bench routes through: the ingest path the filters are part of.
+    pub(crate) endpoint: Duration,
+    /// Runs stored per webhook there (the jobs whose filters match).
+    pub(crate) runs: f64,
+    /// Server CPU per ingest of the same body on the example's endpoint, one job and no
+    /// filter: the cheapest ingest of that body.
+    pub(crate) one_job: Duration,
+    /// The filters' CPU time per request.
+    pub(crate) filters: Duration,
+}
+
+impl FilterRound {
+    /// The filters' share of the ingest path they are part of.
+    pub(crate) fn share(&self) -> f64 {
+        share(self.filters, self.endpoint)
+    }
+
+    /// The filters' share of the one-job ingest.
+    pub(crate) fn one_job_share(&self) -> f64 {
+        share(self.filters, self.one_job)
+    }
+}
+
+fn share(part: Duration, whole: Duration) -> f64 {
+    part.as_secs_f64() / whole.as_secs_f64().max(1e-12)
+}
+
+/// What the filter rounds measured.
+#[derive(Clone, Debug)]
+pub(crate) struct FilterShare {
+    /// Ingest of the 2 KiB webhook on the example's endpoint, per second (the median round).
+    pub(crate) ingest_large: f64,
+    pub(crate) rounds: Vec<FilterRound>,
+}
+
+/// Rounds of the filters' share.
+const FILTER_ROUNDS: usize = 5;
+
+/// The filters' share of the ingest, on a split server of its own (the runs it leaves queued
+/// would otherwise be the workers' backlog): [`FILTER_ROUNDS`] rounds of [`FilterRound`].
+pub(crate) fn filter_phase(
     rt: &Rt,
-    server: &mut ServerProcess,
     options: &Options,
     numbering: &mut Numbering,
-) -> Result<(f64, Vec<(Duration, Duration)>), BoxError> {
+) -> Result<FilterShare, BoxError> {
+    let mut server = ServerProcess::start_split(SECRET)?;
+    println!("  pid {} at http://{}", server.pid(), server.addr());
+    warm_up(rt, &mut server, options, numbering)?;
     let routing = filters::Routing::new()?;
     let mut rates = Vec::new();
     let mut rounds = Vec::new();
     for round in 1..=FILTER_ROUNDS {
-        println!("  ingest alone (workers off), the filters bench's 2 KiB webhook, round {round}:");
-        let body = filters::large_booking_body;
-        let (large, cpu) = peak(rt, server, options, numbering, body)?;
-        let ingest = cpu.wall.mul_f64(cpu.server.cores) / u32::try_from(large.ok.max(1))?;
+        println!("  round {round}: the 2 KiB webhook to the 20 filtered jobs' endpoint:");
+        let before = rt.block_on(counts(server.addr()))?.total();
+        let (result, cpu) = peak(rt, &mut server, options, numbering, filters::FILTERED)?;
+        let stored = rt.block_on(counts(server.addr()))?.total() - before;
+        let endpoint = cpu.per_request(&result)?;
+        let runs = stored as f64 / result.ok.max(1) as f64;
+        println!("  round {round}: the same webhook to the example's endpoint (one job):");
+        let (large, cpu) = peak(rt, &mut server, options, numbering, filters::LARGE)?;
+        let one_job = cpu.per_request(&large)?;
         let filters = routing.cpu_cost(Duration::from_millis(400))?;
+        let round = FilterRound {
+            endpoint,
+            runs,
+            one_job,
+            filters,
+        };
         println!(
-            "  server CPU per ingest {:.1} µs, then the filters' CPU per request {:.2} µs = {:.1}%",
-            ingest.as_secs_f64() * 1e6,
+            "  server CPU per ingest {:.1} µs ({runs:.1} runs each) and {:.1} µs (one run); the \
+             filters' CPU per request {:.2} µs = {:.1}% and {:.1}%",
+            endpoint.as_secs_f64() * 1e6,
+            one_job.as_secs_f64() * 1e6,
             filters.as_secs_f64() * 1e6,
-            filters.as_secs_f64() / ingest.as_secs_f64().max(1e-12) * 100.0
+            round.share() * 100.0,
+            round.one_job_share() * 100.0,
         );
         rates.push(large.rate());
-        rounds.push((ingest, filters));
+        rounds.push(round);
     }
     rates.sort_by(f64::total_cmp);
-    Ok((rates[rates.len() / 2], rounds))
+    Ok(FilterShare {
+        ingest_large: rates[rates.len() / 2],
+        rounds,
+    })
 }

@@ -8,6 +8,9 @@ use std::io;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use crate::BoxError;
+use crate::client::LoadResult;
+
 /// Clock ticks per second of `/proc`'s CPU times (`USER_HZ`, 100 on every common Linux build;
 /// querying it needs `sysconf`, i.e. libc, which this crate does not use).
 const TICKS_PER_SEC: f64 = 100.0;
@@ -191,6 +194,13 @@ pub(crate) struct PhaseCpu {
     pub(crate) machine: (f64, f64, f64),
     /// The phase's wall time.
     pub(crate) wall: Duration,
+}
+
+impl PhaseCpu {
+    /// The server's CPU time (all its threads) per request answered 200 in `result`.
+    pub(crate) fn per_request(&self, result: &LoadResult) -> Result<Duration, BoxError> {
+        Ok(self.wall.mul_f64(self.server.cores) / u32::try_from(result.ok.max(1))?)
+    }
 }
 
 impl PhaseSampler {

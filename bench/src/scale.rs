@@ -156,7 +156,7 @@ fn spread(
                 SECRET,
                 numbering.take(share),
                 share,
-                client::booking_body,
+                client::Workload::BOOKING,
             );
             client::closed_loop(addr, requests, connections)
         })

@@ -55,7 +55,7 @@ pub(crate) fn soak(
     let addr = server.addr();
     let sign = |first: u64| {
         std::thread::spawn(move || {
-            client::webhook_requests(addr, SECRET, first, per_window, client::booking_body)
+            client::webhook_requests(addr, SECRET, first, per_window, client::Workload::BOOKING)
         })
     };
     let mut next = sign(numbering.take(per_window));
@@ -85,7 +85,8 @@ fn settle(
     let rate = match options.soak_rate {
         Some(rate) => rate,
         None => {
-            let (closed, _) = phases::peak(rt, server, options, numbering, client::booking_body)?;
+            let (closed, _) =
+                phases::peak(rt, server, options, numbering, client::Workload::BOOKING)?;
             closed.rate() * options.rate_fraction
         }
     };

@@ -4,7 +4,9 @@
 //! SQLite writer) and then the workers alone on the backlog, with no change to the runtime.
 //!
 //! The endpoint and job are the Cal.com example's, declared again here because the registry is
-//! collected from the linked binary.
+//! collected from the linked binary. Beside them, the filters bench's endpoint and its 20
+//! filtered jobs ([`filters::ENDPOINT`]), so that the ingest the filters are part of is
+//! measured on the same server.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -17,7 +19,7 @@ use trigger_runtime::registry::Registry;
 use trigger_runtime::server::{Server, ServerConfig};
 use trigger_runtime::store::Store;
 
-use crate::BoxError;
+use crate::{BoxError, filters};
 
 /// Cal.com signs the raw body with HMAC-SHA256 and sends it hex-encoded (as in the example).
 #[http_endpoint(
@@ -45,7 +47,11 @@ pub(crate) fn run_split_server(port: u16) -> Result<(), BoxError> {
         .enable_all()
         .build()?;
     runtime.block_on(async move {
-        let registry = Registry::from_inventory()?;
+        let example = Registry::from_inventory()?;
+        let registry = Registry::from_parts(
+            example.endpoints().chain([&filters::ENDPOINT]),
+            example.jobs().cloned().chain(filters::jobs(true)?),
+        )?;
         let database = DEFAULT_DATABASE_URL;
         let store = Store::open(database).await?;
         let server = Server::new(registry, store, ServerConfig::default()).await?;
