@@ -3,8 +3,10 @@
 //! claim, and the finish (success, with the job's one log line). Concurrent callers, so that
 //! the writes share commits as they do in the server.
 //!
-//! It prints each phase's rate and the CPU time of the store's threads per webhook: the number
-//! to watch when changing the schema or the writer. Under callgrind, one phase at a time:
+//! It prints each phase's rate and CPU time per webhook: of the writer thread (the number to
+//! watch when changing the schema or the writer: every write waits for it), of the store's
+//! threads, and of the whole process. Under callgrind, one phase at a time, or with
+//! `--separate-threads=yes` for the writer's own count:
 //!
 //! ```sh
 //! valgrind --tool=callgrind --toggle-collect='*sqlite::write::ingest*' \
@@ -75,40 +77,74 @@ pub(crate) fn measure(webhooks: u64) -> Result<(), BoxError> {
     let claim = phase("claim + finish (one log line)", webhooks, || {
         rt.block_on(claim_and_finish_all(&store, webhooks))
     })?;
+    let both = ingest + claim;
     println!(
-        "  store threads' CPU per webhook and its run: {:.1} µs",
-        (ingest + claim).as_secs_f64() * 1e6 / webhooks as f64
+        "  per webhook and its run: writer {}, store threads {}, process {}",
+        per(both.writer, webhooks),
+        per(both.store, webhooks),
+        per(both.process, webhooks),
     );
     Ok(())
 }
 
-/// Runs `f` and prints its rate and the store threads' CPU per webhook; returns that CPU.
+/// CPU time of one phase: the store's own threads (its writer, which every write waits for,
+/// and its checkpointer), the writer alone, and the whole process (reads of claimed runs'
+/// events and work done before a write reaches the writer run on tokio's threads).
+#[derive(Clone, Copy, Debug, Default)]
+struct Cpu {
+    store: Duration,
+    writer: Duration,
+    process: Duration,
+}
+
+impl std::ops::Add for Cpu {
+    type Output = Self;
+
+    fn add(self, other: Self) -> Self {
+        Self {
+            store: self.store + other.store,
+            writer: self.writer + other.writer,
+            process: self.process + other.process,
+        }
+    }
+}
+
+/// Runs `f` and prints its rate and its CPU time per webhook.
 fn phase(
     name: &str,
     webhooks: u64,
     f: impl FnOnce() -> Result<(), BoxError>,
-) -> Result<Duration, BoxError> {
+) -> Result<Cpu, BoxError> {
     let pid = std::process::id();
     let before = proc::cpu(pid)?;
     let started = Instant::now();
     f()?;
     let took = started.elapsed();
     let usage = proc::usage(&before, &proc::cpu(pid)?);
-    let store_cores: f64 = usage
-        .threads
-        .iter()
-        .filter(|(name, _, _)| name.starts_with("trigger-sqlite"))
-        .map(|(_, cores, _)| cores)
-        .sum();
-    let cpu = took.mul_f64(store_cores);
+    let cores = |prefix: &str| -> f64 {
+        let named = usage
+            .threads
+            .iter()
+            .filter(|(name, _, _)| name.starts_with(prefix));
+        named.map(|(_, cores, _)| cores).sum()
+    };
+    let cpu = Cpu {
+        store: took.mul_f64(cores("sqlite-")),
+        writer: took.mul_f64(cores("sqlite-writer")),
+        process: took.mul_f64(usage.cores),
+    };
     println!(
-        "  {name}: {:.0}/s, store threads {:.2} cores = {:.1} µs per webhook, process {:.1} µs",
+        "  {name}: {:.0}/s; per webhook: writer {}, store threads {}, process {}",
         webhooks as f64 / took.as_secs_f64().max(1e-9),
-        store_cores,
-        cpu.as_secs_f64() * 1e6 / webhooks as f64,
-        took.mul_f64(usage.cores).as_secs_f64() * 1e6 / webhooks as f64,
+        per(cpu.writer, webhooks),
+        per(cpu.store, webhooks),
+        per(cpu.process, webhooks),
     );
     Ok(cpu)
+}
+
+fn per(cpu: Duration, webhooks: u64) -> String {
+    format!("{:.1} µs", cpu.as_secs_f64() * 1e6 / webhooks as f64)
 }
 
 async fn ingest_all(store: &Arc<SqliteStore>, webhooks: u64) -> Result<(), BoxError> {

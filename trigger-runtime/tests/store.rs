@@ -91,6 +91,7 @@ for_each_driver!(
     dedup_returns_the_first_event,
     a_reused_key_with_another_body_is_a_new_event,
     claim_finish_and_history,
+    a_claim_gives_each_run_as_stored,
     a_run_created_claimed_needs_no_claim,
     a_run_created_claimed_is_claimed_again_after_its_lease,
     retries_wait_until_due,
@@ -229,6 +230,39 @@ async fn claim_finish_and_history(store: Store) {
     assert_eq!(run.logs[0].line.message, "hi");
     assert_eq!(run.logs[0].line.data, json!({"a": 1}));
     assert!(run.finished_at.is_some());
+}
+
+/// A claim gives each run exactly as the store then has it (status, attempt, lease, times),
+/// with its event, on its first attempt and on a retry; two runs of one event both get it.
+async fn a_claim_gives_each_run_as_stored(store: Store) {
+    let runs = vec![run("run_1", "a"), run("run_2", "b")];
+    store
+        .ingest(event("evt_1", None, b"{\"n\":1}"), runs)
+        .await
+        .unwrap();
+    let claimed = store.claim(&claim(10)).await.unwrap();
+    assert_eq!(claimed.len(), 2);
+    for taken in &claimed {
+        let stored = store.run(&taken.run.id).await.unwrap().unwrap();
+        assert_eq!(fields(&taken.run), fields(&stored));
+        assert_eq!(stored.status, RunStatus::Running);
+        assert_eq!(taken.lease, l(1));
+        assert_eq!(taken.event.id, "evt_1");
+        assert_eq!(&taken.event.body[..], b"{\"n\":1}");
+    }
+    let retry = AttemptOutcome::Retry {
+        error: "again".into(),
+        at: Timestamp::now(),
+    };
+    assert!(store.finish("run_1", l(1), vec![], retry).await.unwrap());
+    let again = store.claim(&claim(10)).await.unwrap();
+    assert_eq!(again.len(), 1);
+    let mut stored = store.run("run_1").await.unwrap().unwrap();
+    // A claim gives no history (the run's first attempt is in it now).
+    stored.history.clear();
+    assert_eq!(fields(&again[0].run), fields(&stored));
+    assert_eq!((again[0].run.attempts, again[0].lease), (2, l(2)));
+    assert_eq!(again[0].event.id, "evt_1");
 }
 
 /// What a stored run says, but its logs and tasks, as text to compare.

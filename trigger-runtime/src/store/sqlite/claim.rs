@@ -7,12 +7,10 @@ use crate::store::codec::ExpiryScan;
 
 use rusqlite::{Connection, params};
 
-use super::read::load_event;
-use super::rows::{self, RUN_COLUMNS, col};
+use super::read::load_events;
+use super::rows::{self, RUN, RUN_COLUMNS};
 
-/// The claim's candidates: `SELECT id, job`.
-const CANDIDATE: &[&str] = &["id", "job"];
-use crate::store::{ClaimRequest, ClaimedRun, Event, LOST_LEASE, Lease, Result, StoreError};
+use crate::store::{ClaimRequest, ClaimedRun, LOST_LEASE, Lease, Result, RunRecord, RunStatus};
 use crate::time::Timestamp;
 
 /// Runs whose lease expired lost their worker (it crashed or hung): the lost attempt is
@@ -46,79 +44,92 @@ fn running_counts(conn: &Connection, claim: &ClaimRequest) -> Result<HashMap<Str
     Ok(running)
 }
 
-/// Takes queued runs one by one, loading each event once.
+/// Takes queued runs one by one.
 struct Taker<'c> {
-    conn: &'c Connection,
     update: rusqlite::CachedStatement<'c>,
-    read: rusqlite::CachedStatement<'c>,
-    events: HashMap<String, Event>,
     now: i64,
     lease_until: i64,
 }
 
 impl Taker<'_> {
-    /// Marks run `id` running with a new attempt; `None` if it is no longer queued, or if its
-    /// event is missing or unreadable (the run is then failed with why, and the queue goes on).
-    fn take(&mut self, id: &str) -> Result<Option<ClaimedRun>> {
-        if self
+    /// Marks `run`, read as a candidate at `rowid`, running with a new attempt; `None` if it
+    /// is no longer queued. The record is changed as the row was, so it is not read again.
+    fn take(&mut self, mut run: RunRecord, rowid: i64) -> Result<Option<(RunRecord, Lease)>> {
+        let changed = self
             .update
-            .execute(params![self.now, self.lease_until, id])?
-            == 0
-        {
+            .execute(params![self.now, self.lease_until, rowid])?;
+        if changed == 0 {
             return Ok(None);
         }
-        let run = self.read.query_row([id], rows::run)?;
+        run.status = RunStatus::Running;
+        run.attempts += 1;
+        run.lease_epoch += 1;
+        run.started_at = Some(Timestamp::from_unix_millis(self.now));
+        run.lease_until = Some(Timestamp::from_unix_millis(self.lease_until));
         let lease = Lease {
             attempt: run.attempts,
             epoch: run.lease_epoch,
         };
-        if let Some(event) = self.events.get(&run.event_id) {
-            let event = event.clone();
-            return Ok(Some(ClaimedRun { run, event, lease }));
-        }
-        let why = match load_event(self.conn, &run.event_id) {
-            Ok(Some(event)) => {
-                self.events.insert(run.event_id.clone(), event.clone());
-                return Ok(Some(ClaimedRun { run, event, lease }));
-            }
-            Ok(None) => format!("its event {} is missing from the store", run.event_id),
-            Err(StoreError::Sqlite(error)) if is_decode_error(&error) => {
-                format!("its event {} cannot be read: {error}", run.event_id)
-            }
-            Err(error) => return Err(error),
-        };
-        tracing::error!(run = %run.id, "failing a run that cannot start: {why}");
-        self.fail(&run.id, run.attempts, &why)?;
-        Ok(None)
-    }
-
-    /// Fails attempt `attempt` of run `id` for good, recording `why`.
-    fn fail(&self, id: &str, attempt: u32, why: &str) -> Result<()> {
-        let error = format!("the run cannot start: {why}");
-        self.conn
-            .prepare_cached(
-                "UPDATE runs SET status = 'failed', finished_at = ?2, lease_until = NULL, \
-                 error = ?3 WHERE id = ?1",
-            )?
-            .execute(params![id, self.now, error])?;
-        self.conn
-            .prepare_cached(
-                "INSERT OR REPLACE INTO attempts (run_id, attempt, started_at, finished_at, error) \
-                 VALUES (?1, ?2, ?3, ?3, ?4)",
-            )?
-            .execute(params![id, attempt, self.now, error])?;
-        Ok(())
+        Ok(Some((run, lease)))
     }
 }
 
-/// Whether `error` is a stored value that does not read back as its type.
-fn is_decode_error(error: &rusqlite::Error) -> bool {
-    matches!(
-        error,
-        rusqlite::Error::FromSqlConversionFailure(..)
-            | rusqlite::Error::InvalidColumnType(..)
-            | rusqlite::Error::IntegralValueOutOfRange(..)
-    )
+/// Claimed runs with their events, each read once; a run whose event is missing or unreadable
+/// is failed with why, and the others go on.
+pub(super) fn with_events(
+    conn: &Connection,
+    taken: Vec<(RunRecord, Lease)>,
+) -> Result<Vec<ClaimedRun>> {
+    let ids: Vec<String> = taken.iter().map(|(run, _)| run.event_id.clone()).collect();
+    let mut events = load_events(conn, &ids)?;
+    // How many of the runs still to come start from each event: the last one takes it.
+    let mut uses: HashMap<&str, usize> = HashMap::with_capacity(events.len());
+    for id in &ids {
+        *uses.entry(id).or_default() += 1;
+    }
+    let mut claimed = Vec::with_capacity(taken.len());
+    for (run, lease) in taken {
+        let left = uses.get_mut(run.event_id.as_str()).map_or(0, |n| {
+            *n -= 1;
+            *n
+        });
+        let event = if left == 0 {
+            events.remove(&run.event_id)
+        } else {
+            events.get(&run.event_id).cloned()
+        };
+        let event =
+            event.unwrap_or_else(|| Err(format!("its event {} was not read", run.event_id)));
+        match event {
+            Ok(event) => claimed.push(ClaimedRun { run, event, lease }),
+            Err(why) => {
+                tracing::error!(run = %run.id, "failing a run that cannot start: {why}");
+                fail_unstartable(conn, &run.id, lease, &why)?;
+            }
+        }
+    }
+    Ok(claimed)
+}
+
+/// Fails the attempt of `lease` on run `id` for good, recording `why` it cannot start (its
+/// event is missing or unreadable), if the lease still holds the run.
+fn fail_unstartable(conn: &Connection, id: &str, lease: Lease, why: &str) -> Result<()> {
+    let now = Timestamp::now().as_unix_millis();
+    let error = format!("the run cannot start: {why}");
+    let failed = conn
+        .prepare_cached(
+            "UPDATE runs SET status = 'failed', finished_at = ?3, lease_until = NULL, \
+             error = ?4 WHERE id = ?1 AND lease_epoch = ?2 AND status = 'running'",
+        )?
+        .execute(params![id, lease.epoch, now, error])?;
+    if failed == 1 {
+        conn.prepare_cached(
+            "INSERT OR REPLACE INTO attempts (run_id, attempt, started_at, finished_at, error) \
+             VALUES (?1, ?2, ?3, ?3, ?4)",
+        )?
+        .execute(params![id, lease.attempt, now, error])?;
+    }
+    Ok(())
 }
 
 /// The limited jobs that are at their limit, as a JSON array for `json_each`.
@@ -131,28 +142,27 @@ fn capped_jobs(running: &HashMap<String, usize>, claim: &ClaimRequest) -> String
     serde_json::to_string(&capped).unwrap_or_else(|_| "[]".to_owned())
 }
 
-/// Claims due runs, first taking back runs whose lease expired (see [`ExpiryScan`]).
+/// Claims due runs, first taking back runs whose lease expired (see [`ExpiryScan`]): each
+/// with its lease (see [`with_events`] for their events).
 pub(super) fn claim(
     conn: &Connection,
     claim: &ClaimRequest,
     expiry: &ExpiryScan,
-) -> Result<Vec<ClaimedRun>> {
+) -> Result<Vec<(RunRecord, Lease)>> {
     let now = Timestamp::now().as_unix_millis();
     if expiry.due(now, claim.lease) {
         requeue_expired(conn, now)?;
         expiry.scanned(now);
     }
     let mut running = running_counts(conn, claim)?;
-    // An update, then a read, not `UPDATE ... RETURNING`: see `finish::SUCCEED`.
+    // Not `UPDATE ... RETURNING`: see `finish::SUCCEED`. The candidates are read whole, with
+    // their rowids, so that each is updated by rowid and not read again.
     let mut taker = Taker {
-        conn,
         update: conn.prepare_cached(
             "UPDATE runs SET status = 'running', attempts = attempts + 1, \
              lease_epoch = lease_epoch + 1, started_at = ?1, lease_until = ?2 \
-             WHERE id = ?3 AND status = 'queued'",
+             WHERE rowid = ?3 AND status = 'queued'",
         )?,
-        read: conn.prepare_cached(&format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = ?1"))?,
-        events: HashMap::new(),
         now,
         lease_until: Timestamp::now()
             .saturating_add(claim.lease)
@@ -160,37 +170,39 @@ pub(super) fn claim(
     };
     // Due runs in order, leaving out jobs at their limit; a job that reaches its limit during
     // a pass is left out of the next one, so a backlog of one limited job never hides others.
-    let mut candidates = conn.prepare_cached(
-        "SELECT id, job FROM runs INDEXED BY runs_due \
+    let mut candidates = conn.prepare_cached(&format!(
+        "SELECT {RUN_COLUMNS}, rowid FROM runs INDEXED BY runs_due \
          WHERE status = 'queued' AND run_at <= ?1 \
-         AND job NOT IN (SELECT value FROM json_each(?2)) ORDER BY run_at, id LIMIT ?3",
-    )?;
+         AND job NOT IN (SELECT value FROM json_each(?2)) ORDER BY run_at, id LIMIT ?3"
+    ))?;
     let mut claimed = Vec::new();
     loop {
         let wanted = claim.limit - claimed.len();
-        let page: Vec<(String, String)> = candidates
+        let page: Vec<(RunRecord, i64)> = candidates
             .query_map(
                 params![
                     now,
                     capped_jobs(&running, claim),
                     i64::try_from(wanted).unwrap_or(i64::MAX)
                 ],
-                |row| Ok((col!(row, CANDIDATE, "id")?, col!(row, CANDIDATE, "job")?)),
+                |row| Ok((rows::run(row)?, row.get(RUN.len())?)),
             )?
             .collect::<rusqlite::Result<_>>()?;
-        let mut skipped = false;
-        for (id, job) in &page {
-            if let (Some(limit), Some(count)) = (claim.job_limit(job), running.get_mut(job)) {
+        let (seen, mut skipped) = (page.len(), false);
+        for (run, rowid) in page {
+            if let (Some(limit), Some(count)) =
+                (claim.job_limit(&run.job), running.get_mut(&run.job))
+            {
                 if *count >= limit {
                     skipped = true;
                     continue;
                 }
                 *count += 1;
             }
-            claimed.extend(taker.take(id)?);
+            claimed.extend(taker.take(run, rowid)?);
         }
         // Done when full, or when this pass saw every due run there is.
-        if claimed.len() >= claim.limit || page.is_empty() || (page.len() < wanted && !skipped) {
+        if claimed.len() >= claim.limit || seen == 0 || (seen < wanted && !skipped) {
             break;
         }
     }

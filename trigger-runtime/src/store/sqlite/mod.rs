@@ -25,6 +25,7 @@ use std::time::Duration;
 
 use rusqlite::Connection;
 
+use self::finish::LogRows;
 use self::writer::Writer;
 use super::codec::ExpiryScan;
 use super::{
@@ -231,7 +232,7 @@ fn checkpointer(
     wanted: Arc<AtomicBool>,
 ) -> std::io::Result<()> {
     std::thread::Builder::new()
-        .name("trigger-sqlite-checkpoint".to_owned())
+        .name("sqlite-checkpoint".to_owned())
         .spawn(move || {
             while alive.upgrade().is_some() {
                 std::thread::sleep(CHECKPOINT_EVERY);
@@ -273,7 +274,10 @@ impl StoreDriver for SqliteStore {
         let request = request.clone();
         let expiry = Arc::clone(&self.expiry);
         self.writer
-            .write(move |conn| claim::claim(conn, &request, &expiry))
+            .write(move |conn| {
+                let taken = claim::claim(conn, &request, &expiry)?;
+                claim::with_events(conn, taken)
+            })
             .await
     }
 
@@ -292,8 +296,9 @@ impl StoreDriver for SqliteStore {
         outcome: AttemptOutcome,
     ) -> Result<bool> {
         let run_id = run_id.to_owned();
+        let rows = LogRows::new(lines);
         self.writer
-            .write(move |conn| finish::finish(conn, &run_id, lease, &lines, &outcome))
+            .write(move |conn| finish::finish(conn, &run_id, lease, &rows, &outcome))
             .await
     }
 
@@ -306,8 +311,9 @@ impl StoreDriver for SqliteStore {
 
     async fn append_logs(&self, run_id: &str, lease: Lease, lines: Vec<LogLine>) -> Result<()> {
         let run_id = run_id.to_owned();
+        let rows = LogRows::new(lines);
         self.writer
-            .write(move |conn| finish::append_logs(conn, &run_id, lease, &lines))
+            .write(move |conn| finish::append_logs(conn, &run_id, lease, &rows))
             .await
     }
 

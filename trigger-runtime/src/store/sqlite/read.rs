@@ -1,6 +1,6 @@
 //! Reads: runs with their history and logs, events with their runs, lists, counts, tasks.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -20,6 +20,40 @@ pub(super) fn load_event(conn: &Connection, id: &str) -> Result<Option<Event>> {
         .prepare_cached(&sql)?
         .query_row([id], rows::event)
         .optional()?)
+}
+
+/// The events `ids` name (each once), each read or why it cannot be: missing from the store,
+/// or stored in a form that does not read back; an error only when the database fails.
+pub(super) fn load_events(conn: &Connection, ids: &[String]) -> Result<HashMap<String, Loaded>> {
+    let mut events = HashMap::with_capacity(ids.len());
+    for id in ids {
+        if events.contains_key(id) {
+            continue;
+        }
+        let event = match load_event(conn, id) {
+            Ok(Some(event)) => Ok(event),
+            Ok(None) => Err(format!("its event {id} is missing from the store")),
+            Err(StoreError::Sqlite(error)) if is_decode_error(&error) => {
+                Err(format!("its event {id} cannot be read: {error}"))
+            }
+            Err(error) => return Err(error),
+        };
+        events.insert(id.clone(), event);
+    }
+    Ok(events)
+}
+
+/// An event read for a claimed run, or why it cannot start.
+pub(super) type Loaded = std::result::Result<Event, String>;
+
+/// Whether `error` is a stored value that does not read back as its type.
+fn is_decode_error(error: &rusqlite::Error) -> bool {
+    matches!(
+        error,
+        rusqlite::Error::FromSqlConversionFailure(..)
+            | rusqlite::Error::InvalidColumnType(..)
+            | rusqlite::Error::IntegralValueOutOfRange(..)
+    )
 }
 
 pub(super) fn event_runs(conn: &Connection, event_id: &str) -> Result<Vec<RunRef>> {

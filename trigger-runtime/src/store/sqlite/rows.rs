@@ -23,7 +23,6 @@ macro_rules! col {
         $row.get(const { $crate::store::sqlite::rows::index_of($names, $name) })
     };
 }
-pub(super) use col;
 
 columns!(
     RUN,

@@ -103,7 +103,7 @@ impl Writer {
         let counters = Arc::new(Counters::default());
         let thread_counters = Arc::clone(&counters);
         std::thread::Builder::new()
-            .name("trigger-sqlite-writer".to_owned())
+            .name("sqlite-writer".to_owned())
             .spawn(move || run(&conn, rx, &thread_counters, &checkpoint))?;
         Ok(Self { queue, counters })
     }
