@@ -62,7 +62,7 @@ pub(crate) fn warm_up(
         SECRET,
         numbering.take(options.warmup),
         options.warmup,
-        client::Workload::BOOKING,
+        Workload::BOOKING,
     );
     let result = rt.block_on(client::closed_loop(
         server.addr(),
@@ -72,7 +72,7 @@ pub(crate) fn warm_up(
     all_ok(server, "warm-up", &result)
 }
 
-/// Runs a closed loop of `--requests` webhooks with bodies `body(n)` and samples CPU around it.
+/// Runs a closed loop of `--requests` webhooks of `workload` and samples CPU around it.
 pub(crate) fn peak(
     rt: &Rt,
     server: &mut ServerProcess,
@@ -114,7 +114,7 @@ pub(crate) fn open(
         SECRET,
         numbering.take(count),
         count,
-        client::Workload::BOOKING,
+        Workload::BOOKING,
     );
     let sampler = PhaseSampler::start(server.pid())?;
     let result = open_loop(rt, server, options, requests, rate)?;
@@ -192,7 +192,7 @@ pub(crate) fn durable_phase(
     let baseline = rt.block_on(counts(durable.addr()))?.total();
     wait_for_runs(rt, durable, baseline, timeout)?;
 
-    let (closed, _) = peak(rt, durable, options, numbering, client::Workload::BOOKING)?;
+    let (closed, _) = peak(rt, durable, options, numbering, Workload::BOOKING)?;
     measured.durable_rate = closed.rate();
     let acked = Instant::now();
     let at_ack = rt.block_on(counts(durable.addr()))?;
