@@ -303,6 +303,7 @@ fn share(part: Duration, whole: Duration) -> f64 {
 pub(crate) struct FilterShare {
     /// Ingest of the 2 KiB webhook on the example's endpoint, per second (the median round).
     pub(crate) ingest_large: f64,
+    /// Every round, in order.
     pub(crate) rounds: Vec<FilterRound>,
 }
 
