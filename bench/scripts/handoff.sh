@@ -14,29 +14,14 @@ port=${PORT:-8712}
 work=$(mktemp -d)
 trap 'kill "$server" 2>/dev/null; wait "$server" 2>/dev/null; rm -rf "$work"' EXIT
 
-body='{"triggerEvent":"BOOKING_CREATED","createdAt":"2024-05-01T09:00:00Z","payload":{"bookingId":0,"uid":"bench-0000000000","title":"30 min meeting","startTime":"2024-05-02T08:00:00Z","endTime":"2024-05-02T08:30:00Z","organizer":{"name":"Bench","email":"organizer@example.com","timeZone":"Europe/Berlin"},"attendees":[{"name":"Ada","email":"ada@example.com"}]}}'
-signature=$(printf '%s' "$body" | openssl dgst -sha256 -hmac secret | awk '{print $2}')
-printf '%s' "$body" > "$work/body.json"
-cat > "$work/post.lua" <<LUA
-wrk.method = "POST"
-wrk.body = [[$body]]
-wrk.headers["Content-Type"] = "application/json"
-wrk.headers["X-Cal-Signature-256"] = "$signature"
-LUA
-
+scripts=$(dirname "$(realpath "$0")")
 cd "$work"
+source "$scripts/webhook.sh"
 if [[ -n "${DATABASE_URL:-}" ]]; then export TRIGGER_DATABASE_URL=$DATABASE_URL; fi
 CALDOTCOM_SECRET=secret RUST_LOG=warn "$bin" serve --port "$port" > server.log 2>&1 &
 server=$!
-for _ in $(seq 1 100); do curl -sf "localhost:$port/healthz" > /dev/null && break; sleep 0.05; done
+wait_up
 cpu() { awk '{print $14 + $15}' "/proc/$server/stat"; }  # clock ticks, user + system
-settled() {
-  for _ in $(seq 1 600); do
-    curl -s "localhost:$port/api/v1/stats" | grep -q '"queued":0,"running":0' && return
-    sleep 0.1
-  done
-  echo "runs did not settle" >&2; exit 1
-}
 
 case $mode in
   cpu)

@@ -28,7 +28,7 @@ pub(crate) static ENDPOINT: HttpEndpoint = HttpEndpoint::new("cal.com-filters")
 /// The 2 KiB webhook sent to the example's endpoint, whose one job has no filter: the
 /// cheapest ingest of that body.
 pub(crate) const LARGE: Workload = Workload {
-    path: "/endpoints/cal.com",
+    path: Workload::BOOKING.path,
     body: large_booking_body,
 };
 

@@ -88,9 +88,9 @@ pub(crate) fn measure(webhooks: u64) -> Result<(), BoxError> {
 }
 
 /// CPU time of one phase: the store's own threads (its writer, which every write waits for,
-/// and its checkpointer), the writer alone, and the whole process (reads of claimed runs'
-/// events and work done before a write reaches the writer run on tokio's threads).
-#[derive(Clone, Copy, Debug, Default)]
+/// and its checkpointer), the writer alone, and the whole process (what is done before a write
+/// reaches the writer, such as a log line's JSON text, runs on tokio's threads).
+#[derive(Clone, Copy, Debug)]
 struct Cpu {
     store: Duration,
     writer: Duration,

@@ -7,10 +7,13 @@ use crate::store::codec::ExpiryScan;
 
 use rusqlite::{Connection, params};
 
+use super::finish::{self, LogRows};
 use super::read::load_events;
 use super::rows::{self, RUN, RUN_COLUMNS};
 
-use crate::store::{ClaimRequest, ClaimedRun, LOST_LEASE, Lease, Result, RunRecord, RunStatus};
+use crate::store::{
+    AttemptOutcome, ClaimRequest, ClaimedRun, LOST_LEASE, Lease, Result, RunRecord, RunStatus,
+};
 use crate::time::Timestamp;
 
 /// Runs whose lease expired lost their worker (it crashed or hung): the lost attempt is
@@ -102,34 +105,16 @@ pub(super) fn with_events(
             event.unwrap_or_else(|| Err(format!("its event {} was not read", run.event_id)));
         match event {
             Ok(event) => claimed.push(ClaimedRun { run, event, lease }),
+            // The attempt fails for good, as a job's permanent error does.
             Err(why) => {
                 tracing::error!(run = %run.id, "failing a run that cannot start: {why}");
-                fail_unstartable(conn, &run.id, lease, &why)?;
+                let error = format!("the run cannot start: {why}");
+                let outcome = AttemptOutcome::Failed { error };
+                finish::finish(conn, &run.id, lease, &LogRows::default(), &outcome)?;
             }
         }
     }
     Ok(claimed)
-}
-
-/// Fails the attempt of `lease` on run `id` for good, recording `why` it cannot start (its
-/// event is missing or unreadable), if the lease still holds the run.
-fn fail_unstartable(conn: &Connection, id: &str, lease: Lease, why: &str) -> Result<()> {
-    let now = Timestamp::now().as_unix_millis();
-    let error = format!("the run cannot start: {why}");
-    let failed = conn
-        .prepare_cached(
-            "UPDATE runs SET status = 'failed', finished_at = ?3, lease_until = NULL, \
-             error = ?4 WHERE id = ?1 AND lease_epoch = ?2 AND status = 'running'",
-        )?
-        .execute(params![id, lease.epoch, now, error])?;
-    if failed == 1 {
-        conn.prepare_cached(
-            "INSERT OR REPLACE INTO attempts (run_id, attempt, started_at, finished_at, error) \
-             VALUES (?1, ?2, ?3, ?3, ?4)",
-        )?
-        .execute(params![id, lease.attempt, now, error])?;
-    }
-    Ok(())
 }
 
 /// The limited jobs that are at their limit, as a JSON array for `json_each`.
@@ -262,14 +247,11 @@ mod tests {
             .unwrap();
         }
         let expiry = ExpiryScan::default();
-        let mut claimed = 0;
         for limit in [1, 2, 3, 4, 5] {
             let request = ClaimRequest::new(limit, Duration::from_secs(30));
             let taken = super::claim(&conn, &request, &expiry).unwrap();
             assert_eq!(taken.len(), limit);
-            claimed += taken.len();
         }
-        assert_eq!(claimed, 15);
         let candidates = conn.prepare_cached(&super::candidates_sql()).unwrap();
         assert_eq!(candidates.get_status(StatementStatus::RePrepare), 0);
         assert!(

@@ -25,6 +25,7 @@ const FAIL: &str = "UPDATE runs SET status = 'failed', error = ?3, finished_at =
 /// asks for the write, so that the writer thread, which every write of the store waits for,
 /// only binds it (a job that logs its request's body spends as much on that text as the
 /// writer spends on the rest of the run's end).
+#[derive(Default)]
 pub(super) struct LogRows(Vec<(LogLine, String)>);
 
 impl LogRows {
