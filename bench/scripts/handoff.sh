@@ -2,7 +2,8 @@
 # The measurements behind README's "Runs handed over at ingest" table, for one server binary
 # (alternate two builds to compare them). Needs wrk, curl, openssl and python3.
 #
-#   bench/scripts/handoff.sh cpu   BINARY CONNECTIONS  # wrk -t1 -cN -d6s, then CPU per webhook+run
+#   bench/scripts/handoff.sh cpu   BINARY CONNECTIONS  # wrk -t1 -cN -d6s, then CPU per webhook+run,
+#                                                     # by thread, and bytes written and write calls
 #   bench/scripts/handoff.sh start BINARY              # 30 webhooks 70 ms apart: store write to start
 #
 # BINARY is a build of example-caldotcom (target/release/example-caldotcom). With
@@ -22,17 +23,26 @@ CALDOTCOM_SECRET=secret RUST_LOG=warn "$bin" serve --port "$port" > server.log 2
 server=$!
 wait_up
 cpu() { awk '{print $14 + $15}' "/proc/$server/stat"; }  # clock ticks, user + system
+io() { awk -v k="$1" '$1 == k ":" {print $2}' "/proc/$server/io"; }  # wchar, syscw
+# Each thread's CPU (clock ticks), by name: "name ticks" lines.
+threads() { for t in "/proc/$server/task/"*; do echo "$(tr ' ' _ < "$t/comm") $(awk '{print $14 + $15}' "$t/stat")"; done; }
 
 case $mode in
   cpu)
-    before=$(cpu)
+    before=$(cpu) threads_before=$(threads) written=$(io wchar) writes=$(io syscw)
     requests=$(wrk -t1 -c"$conns" -d6s -s post.lua "http://127.0.0.1:$port/endpoints/cal.com" |
       tee wrk.log | awk '/requests in/ {print $1}')
     settled
-    after=$(cpu)
+    after=$(cpu) threads_after=$(threads) written=$(($(io wchar) - written)) writes=$(($(io syscw) - writes))
     ticks=$(getconf CLK_TCK)
     echo "$(grep Requests/sec wrk.log)"
     python3 -c "print(f'server CPU per webhook and its run: {($after - $before) / $ticks / $requests * 1e6:.1f} us ($requests webhooks)')"
+    # By thread name (tokio's workers together), and what the process wrote (WAL, checkpoints,
+    # responses) per webhook.
+    printf '%s\n' "$threads_before" | sed 's/^/- /' | cat - <(printf '%s\n' "$threads_after") |
+      awk -v t="$ticks" -v r="$requests" '/^- / {c[$2] -= $3; next} {c[$1] += $2}
+        END {for (n in c) if (c[n] > 0) printf "  %s: %.1f us\n", n, c[n] / t / r * 1e6}'
+    python3 -c "print(f'  written per webhook: {$written / $requests:.0f} bytes in {$writes / $requests:.2f} write calls')"
     curl -s "localhost:$port/metrics" | grep '^trigger_attempts_started_total' || true
     ;;
   start)

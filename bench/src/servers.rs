@@ -250,8 +250,8 @@ impl Drop for ServerProcess {
 }
 
 /// The bare server (hidden `bare-server` subcommand): verifies the Cal.com signature exactly as
-/// the runtime does and answers `200` JSON without storing anything. Multi-threaded runtime, like
-/// the example's `#[tokio::main]`.
+/// the runtime does and answers `200` JSON without storing anything. Multi-threaded runtime with
+/// a worker per core: it has no writer thread to leave a core to, as the example's runtime does.
 pub(crate) fn run_bare_server(port: u16) -> Result<(), BoxError> {
     let secret = std::env::var(SECRET_VAR)
         .ok()

@@ -43,9 +43,8 @@ async fn http_caldotcom(request: Request, io: Io, _ctx: Context) -> Result<()> {
 /// Serves ingest on `port` with the default SQLite store in the working directory; the workers
 /// start on the first `POST /bench/workers` and never stop (the bench kills the process).
 pub(crate) fn run_split_server(port: u16) -> Result<(), BoxError> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    // The example's runtime: a core left to the store's writer thread.
+    let runtime = trigger_runtime::runtime()?;
     runtime.block_on(async move {
         let example = Registry::from_inventory()?;
         let registry = Registry::from_parts(

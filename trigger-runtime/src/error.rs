@@ -53,6 +53,12 @@ pub enum Error {
         /// What is wrong with it.
         reason: &'static str,
     },
+    /// `TOKIO_WORKER_THREADS` is not a number of threads (see [`crate::runtime`]).
+    #[error("invalid TOKIO_WORKER_THREADS {value:?}; write a number of threads, like 4")]
+    WorkerThreads {
+        /// The value given.
+        value: String,
+    },
     /// The workers' task panicked.
     #[error("the workers' task failed")]
     Workers(#[source] tokio::task::JoinError),

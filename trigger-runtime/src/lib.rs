@@ -55,7 +55,7 @@ mod log;
 #[path = "private.rs"]
 pub mod __private;
 
-pub use cli::run;
+pub use cli::{run, runtime};
 #[doc(inline)]
 pub use error::{Error, Result};
 #[cfg(feature = "macros")]

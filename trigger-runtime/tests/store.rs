@@ -92,6 +92,7 @@ for_each_driver!(
     a_reused_key_with_another_body_is_a_new_event,
     claim_finish_and_history,
     a_claim_gives_each_run_as_stored,
+    a_claim_gives_each_event_as_stored,
     a_run_created_claimed_needs_no_claim,
     a_run_created_claimed_is_claimed_again_after_its_lease,
     retries_wait_until_due,
@@ -263,6 +264,43 @@ async fn a_claim_gives_each_run_as_stored(store: Store) {
     assert_eq!(fields(&again[0].run), fields(&stored));
     assert_eq!((again[0].run.attempts, again[0].lease), (2, l(2)));
     assert_eq!(again[0].event.id, "evt_1");
+}
+
+/// A claimed run's event is the event as stored, field by field: with the skipped jobs a
+/// replay changed after the ingest, without an idempotency key that was stored without it
+/// (reused with another body), and for every run of an event. (A store that kept ingested
+/// events in memory for claims would have to keep both.)
+async fn a_claim_gives_each_event_as_stored(store: Store) {
+    let mut first = event("evt_1", None, b"{\"n\":1}");
+    first.skipped.push("c", "body.n: 1 is not one of [2]");
+    let runs = vec![run("run_1", "a"), run("run_2", "b")];
+    store.ingest(first, runs).await.unwrap();
+    let mut today = SkippedJobs::new();
+    today.push("c", "body: the body was not read");
+    store
+        .add_runs("evt_1", vec![run("run_3", "a")], Some(today))
+        .await
+        .unwrap();
+    let keyed = vec![run("run_4", "a")];
+    store
+        .ingest(event("evt_2", Some("k"), b"{}"), keyed)
+        .await
+        .unwrap();
+    let reused = event("evt_3", Some("k"), b"{\"other\":true}");
+    store.ingest(reused, vec![run("run_5", "a")]).await.unwrap();
+    let claimed = store.claim(&claim(10)).await.unwrap();
+    assert_eq!(claimed.len(), 5);
+    for taken in &claimed {
+        let stored = store.event(&taken.event.id).await.unwrap().unwrap();
+        assert_eq!(
+            format!("{:?}", taken.event),
+            format!("{:?}", stored.event),
+            "the event of {}",
+            taken.run.id
+        );
+    }
+    let third = claimed.iter().find(|c| c.run.id == "run_5").unwrap();
+    assert_eq!(third.event.dedup_key, None);
 }
 
 /// What a stored run says, but its logs and tasks, as text to compare.

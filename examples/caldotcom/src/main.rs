@@ -67,9 +67,9 @@ async fn booking_cancelled(Json(booking): Json<Booking>, io: Io, _ctx: Context) 
     Ok(())
 }
 
-#[tokio::main]
-async fn main() -> trigger_runtime::Result<()> {
-    trigger_runtime::run().await
+/// `#[tokio::main]` works too; this runtime leaves a core to the SQLite store's writer thread.
+fn main() -> trigger_runtime::Result<()> {
+    trigger_runtime::runtime()?.block_on(trigger_runtime::run())
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 
 pub(crate) use self::parse::{parse_duration, parse_size};
 use self::parse::{parse_lease, parse_max_connections, parse_timeout};
+pub use self::runtime::runtime;
 use crate::error::Result;
 use crate::registry::Registry;
 use crate::server::ServerConfig;
@@ -16,6 +17,7 @@ use crate::worker::WorkerConfig;
 mod client;
 mod inspect;
 mod parse;
+mod runtime;
 mod send;
 mod serve;
 
