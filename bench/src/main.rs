@@ -8,8 +8,8 @@
 //! ```
 //!
 //! Phases: build the example (release) → bare server: warm-up, closed loop → durable server:
-//! warm-up, closed loop, wait until every run succeeded (end to end), open loop at a fraction of
-//! the durable peak → the bare server at the same open-loop rate (reference) → split server:
+//! warm-up, closed loop, wait until every run succeeded (end to end), the highest open-loop rate
+//! the workers keep up with (bisected), open loop at a fraction of the durable peak → the bare server at the same open-loop rate (reference) → split server:
 //! ingest alone, then workers alone (diagnosis) → targets.
 //! Each server is a separate process, killed when the bench ends, fails or panics.
 
@@ -23,6 +23,7 @@ mod servers;
 mod soak;
 mod split;
 mod store_ops;
+mod sustained;
 
 // Shared with the end-to-end tests (`tests/common`), where these items are public.
 #[allow(dead_code, unreachable_pub)]

@@ -178,8 +178,8 @@ pub(crate) fn wait_for_runs(
     .into())
 }
 
-/// The durable server: warm-up, peak, end to end, open loop. Returns the measurements and the
-/// open-loop rate it used.
+/// The durable server: warm-up, peak, end to end, the rate its workers keep up with, open loop.
+/// Returns the measurements and the open-loop rate it used.
 pub(crate) fn durable_phase(
     rt: &Rt,
     durable: &mut ServerProcess,
@@ -213,6 +213,15 @@ pub(crate) fn durable_phase(
     println!("  while draining the backlog:");
     report::print_cpu(&drain_cpu);
     measured.e2e_rate = Some(e2e.rate());
+
+    measured.sustained_rate = crate::sustained::sustained_phase(
+        rt,
+        durable,
+        options,
+        numbering,
+        e2e.rate(),
+        measured.durable_rate,
+    )?;
 
     let rate = measured.durable_rate * options.rate_fraction;
     report::heading(&format!(

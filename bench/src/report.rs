@@ -194,8 +194,10 @@ pub(crate) fn print_memory(name: &str, memory: Memory) {
 pub(crate) struct Measured {
     /// Bare server's closed-loop rate.
     pub(crate) bare_rate: Option<f64>,
-    /// Durable server's closed-loop rate.
+    /// Durable server's closed-loop rate (its workers falling behind).
     pub(crate) durable_rate: f64,
+    /// The highest open-loop rate its workers kept up with.
+    pub(crate) sustained_rate: Option<f64>,
     /// Runs per second end to end.
     pub(crate) e2e_rate: Option<f64>,
     /// The open-loop rate and its p99 from the scheduled send, durable server.
@@ -310,19 +312,34 @@ pub(crate) fn print_targets(m: &Measured) -> usize {
         None => "n/a ",
     };
     let ratio = m.bare_rate.map(|bare| m.durable_rate / bare.max(1e-9));
+    let sustained = m
+        .sustained_rate
+        .zip(m.bare_rate)
+        .map(|(rate, bare)| rate / bare.max(1e-9));
     let rss_mb = m.durable_peak_kib as f64 * 1024.0 / 1e6;
     let (alone_met, alone) = ingest_alone(m);
     let (filters_met, filters) = filter_share(m);
     let e2e_target = format!(">= {:.0} runs/s end to end (2 x 12-01)", 2.0 * E2E_BASELINE);
+    let peak = match ratio {
+        Some(r) => format!("{:.0}/s = {:.0}%", m.durable_rate, r * 100.0),
+        None => format!("{:.0}/s", m.durable_rate),
+    };
     let rows = [
         (
-            "durable ingest >= 50% of bare rate",
-            ratio.map(|r| r >= 0.5),
-            match (m.bare_rate, ratio) {
-                (Some(bare), Some(r)) => {
-                    format!("{:.0}/s vs {bare:.0}/s = {:.0}%", m.durable_rate, r * 100.0)
-                }
-                _ => format!("{:.0}/s (bare skipped)", m.durable_rate),
+            "sustained ingest >= 50% of bare rate",
+            match (m.sustained_rate, m.bare_rate) {
+                (Some(rate), Some(bare)) => Some(rate >= 0.5 * bare),
+                (None, Some(_)) => Some(false),
+                (_, None) => None,
+            },
+            match (m.sustained_rate, m.bare_rate, sustained) {
+                (Some(rate), Some(bare), Some(r)) => format!(
+                    "{rate:.0}/s vs {bare:.0}/s = {:.0}%, workers keeping up (closed-loop peak, \
+                     the queue growing: {peak})",
+                    r * 100.0
+                ),
+                (Some(rate), ..) => format!("{rate:.0}/s (bare skipped; peak {peak})"),
+                (None, ..) => format!("no trial kept up (closed-loop peak {peak})"),
             },
         ),
         ("ingest alone >= 70% of bare rate", alone_met, alone),
