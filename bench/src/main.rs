@@ -9,8 +9,9 @@
 //!
 //! Phases: build the example (release) → bare server: warm-up, closed loop → durable server:
 //! warm-up, closed loop, wait until every run succeeded (end to end), the highest open-loop rate
-//! the workers keep up with (bisected), open loop at a fraction of the durable peak → the bare server at the same open-loop rate (reference) → split server:
-//! ingest alone, then workers alone (diagnosis) → targets.
+//! the workers keep up with (bisected), open loop at a fraction of the durable peak → the bare
+//! server at the same open-loop rate (reference) → split server: ingest alone, then workers
+//! alone (diagnosis) → targets.
 //! Each server is a separate process, killed when the bench ends, fails or panics.
 
 mod client;
