@@ -25,6 +25,16 @@ impl Numbering {
         self.0 += count as u64;
         first
     }
+
+    /// The next `count` webhooks of `workload` to `addr`, signed, each with a number of its own.
+    pub(crate) fn webhooks(
+        &mut self,
+        addr: SocketAddr,
+        count: usize,
+        workload: Workload,
+    ) -> Arc<Vec<Vec<u8>>> {
+        client::webhook_requests(addr, SECRET, self.take(count), count, workload)
+    }
 }
 
 /// Fails loudly unless every answer was `200`.
@@ -57,13 +67,7 @@ pub(crate) fn warm_up(
     if options.warmup == 0 {
         return Ok(());
     }
-    let requests = client::webhook_requests(
-        server.addr(),
-        SECRET,
-        numbering.take(options.warmup),
-        options.warmup,
-        Workload::BOOKING,
-    );
+    let requests = numbering.webhooks(server.addr(), options.warmup, Workload::BOOKING);
     let result = rt.block_on(client::closed_loop(
         server.addr(),
         requests,
@@ -80,13 +84,7 @@ pub(crate) fn peak(
     numbering: &mut Numbering,
     workload: Workload,
 ) -> Result<(LoadResult, PhaseCpu), BoxError> {
-    let requests = client::webhook_requests(
-        server.addr(),
-        SECRET,
-        numbering.take(options.requests),
-        options.requests,
-        workload,
-    );
+    let requests = numbering.webhooks(server.addr(), options.requests, workload);
     let sampler = PhaseSampler::start(server.pid())?;
     let result = rt.block_on(client::closed_loop(
         server.addr(),
@@ -109,13 +107,7 @@ pub(crate) fn open(
     rate: f64,
 ) -> Result<LoadResult, BoxError> {
     let count = (rate * options.open_loop_secs).ceil().max(1.0) as usize;
-    let requests = client::webhook_requests(
-        server.addr(),
-        SECRET,
-        numbering.take(count),
-        count,
-        Workload::BOOKING,
-    );
+    let requests = numbering.webhooks(server.addr(), count, Workload::BOOKING);
     let sampler = PhaseSampler::start(server.pid())?;
     let result = open_loop(rt, server, options, requests, rate)?;
     let cpu = sampler.finish()?;

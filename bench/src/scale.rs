@@ -151,13 +151,7 @@ fn spread(
     let loads: Vec<_> = addrs
         .iter()
         .map(|&addr| {
-            let requests = client::webhook_requests(
-                addr,
-                SECRET,
-                numbering.take(share),
-                share,
-                client::Workload::BOOKING,
-            );
+            let requests = numbering.webhooks(addr, share, client::Workload::BOOKING);
             client::closed_loop(addr, requests, connections)
         })
         .collect();

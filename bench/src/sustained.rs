@@ -7,10 +7,10 @@
 
 use std::time::Duration;
 
-use crate::client::{self, Workload};
+use crate::client::Workload;
 use crate::phases::{Numbering, Rt, all_ok, counts, open_loop, wait_for_runs};
 use crate::servers::ServerProcess;
-use crate::{BoxError, Options, SECRET, report};
+use crate::{BoxError, Options, report};
 
 /// How long each trial sends.
 const TRIAL_SECS: f64 = 4.0;
@@ -46,7 +46,7 @@ pub(crate) fn sustained_phase(
     report::heading("durable: the highest rate the workers keep up with (open loop)");
     let timeout = Duration::from_secs(options.e2e_timeout_secs);
     let (mut low, mut high) = (end_to_end * 0.5, peak.max(end_to_end));
-    let mut rate = end_to_end.clamp(low, high);
+    let mut rate = end_to_end;
     let mut best = None;
     for _ in 0..TRIALS {
         let trial = trial(rt, server, options, numbering, rate, timeout)?;
@@ -83,13 +83,7 @@ fn trial(
 ) -> Result<Trial, BoxError> {
     let before = rt.block_on(counts(server.addr()))?.total();
     let count = (rate * TRIAL_SECS).ceil().max(1.0) as usize;
-    let requests = client::webhook_requests(
-        server.addr(),
-        SECRET,
-        numbering.take(count),
-        count,
-        Workload::BOOKING,
-    );
+    let requests = numbering.webhooks(server.addr(), count, Workload::BOOKING);
     let result = open_loop(rt, server, options, requests, rate)?;
     let at_end = rt.block_on(counts(server.addr()))?;
     all_ok(server, "sustained trial", &result)?;
