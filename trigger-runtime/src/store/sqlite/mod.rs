@@ -15,6 +15,7 @@ mod migrate;
 mod prune;
 mod read;
 mod rows;
+mod vfs;
 mod write;
 mod writer;
 
@@ -76,15 +77,36 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
     Ok(())
 }
 
-fn connect(path: &Path) -> Result<Connection> {
+/// Which of the store's connections to open: the writer's goes through [`vfs`].
+#[derive(Clone, Copy, PartialEq)]
+enum Role {
+    Writer,
+    Other,
+}
+
+fn connect(path: &Path, role: Role) -> Result<Connection> {
     let opened = |source| StoreError::Open {
         path: path.to_owned(),
         source,
     };
-    let conn = Connection::open(path).map_err(opened)?;
+    let conn = match role {
+        Role::Writer => {
+            let vfs = vfs::register().map_err(|code| {
+                let message = "could not register the writer's SQLite VFS".to_owned();
+                opened(rusqlite::Error::SqliteFailure(
+                    rusqlite::ffi::Error::new(code),
+                    Some(message),
+                ))
+            })?;
+            Connection::open_with_flags_and_vfs(path, rusqlite::OpenFlags::default(), vfs)
+        }
+        Role::Other => Connection::open(path),
+    }
+    .map_err(opened)?;
     configure(&conn).map_err(opened)?;
     conn.pragma_update(None, "journal_mode", "WAL")
         .map_err(opened)?;
+    // Durable commits; the writer's VFS also relies on it (see its docs).
     conn.pragma_update(None, "synchronous", "FULL")
         .map_err(opened)?;
     // Whichever connection restarts the WAL truncates the file back to this size.
@@ -137,7 +159,7 @@ impl SqliteStore {
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref().to_path_buf();
         create_private(&path)?;
-        let mut conn = connect(&path)?;
+        let mut conn = connect(&path, Role::Writer)?;
         migrate::run(&mut conn)?;
         // While another process holds the write lock, a batch waits this long, then fails
         // and its callers hear so (ingest answers 503), rather than queueing behind it.
@@ -145,11 +167,15 @@ impl SqliteStore {
         // Checkpoints run on their own thread, so the writer never stops to copy the WAL
         // into the database (that showed as 100 ms stalls in acknowledgement latency).
         conn.pragma_update(None, "wal_autocheckpoint", 0)?;
-        let reader = connect(&path)?;
+        let reader = connect(&path, Role::Other)?;
         let alive = Arc::new(());
         let wanted = Arc::new(AtomicBool::new(false));
-        checkpointer(connect(&path)?, Arc::downgrade(&alive), Arc::clone(&wanted))
-            .map_err(thread("checkpointer"))?;
+        checkpointer(
+            connect(&path, Role::Other)?,
+            Arc::downgrade(&alive),
+            Arc::clone(&wanted),
+        )
+        .map_err(thread("checkpointer"))?;
         Ok(Self {
             writer: Writer::spawn(conn, wanted).map_err(thread("writer"))?,
             path: Some(path),
