@@ -168,13 +168,9 @@ pub(crate) fn bodiless_request(method: &str, addr: SocketAddr, path: &str) -> Ve
         .into_bytes()
 }
 
-/// `method path` without a body on a fresh connection, parsed as JSON; an error unless the
-/// answer is `200`.
-pub(crate) async fn call_json(
-    method: &str,
-    addr: SocketAddr,
-    path: &str,
-) -> io::Result<serde_json::Value> {
+/// `method path` without a body on a fresh connection: the body of its answer, or an error
+/// unless the answer is `200`.
+pub(crate) async fn call(method: &str, addr: SocketAddr, path: &str) -> io::Result<Vec<u8>> {
     let mut conn = Conn::connect(addr).await?;
     let response = conn.send(&bodiless_request(method, addr, path)).await?;
     if response.status != 200 {
@@ -184,7 +180,17 @@ pub(crate) async fn call_json(
             String::from_utf8_lossy(&response.body)
         )));
     }
-    serde_json::from_slice(&response.body).map_err(|e| invalid(format!("{method} {path}: {e}")))
+    Ok(response.body)
+}
+
+/// [`call`], its answer parsed as JSON.
+pub(crate) async fn call_json(
+    method: &str,
+    addr: SocketAddr,
+    path: &str,
+) -> io::Result<serde_json::Value> {
+    let body = call(method, addr, path).await?;
+    serde_json::from_slice(&body).map_err(|e| invalid(format!("{method} {path}: {e}")))
 }
 
 /// A Cal.com `BOOKING_CREATED` body of about 300 bytes, unique per `n`.

@@ -137,6 +137,18 @@ pub(crate) async fn counts(server: SocketAddr) -> Result<RunCounts, BoxError> {
     counts.ok_or_else(|| format!("no count for every run status in {stats}").into())
 }
 
+/// Attempts the server started so far: `(handed over at ingest, claimed)`, from `/metrics`.
+pub(crate) async fn started_via(server: SocketAddr) -> Result<(u64, u64), BoxError> {
+    let text = String::from_utf8(client::call("GET", server, "/metrics").await?)?;
+    let count = |via: &str| {
+        let line = format!("trigger_attempts_started_total{{via=\"{via}\"}} ");
+        text.lines()
+            .find_map(|l| l.strip_prefix(line.as_str()))
+            .map_or(Ok(0), str::parse)
+    };
+    Ok((count("ingest")?, count("claim")?))
+}
+
 /// Polls `/api/v1/stats` every [`POLL`] until `expected` runs exist and all of them
 /// succeeded; returns when that was seen.
 pub(crate) fn wait_for_runs(

@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use crate::client::Workload;
-use crate::phases::{Numbering, Rt, all_ok, counts, open_loop, wait_for_runs};
+use crate::phases::{Numbering, Rt, all_ok, counts, open_loop, started_via, wait_for_runs};
 use crate::servers::ServerProcess;
 use crate::{BoxError, Options, report};
 
@@ -31,6 +31,9 @@ struct Trial {
     backlog: u64,
     /// Whether the workers kept up.
     kept_up: bool,
+    /// The share of its runs handed over at ingest; the others went through the queue and a
+    /// claim.
+    handed: f64,
 }
 
 /// The highest rate that kept up (`None` if none did), found between half the end-to-end rate
@@ -51,9 +54,10 @@ pub(crate) fn sustained_phase(
     for _ in 0..TRIALS {
         let trial = trial(rt, server, options, numbering, rate, timeout)?;
         println!(
-            "  {:>6.0}/s for {TRIAL_SECS} s: {} runs queued or running at the last ack: {}",
+            "  {:>6.0}/s for {TRIAL_SECS} s: {} runs queued or running at the last ack, {:.0} % handed over at ingest: {}",
             trial.rate,
             trial.backlog,
+            trial.handed * 100.0,
             if trial.kept_up {
                 "kept up"
             } else {
@@ -82,17 +86,21 @@ fn trial(
     timeout: Duration,
 ) -> Result<Trial, BoxError> {
     let before = rt.block_on(counts(server.addr()))?.total();
+    let started_before = rt.block_on(started_via(server.addr()))?;
     let count = (rate * TRIAL_SECS).ceil().max(1.0) as usize;
     let requests = numbering.webhooks(server.addr(), count, Workload::BOOKING);
     let result = open_loop(rt, server, options, requests, rate)?;
     let at_end = rt.block_on(counts(server.addr()))?;
     all_ok(server, "sustained trial", &result)?;
     wait_for_runs(rt, server, before + result.ok as u64, timeout)?;
+    let started = rt.block_on(started_via(server.addr()))?;
+    let (handed, claimed) = (started.0 - started_before.0, started.1 - started_before.1);
     let backlog = at_end.queued + at_end.running;
     Ok(Trial {
         rate,
         backlog,
         kept_up: kept_up(rate, result.elapsed, backlog),
+        handed: handed as f64 / (handed + claimed).max(1) as f64,
     })
 }
 

@@ -1,10 +1,11 @@
 //! Runs created claimed at ingest and handed to the running worker in memory: an idle worker
-//! starts a webhook's run without a claim, and runs already queued still go first; on every
-//! store driver.
+//! starts a webhook's run without a claim, runs already queued still go first, and a slot is
+//! free again as soon as its job returns; on every store driver.
 
 #[macro_use]
 mod common;
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -16,9 +17,16 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 use trigger_runtime::endpoint::HttpEndpoint;
+use trigger_runtime::io::LogLine;
 use trigger_runtime::job::{BoxError, Job};
 use trigger_runtime::registry::Registry;
 use trigger_runtime::server::{Server, ServerConfig};
+use trigger_runtime::store::{
+    AttemptOutcome, ClaimRequest, ClaimedRun, Event, EventRecord, Ingested, Lease, LogPage,
+    LogQuery, NewRun, Pruned, Result, RunCounts, RunPage, RunQuery, RunRecord, RunRef, RunStatus,
+    SkippedJobs, Store, StoreDriver, StoreKind,
+};
+use trigger_runtime::time::Timestamp;
 use trigger_runtime::verify::HmacScheme;
 
 static HOOK: HttpEndpoint = HttpEndpoint::new("hook").with_hmac(HmacScheme::new("X-Sig"));
@@ -143,7 +151,165 @@ async fn run_status(app: &Server, id: &str) -> String {
     run["status"].as_str().unwrap_or_default().to_owned()
 }
 
+/// A store whose finishes wait until `gate` has a permit (they give it back), counting those
+/// that wait; everything else goes straight to `inner`.
+struct GatedFinishes {
+    inner: Store,
+    gate: Arc<Semaphore>,
+    waiting: Arc<AtomicUsize>,
+}
+
+#[async_trait::async_trait]
+impl StoreDriver for GatedFinishes {
+    fn kind(&self) -> StoreKind {
+        self.inner.kind()
+    }
+    fn wakeups(&self) -> Option<Arc<tokio::sync::Notify>> {
+        self.inner.wakeups()
+    }
+    async fn ready(&self) -> Result<()> {
+        self.inner.ready().await
+    }
+    async fn ingest(&self, event: Event, runs: Vec<NewRun>) -> Result<Ingested> {
+        self.inner.ingest(event, runs).await
+    }
+    async fn claim(&self, claim: &ClaimRequest) -> Result<Vec<ClaimedRun>> {
+        self.inner.claim(claim).await
+    }
+    async fn heartbeat(&self, run_id: &str, lease: Lease, duration: Duration) -> Result<bool> {
+        self.inner.heartbeat(run_id, lease, duration).await
+    }
+    async fn finish(
+        &self,
+        run_id: &str,
+        lease: Lease,
+        lines: Vec<LogLine>,
+        outcome: AttemptOutcome,
+    ) -> Result<bool> {
+        self.waiting.fetch_add(1, Ordering::SeqCst);
+        let passed = self.gate.acquire().await.map(drop);
+        self.waiting.fetch_sub(1, Ordering::SeqCst);
+        passed.expect("the gate stays open");
+        self.inner.finish(run_id, lease, lines, outcome).await
+    }
+    async fn release(&self, run_id: &str, lease: Lease) -> Result<()> {
+        self.inner.release(run_id, lease).await
+    }
+    async fn append_logs(&self, run_id: &str, lease: Lease, lines: Vec<LogLine>) -> Result<()> {
+        self.inner.append_logs(run_id, lease, lines).await
+    }
+    async fn run(&self, id: &str) -> Result<Option<RunRecord>> {
+        self.inner.run(id).await
+    }
+    async fn logs(&self, run_id: &str, query: &LogQuery) -> Result<Option<LogPage>> {
+        self.inner.logs(run_id, query).await
+    }
+    async fn event(&self, id: &str) -> Result<Option<EventRecord>> {
+        self.inner.event(id).await
+    }
+    async fn endpoint_secret(&self, endpoint_id: &str, candidate: String) -> Result<String> {
+        self.inner.endpoint_secret(endpoint_id, candidate).await
+    }
+    async fn next_due(&self) -> Result<Option<Timestamp>> {
+        self.inner.next_due().await
+    }
+    async fn run_counts(&self) -> Result<RunCounts> {
+        self.inner.run_counts().await
+    }
+    async fn job_run_counts(&self) -> Result<Vec<(String, RunCounts)>> {
+        self.inner.job_run_counts().await
+    }
+    async fn list_runs(&self, query: &RunQuery) -> Result<RunPage> {
+        self.inner.list_runs(query).await
+    }
+    async fn cancel(&self, run_id: &str) -> Result<Option<RunStatus>> {
+        self.inner.cancel(run_id).await
+    }
+    async fn add_runs(
+        &self,
+        event_id: &str,
+        runs: Vec<NewRun>,
+        skipped: Option<SkippedJobs>,
+    ) -> Result<Option<Vec<RunRef>>> {
+        self.inner.add_runs(event_id, runs, skipped).await
+    }
+    async fn prune(&self, before: Timestamp, limit: usize) -> Result<Pruned> {
+        self.inner.prune(before, limit).await
+    }
+    async fn task(&self, run_id: &str, key: &str) -> Result<Option<serde_json::Value>> {
+        self.inner.task(run_id, key).await
+    }
+    async fn save_task(
+        &self,
+        run_id: &str,
+        lease: Lease,
+        key: &str,
+        output: serde_json::Value,
+    ) -> Result<serde_json::Value> {
+        self.inner.save_task(run_id, lease, key, output).await
+    }
+}
+
+/// With one slot, a second webhook's run starts while the first run's outcome is still being
+/// written: the slot is the job's, not the store's. (It was held until the outcome committed,
+/// a group commit's wait under load, so the slots ran out at lower rates.)
+async fn a_slot_is_free_once_its_job_returns() {
+    let order = Arc::new(Mutex::new(Vec::new()));
+    let log = Arc::clone(&order);
+    let job = Job::new("quick", HOOK.on_request(), move |req, _io, _ctx| {
+        let log = Arc::clone(&log);
+        async move {
+            let n = req.json::<serde_json::Value>()?["n"].as_u64().unwrap_or(0);
+            log.lock().unwrap().push(n);
+            Ok::<_, BoxError>(())
+        }
+    });
+    let (gate, waiting) = (Arc::new(Semaphore::new(1)), Arc::new(AtomicUsize::new(0)));
+    let store = Store::new(GatedFinishes {
+        inner: common::test_store().await,
+        gate: Arc::clone(&gate),
+        waiting: Arc::clone(&waiting),
+    });
+    let registry = Registry::from_parts([&HOOK], [job]).unwrap();
+    let app = Server::new(registry, store, no_polling(1)).await.unwrap();
+    let _worker = Background::start(&app);
+    // Slots are handed out once a claim found the queue empty.
+    let warm = deliver(&app, r#"{"n":0}"#).await;
+    wait_for_status(&app, &warm, "succeeded").await;
+    gate.acquire().await.unwrap().forget();
+
+    let first = deliver(&app, r#"{"n":1}"#).await;
+    let until = tokio::time::Instant::now() + Duration::from_secs(5);
+    while waiting.load(Ordering::SeqCst) == 0 {
+        assert!(
+            tokio::time::Instant::now() < until,
+            "the first job never returned"
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let second = deliver(&app, r#"{"n":2}"#).await;
+    while order.lock().unwrap().len() < 3 {
+        assert!(
+            tokio::time::Instant::now() < until,
+            "the second run did not start while the first's outcome was being written (status {})",
+            run_status(&app, &second).await
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    assert_eq!(
+        run_status(&app, &first).await,
+        "running",
+        "its outcome waits"
+    );
+    gate.add_permits(1);
+    for id in [&first, &second] {
+        wait_for_status(&app, id, "succeeded").await;
+    }
+    assert_eq!(*order.lock().unwrap(), [0, 1, 2]);
+}
+
 on_every_driver!(
     an_idle_worker_starts_a_webhook_s_run_without_a_claim,
     queued_runs_start_before_newer_webhooks,
+    a_slot_is_free_once_its_job_returns,
 );

@@ -16,6 +16,11 @@ impl Worker {
         };
         let took = started.elapsed();
         let name = outcome.as_ref().map_or("lost", outcome_name);
+        // The job is done: its slot goes to the next run now, not once the outcome is
+        // committed. Held through that commit (a group commit's wait, a millisecond or more
+        // under load), the slots ran out sooner, and the runs after went through the queue and
+        // a claim instead of being handed over at ingest (see the README's Performance).
+        drop(permit);
         if let Some(outcome) = outcome {
             self.record(&run_id, lease, logs.finish(), outcome).await;
         }
@@ -27,7 +32,6 @@ impl Worker {
             in_flight.remove(&run_id);
         }
         drop(in_flight);
-        drop(permit);
     }
 
     /// A run of a job this build does not have: given back, uncounted, for a server that has
