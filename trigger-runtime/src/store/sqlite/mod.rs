@@ -78,7 +78,7 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
 }
 
 /// Which of the store's connections to open: the writer's goes through [`vfs`].
-#[derive(Clone, Copy, PartialEq)]
+#[derive(Clone, Copy)]
 enum Role {
     Writer,
     Other,
