@@ -256,6 +256,30 @@ fn micros(d: Duration) -> f64 {
 /// best of that day's runs in the README); the target is twice it.
 const E2E_BASELINE: f64 = 9_900.0;
 
+/// The sustained rate against bare (met, and the row's text), with the closed-loop peak, whose
+/// share of bare is `ratio`, beside it.
+fn sustained(m: &Measured, ratio: Option<f64>) -> (Option<bool>, String) {
+    let peak = match ratio {
+        Some(r) => format!("{:.0}/s = {:.0}%", m.durable_rate, r * 100.0),
+        None => format!("{:.0}/s", m.durable_rate),
+    };
+    match (m.sustained_rate, m.bare_rate) {
+        (Some(rate), Some(bare)) => (
+            Some(rate >= 0.5 * bare),
+            format!(
+                "{rate:.0}/s vs {bare:.0}/s = {:.0}%, workers keeping up (closed-loop peak, \
+                 the queue growing: {peak})",
+                rate / bare.max(1e-9) * 100.0
+            ),
+        ),
+        (Some(rate), None) => (None, format!("{rate:.0}/s (bare skipped; peak {peak})")),
+        (None, bare) => (
+            bare.map(|_| false),
+            format!("no trial kept up (closed-loop peak {peak})"),
+        ),
+    }
+}
+
 /// The ingest-alone target: whether it is met, and what was measured.
 fn ingest_alone(m: &Measured) -> (Option<bool>, String) {
     let Some(split) = &m.split else {
@@ -316,27 +340,12 @@ pub(crate) fn print_targets(m: &Measured) -> usize {
     let (alone_met, alone) = ingest_alone(m);
     let (filters_met, filters) = filter_share(m);
     let e2e_target = format!(">= {:.0} runs/s end to end (2 x 12-01)", 2.0 * E2E_BASELINE);
-    let peak = match ratio {
-        Some(r) => format!("{:.0}/s = {:.0}%", m.durable_rate, r * 100.0),
-        None => format!("{:.0}/s", m.durable_rate),
-    };
+    let (sustained_met, sustained) = sustained(m, ratio);
     let rows = [
         (
             "sustained ingest >= 50% of bare rate",
-            match (m.sustained_rate, m.bare_rate) {
-                (Some(rate), Some(bare)) => Some(rate >= 0.5 * bare),
-                (None, Some(_)) => Some(false),
-                (_, None) => None,
-            },
-            match (m.sustained_rate, m.bare_rate) {
-                (Some(rate), Some(bare)) => format!(
-                    "{rate:.0}/s vs {bare:.0}/s = {:.0}%, workers keeping up (closed-loop peak, \
-                     the queue growing: {peak})",
-                    rate / bare.max(1e-9) * 100.0
-                ),
-                (Some(rate), None) => format!("{rate:.0}/s (bare skipped; peak {peak})"),
-                (None, _) => format!("no trial kept up (closed-loop peak {peak})"),
-            },
+            sustained_met,
+            sustained,
         ),
         ("ingest alone >= 70% of bare rate", alone_met, alone),
         (
