@@ -1,6 +1,7 @@
 //! Runs created claimed at ingest and handed to the running worker in memory: an idle worker
 //! starts a webhook's run without a claim, runs already queued still go first, and a slot is
-//! free again as soon as its job returns; on every store driver.
+//! free again as soon as its job returns, and a client that hangs up does not strand its run; on
+//! every store driver.
 
 #[macro_use]
 mod common;
@@ -151,16 +152,69 @@ async fn run_status(app: &Server, id: &str) -> String {
     run["status"].as_str().unwrap_or_default().to_owned()
 }
 
-/// A store whose finishes wait until `gate` has a permit (they give it back), counting those
-/// that wait; everything else goes straight to `inner`.
-struct GatedFinishes {
-    inner: Store,
-    gate: Arc<Semaphore>,
+/// Where a store call waits until it has a permit (it gives it back), counting the calls that
+/// wait there. Open until [`close`](Self::close)d.
+#[derive(Clone)]
+struct Gate {
+    permits: Arc<Semaphore>,
     waiting: Arc<AtomicUsize>,
 }
 
+impl Gate {
+    fn open() -> Self {
+        Self {
+            permits: Arc::new(Semaphore::new(1)),
+            waiting: Arc::default(),
+        }
+    }
+
+    async fn close(&self) {
+        self.permits.acquire().await.unwrap().forget();
+    }
+
+    fn reopen(&self) {
+        self.permits.add_permits(1);
+    }
+
+    async fn pass(&self) {
+        self.waiting.fetch_add(1, Ordering::SeqCst);
+        let passed = self.permits.acquire().await.map(drop);
+        self.waiting.fetch_sub(1, Ordering::SeqCst);
+        passed.expect("the gate stays open");
+    }
+
+    /// Waits (5 s at most) until a call waits here; `what` says which.
+    async fn reached(&self, what: &str) {
+        let until = tokio::time::Instant::now() + Duration::from_secs(5);
+        while self.waiting.load(Ordering::SeqCst) == 0 {
+            assert!(tokio::time::Instant::now() < until, "{what}");
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
+}
+
+/// A store that holds back what its gates hold: ingests once stored, before their answer, and
+/// finishes before they are written; everything else goes straight to `inner`.
+struct Gated {
+    inner: Store,
+    ingests: Gate,
+    finishes: Gate,
+}
+
+impl Gated {
+    async fn server(job: Job, ingests: &Gate, finishes: &Gate) -> Server {
+        let store = Store::new(Self {
+            inner: common::test_store().await,
+            ingests: ingests.clone(),
+            finishes: finishes.clone(),
+        });
+        let registry = Registry::from_parts([&HOOK], [job]).unwrap();
+        Server::new(registry, store, no_polling(1)).await.unwrap()
+    }
+}
+
 #[async_trait::async_trait]
-impl StoreDriver for GatedFinishes {
+impl StoreDriver for Gated {
     fn kind(&self) -> StoreKind {
         self.inner.kind()
     }
@@ -171,7 +225,9 @@ impl StoreDriver for GatedFinishes {
         self.inner.ready().await
     }
     async fn ingest(&self, event: Event, runs: Vec<NewRun>) -> Result<Ingested> {
-        self.inner.ingest(event, runs).await
+        let ingested = self.inner.ingest(event, runs).await;
+        self.ingests.pass().await;
+        ingested
     }
     async fn claim(&self, claim: &ClaimRequest) -> Result<Vec<ClaimedRun>> {
         self.inner.claim(claim).await
@@ -186,10 +242,7 @@ impl StoreDriver for GatedFinishes {
         lines: Vec<LogLine>,
         outcome: AttemptOutcome,
     ) -> Result<bool> {
-        self.waiting.fetch_add(1, Ordering::SeqCst);
-        let passed = self.gate.acquire().await.map(drop);
-        self.waiting.fetch_sub(1, Ordering::SeqCst);
-        passed.expect("the gate stays open");
+        self.finishes.pass().await;
         self.inner.finish(run_id, lease, lines, outcome).await
     }
     async fn release(&self, run_id: &str, lease: Lease) -> Result<()> {
@@ -264,30 +317,18 @@ async fn a_slot_is_free_once_its_job_returns() {
             Ok::<_, BoxError>(())
         }
     });
-    let (gate, waiting) = (Arc::new(Semaphore::new(1)), Arc::new(AtomicUsize::new(0)));
-    let store = Store::new(GatedFinishes {
-        inner: common::test_store().await,
-        gate: Arc::clone(&gate),
-        waiting: Arc::clone(&waiting),
-    });
-    let registry = Registry::from_parts([&HOOK], [job]).unwrap();
-    let app = Server::new(registry, store, no_polling(1)).await.unwrap();
+    let finishes = Gate::open();
+    let app = Gated::server(job, &Gate::open(), &finishes).await;
     let _worker = Background::start(&app);
     // Slots are handed out once a claim found the queue empty.
     let warm = deliver(&app, r#"{"n":0}"#).await;
     wait_for_status(&app, &warm, "succeeded").await;
-    gate.acquire().await.unwrap().forget();
+    finishes.close().await;
 
     let first = deliver(&app, r#"{"n":1}"#).await;
-    let until = tokio::time::Instant::now() + Duration::from_secs(5);
-    while waiting.load(Ordering::SeqCst) == 0 {
-        assert!(
-            tokio::time::Instant::now() < until,
-            "the first job never returned"
-        );
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
+    finishes.reached("the first job never returned").await;
     let second = deliver(&app, r#"{"n":2}"#).await;
+    let until = tokio::time::Instant::now() + Duration::from_secs(5);
     while order.lock().unwrap().len() < 3 {
         assert!(
             tokio::time::Instant::now() < until,
@@ -301,15 +342,60 @@ async fn a_slot_is_free_once_its_job_returns() {
         "running",
         "its outcome waits"
     );
-    gate.add_permits(1);
+    finishes.reopen();
     for id in [&first, &second] {
         wait_for_status(&app, id, "succeeded").await;
     }
     assert_eq!(*order.lock().unwrap(), [0, 1, 2]);
 }
 
+/// A client that hangs up while its webhook's commit is on the way does not strand the run
+/// that commit created claimed: it starts as the commit lands. (It sat `running`, started by
+/// nobody, until its lease expired: `wrk` left a few such runs at the end of every run.)
+async fn a_run_created_claimed_starts_though_its_client_hung_up() {
+    let job = Job::new("quick", HOOK.on_request(), |_req, _io, _ctx| async {
+        Ok::<_, BoxError>(())
+    });
+    let ingests = Gate::open();
+    let app = Gated::server(job, &ingests, &Gate::open()).await;
+    let _worker = Background::start(&app);
+    let warm = deliver(&app, "{}").await;
+    wait_for_status(&app, &warm, "succeeded").await;
+    let before = started(&app).await;
+    ingests.close().await;
+
+    let body = r#"{"n":1}"#;
+    let request = signed(&HOOK, &secret(&app, "hook"), body.as_bytes())
+        .body(Body::from(body))
+        .unwrap();
+    let client = tokio::spawn(app.router().oneshot(request));
+    ingests.reached("the webhook was not stored").await;
+    client.abort();
+    assert!(client.await.unwrap_err().is_cancelled());
+    ingests.reopen();
+
+    let until = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let stats = get(&app, "/api/v1/stats").await.json;
+        if stats["runs"]["succeeded"] == 2 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < until,
+            "the hung-up client's run did not start: {stats}"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(
+        started(&app).await,
+        (before.0 + 1, before.1),
+        "handed over by its ingest"
+    );
+}
+
 on_every_driver!(
     an_idle_worker_starts_a_webhook_s_run_without_a_claim,
     queued_runs_start_before_newer_webhooks,
     a_slot_is_free_once_its_job_returns,
+    a_run_created_claimed_starts_though_its_client_hung_up,
 );

@@ -24,7 +24,7 @@ use crate::store::{Event, Ingested, NewRun, StoreError};
 use crate::time::Timestamp;
 use crate::verify::Secret;
 use crate::verify::{Answer, Respond, Verification};
-use crate::worker::Slot;
+use crate::worker::{Slot, Worker};
 
 /// How long a sender may take to send the body.
 const BODY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -211,12 +211,9 @@ async fn accept(
         .delivery_id(&request)
         .or_else(|| dedup_key(&request));
     event.skipped = route.skipped;
-    let mut ingested = state
-        .store
-        .ingest(event, runs)
+    let ingested = store(state, event, runs, slots)
         .await
         .map_err(Rejection::Store)?;
-    hand_over(state, &mut ingested, slots);
     tracing::info!(
         endpoint = id,
         event = %ingested.event_id,
@@ -261,15 +258,41 @@ fn reserve_slots(state: &AppState, jobs: &[&Job], runs: &mut [NewRun]) -> Vec<Sl
     slots
 }
 
+/// Stores `event` with `runs` and hands the worker those created claimed, in `slots`.
+///
+/// With slots, this runs in a task of its own that outlives the request: once stored, a run
+/// created claimed starts only when handed over, or when its lease expires, and a client that
+/// hangs up while its commit is on the way (`wrk` does at the end of a run) drops the request's
+/// future; its runs sat `running` for the whole lease.
+async fn store(
+    state: &AppState,
+    event: Event,
+    runs: Vec<NewRun>,
+    slots: Vec<Slot>,
+) -> Result<Ingested, StoreError> {
+    if slots.is_empty() {
+        let mut ingested = state.store.ingest(event, runs).await?;
+        hand_over(&state.worker, &mut ingested, slots);
+        return Ok(ingested);
+    }
+    let (store, worker) = (state.store.clone(), state.worker.clone());
+    tokio::spawn(async move {
+        let mut ingested = store.ingest(event, runs).await?;
+        hand_over(&worker, &mut ingested, slots);
+        Ok(ingested)
+    })
+    .await?
+}
+
 /// Gives the worker the runs `ingested` created claimed, each in its slot (a duplicate
 /// created none: its slots are free again as they drop), and wakes it for queued ones.
-fn hand_over(state: &AppState, ingested: &mut Ingested, slots: Vec<Slot>) {
+fn hand_over(worker: &Worker, ingested: &mut Ingested, slots: Vec<Slot>) {
     let queued = ingested.runs.len() > ingested.claimed.len() && !ingested.duplicate;
     for (claim, slot) in ingested.claimed.drain(..).zip(slots) {
-        state.worker.start(claim, slot);
+        worker.start(claim, slot);
     }
     if queued {
-        state.worker.wake();
+        worker.wake();
     }
 }
 
