@@ -35,7 +35,7 @@ use crate::time::Timestamp;
 /// How a worker runs.
 #[derive(Clone, Debug)]
 pub struct WorkerConfig {
-    /// Attempts that run at once.
+    /// Attempts that run at once (256 by default).
     pub concurrency: usize,
     /// How often to look for due runs without a wake-up (retries that became due).
     pub poll_interval: Duration,
@@ -55,7 +55,7 @@ pub struct WorkerConfig {
 impl Default for WorkerConfig {
     fn default() -> Self {
         Self {
-            concurrency: 64,
+            concurrency: 256,
             poll_interval: Duration::from_millis(500),
             lease: Duration::from_secs(30),
             shutdown_grace: Duration::from_secs(30),
@@ -182,6 +182,7 @@ impl Worker {
                 () = shutdown.cancelled() => break,
                 Some((claim, permit)) = handed.recv() => {
                     self.spawn(claim, permit, &mut tasks, "ingest");
+                    join_ended(&mut tasks);
                     continue;
                 }
                 () = self.wake.notified() => false,
@@ -196,6 +197,7 @@ impl Worker {
                 }
                 Some(_) = tasks.join_next(), if !tasks.is_empty() => false,
             };
+            join_ended(&mut tasks);
             self.fill(&semaphore, &mut tasks, force).await;
         }
         // Runs committed claimed before the handoff closed run like the others.
@@ -210,8 +212,10 @@ impl Worker {
     /// Claims as many due runs as there are free permits and spawns them; returns how many.
     ///
     /// While runs are in flight and `force` is false, it waits until half the permits are free,
-    /// so that a busy worker claims many runs per store write rather than one per finished run;
-    /// the poll tick forces a claim, so a free permit waits at most one tick.
+    /// so that a busy worker claims many runs per store write rather than one per finished run,
+    /// and it claims nothing while no run may have become due since a claim found the queue
+    /// empty (see [`Handoff`]); the poll tick forces a claim, so a free permit waits at most one
+    /// tick.
     async fn fill(
         &self,
         semaphore: &Arc<Semaphore>,
@@ -227,7 +231,10 @@ impl Worker {
         loop {
             let available = semaphore.available_permits();
             let busy = concurrency.saturating_sub(available);
-            if available == 0 || (!force && busy > 0 && available < batch) {
+            // Unforced, a claim is skipped when it would find nothing: runs handed over at
+            // ingest end without one claim each.
+            let wait = self.handoff.quiet() || (busy > 0 && available < batch);
+            if available == 0 || (!force && wait) {
                 break;
             }
             let seen = self.handoff.seen();
@@ -252,8 +259,10 @@ impl Worker {
             let count = claimed.len();
             for claim in claimed {
                 let Ok(permit) = Arc::clone(semaphore).try_acquire_owned() else {
-                    // An ingest took the permit meanwhile (see `reserve`): give the run back.
+                    // An ingest took the permit meanwhile (see `reserve`): give the run back,
+                    // for the next claim to find.
                     let _ = self.store.release(&claim.run.id, claim.lease).await;
+                    self.handoff.mark();
                     continue;
                 };
                 self.spawn(claim, permit, tasks, "claim");
@@ -322,4 +331,11 @@ impl Worker {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
+}
+
+/// Joins the attempts that have ended. An ended attempt keeps its task's memory until joined,
+/// and under load the loop's other branches are always ready before `join_next`: thousands of
+/// ended attempts piled up, tens of MB, while runs were handed over.
+fn join_ended(tasks: &mut JoinSet<()>) {
+    while tasks.try_join_next().is_some() {}
 }

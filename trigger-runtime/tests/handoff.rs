@@ -1,7 +1,7 @@
 //! Runs created claimed at ingest and handed to the running worker in memory: an idle worker
 //! starts a webhook's run without a claim, runs already queued still go first, and a slot is
-//! free again as soon as its job returns, and a client that hangs up does not strand its run; on
-//! every store driver.
+//! free again as soon as its job returns, a client that hangs up does not strand its run, and
+//! runs handed over make no claims; on every store driver.
 
 #[macro_use]
 mod common;
@@ -193,20 +193,43 @@ impl Gate {
     }
 }
 
-/// A store that holds back what its gates hold: ingests once stored, before their answer, and
-/// finishes before they are written; everything else goes straight to `inner`.
+/// What a [`Gated`] store holds back, and what it counts.
+#[derive(Clone)]
+struct Gates {
+    /// Ingests, once stored, before their answer.
+    ingests: Gate,
+    /// Finishes, before they are written.
+    finishes: Gate,
+    /// Claims made.
+    claims: Arc<AtomicUsize>,
+}
+
+impl Gates {
+    fn open() -> Self {
+        Self {
+            ingests: Gate::open(),
+            finishes: Gate::open(),
+            claims: Arc::default(),
+        }
+    }
+
+    fn claims(&self) -> usize {
+        self.claims.load(Ordering::SeqCst)
+    }
+}
+
+/// A store that holds back what its [`Gates`] hold; everything goes on to `inner`.
 struct Gated {
     inner: Store,
-    ingests: Gate,
-    finishes: Gate,
+    gates: Gates,
 }
 
 impl Gated {
-    async fn server(job: Job, ingests: &Gate, finishes: &Gate) -> Server {
+    /// A server with one slot on such a store, for `job` on [`HOOK`].
+    async fn server(job: Job, gates: &Gates) -> Server {
         let store = Store::new(Self {
             inner: common::test_store().await,
-            ingests: ingests.clone(),
-            finishes: finishes.clone(),
+            gates: gates.clone(),
         });
         let registry = Registry::from_parts([&HOOK], [job]).unwrap();
         Server::new(registry, store, no_polling(1)).await.unwrap()
@@ -226,10 +249,11 @@ impl StoreDriver for Gated {
     }
     async fn ingest(&self, event: Event, runs: Vec<NewRun>) -> Result<Ingested> {
         let ingested = self.inner.ingest(event, runs).await;
-        self.ingests.pass().await;
+        self.gates.ingests.pass().await;
         ingested
     }
     async fn claim(&self, claim: &ClaimRequest) -> Result<Vec<ClaimedRun>> {
+        self.gates.claims.fetch_add(1, Ordering::SeqCst);
         self.inner.claim(claim).await
     }
     async fn heartbeat(&self, run_id: &str, lease: Lease, duration: Duration) -> Result<bool> {
@@ -242,7 +266,7 @@ impl StoreDriver for Gated {
         lines: Vec<LogLine>,
         outcome: AttemptOutcome,
     ) -> Result<bool> {
-        self.finishes.pass().await;
+        self.gates.finishes.pass().await;
         self.inner.finish(run_id, lease, lines, outcome).await
     }
     async fn release(&self, run_id: &str, lease: Lease) -> Result<()> {
@@ -317,8 +341,9 @@ async fn a_slot_is_free_once_its_job_returns() {
             Ok::<_, BoxError>(())
         }
     });
-    let finishes = Gate::open();
-    let app = Gated::server(job, &Gate::open(), &finishes).await;
+    let gates = Gates::open();
+    let finishes = &gates.finishes;
+    let app = Gated::server(job, &gates).await;
     let _worker = Background::start(&app);
     // Slots are handed out once a claim found the queue empty.
     let warm = deliver(&app, r#"{"n":0}"#).await;
@@ -356,8 +381,9 @@ async fn a_run_created_claimed_starts_though_its_client_hung_up() {
     let job = Job::new("quick", HOOK.on_request(), |_req, _io, _ctx| async {
         Ok::<_, BoxError>(())
     });
-    let ingests = Gate::open();
-    let app = Gated::server(job, &ingests, &Gate::open()).await;
+    let gates = Gates::open();
+    let ingests = &gates.ingests;
+    let app = Gated::server(job, &gates).await;
     let _worker = Background::start(&app);
     let warm = deliver(&app, "{}").await;
     wait_for_status(&app, &warm, "succeeded").await;
@@ -393,9 +419,39 @@ async fn a_run_created_claimed_starts_though_its_client_hung_up() {
     );
 }
 
+/// A worker whose runs are all handed over claims nothing: unforced, a claim looks only when
+/// runs may have become due since one found the queue empty. (Every ended attempt claimed, and
+/// found nothing: a store write per run.)
+async fn runs_handed_over_make_no_claims() {
+    let job = Job::new("quick", HOOK.on_request(), |_req, _io, _ctx| async {
+        Ok::<_, BoxError>(())
+    });
+    let gates = Gates::open();
+    let app = Gated::server(job, &gates).await;
+    let _worker = Background::start(&app);
+    // Until a run is handed over, a claim has yet to find the queue empty.
+    for n in 0.. {
+        assert!(n < 50, "no run was handed over");
+        let before = started(&app).await;
+        let id = deliver(&app, "{}").await;
+        wait_for_status(&app, &id, "succeeded").await;
+        if started(&app).await.0 > before.0 {
+            break;
+        }
+    }
+    let (before, claims) = (started(&app).await, gates.claims());
+    for n in 0..5 {
+        let id = deliver(&app, &format!("{{\"n\":{n}}}")).await;
+        wait_for_status(&app, &id, "succeeded").await;
+    }
+    assert_eq!(started(&app).await, (before.0 + 5, before.1));
+    assert_eq!(gates.claims(), claims, "claims made");
+}
+
 on_every_driver!(
     an_idle_worker_starts_a_webhook_s_run_without_a_claim,
     queued_runs_start_before_newer_webhooks,
     a_slot_is_free_once_its_job_returns,
     a_run_created_claimed_starts_though_its_client_hung_up,
+    runs_handed_over_make_no_claims,
 );

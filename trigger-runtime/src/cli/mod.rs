@@ -107,7 +107,12 @@ struct Options {
     #[arg(long, env = "TRIGGER_BODY_LIMIT", default_value = "5MiB", value_parser = parse_size, global = true)]
     body_limit: usize,
     /// Job attempts that run at once.
-    #[arg(long, env = "TRIGGER_CONCURRENCY", default_value_t = 64, global = true)]
+    #[arg(
+        long,
+        env = "TRIGGER_CONCURRENCY",
+        default_value_t = 256,
+        global = true
+    )]
     concurrency: usize,
     /// How long running jobs may finish after a shutdown signal, e.g. 30s.
     #[arg(long, env = "TRIGGER_SHUTDOWN_GRACE", default_value = "30s", value_parser = parse_duration, global = true)]

@@ -74,9 +74,15 @@ impl Handoff {
         self.drained.fetch_max(seen, Ordering::AcqRel);
     }
 
+    /// Whether a claim found every due run there was since runs last may have become due:
+    /// then another claim would find none (until the poll tick marks retries that came due).
+    pub(super) fn quiet(&self) -> bool {
+        self.drained.load(Ordering::Acquire) == self.marked.load(Ordering::Acquire)
+    }
+
     /// A free slot, when the loop runs, has one, and the queue holds no due run.
     pub(super) fn reserve(&self) -> Option<Slot> {
-        if self.drained.load(Ordering::Acquire) != self.marked.load(Ordering::Acquire) {
+        if !self.quiet() {
             return None;
         }
         let open = self.lock();
