@@ -263,7 +263,7 @@ fn reserve_slots(state: &AppState, jobs: &[&Job], runs: &mut [NewRun]) -> Vec<Sl
 /// With slots, this runs in a task of its own that outlives the request: once stored, a run
 /// created claimed starts only when handed over, or when its lease expires, and a client that
 /// hangs up while its commit is on the way (`wrk` does at the end of a run) drops the request's
-/// future; its runs sat `running` for the whole lease.
+/// future. Without the task, its runs would sit `running` until their lease expired.
 async fn store(
     state: &AppState,
     event: Event,
