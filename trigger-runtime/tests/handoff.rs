@@ -390,7 +390,7 @@ async fn handed_over_once(app: &Server) {
 
 /// A client that hangs up while its webhook's commit is on the way does not strand the run
 /// that commit created claimed: it starts as the commit lands. (It sat `running`, started by
-/// nobody, until its lease expired: `wrk` left a few such runs at the end of every run.)
+/// nobody, until its lease expired: one `wrk` run, which hangs up at its end, left 17.)
 async fn a_run_created_claimed_starts_though_its_client_hung_up() {
     let job = Job::new("quick", HOOK.on_request(), |_req, _io, _ctx| async {
         Ok::<_, BoxError>(())
