@@ -24,7 +24,7 @@ use crate::store::{Event, Ingested, NewRun, StoreError};
 use crate::time::Timestamp;
 use crate::verify::Secret;
 use crate::verify::{Answer, Respond, Verification};
-use crate::worker::{Slot, Worker};
+use crate::worker::Slot;
 
 /// How long a sender may take to send the body.
 const BODY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -163,7 +163,7 @@ struct Accepted {
 }
 
 async fn accept(
-    state: &AppState,
+    state: &Arc<AppState>,
     id: &str,
     method: Method,
     uri: &Uri,
@@ -265,34 +265,39 @@ fn reserve_slots(state: &AppState, jobs: &[&Job], runs: &mut [NewRun]) -> Vec<Sl
 /// hangs up while its commit is on the way (`wrk` does at the end of a run) drops the request's
 /// future. Without the task, its runs would sit `running` until their lease expired.
 async fn store(
-    state: &AppState,
+    state: &Arc<AppState>,
     event: Event,
     runs: Vec<NewRun>,
     slots: Vec<Slot>,
 ) -> Result<Ingested, StoreError> {
     if slots.is_empty() {
-        let mut ingested = state.store.ingest(event, runs).await?;
-        hand_over(&state.worker, &mut ingested, slots);
-        return Ok(ingested);
+        return store_and_hand_over(state, event, runs, slots).await;
     }
-    let (store, worker) = (state.store.clone(), state.worker.clone());
-    tokio::spawn(async move {
-        let mut ingested = store.ingest(event, runs).await?;
-        hand_over(&worker, &mut ingested, slots);
-        Ok(ingested)
-    })
-    .await?
+    let state = Arc::clone(state);
+    tokio::spawn(async move { store_and_hand_over(&state, event, runs, slots).await }).await?
+}
+
+/// The ingest itself: the store write, then the handover.
+async fn store_and_hand_over(
+    state: &AppState,
+    event: Event,
+    runs: Vec<NewRun>,
+    slots: Vec<Slot>,
+) -> Result<Ingested, StoreError> {
+    let mut ingested = state.store.ingest(event, runs).await?;
+    hand_over(state, &mut ingested, slots);
+    Ok(ingested)
 }
 
 /// Gives the worker the runs `ingested` created claimed, each in its slot (a duplicate
 /// created none: its slots are free again as they drop), and wakes it for queued ones.
-fn hand_over(worker: &Worker, ingested: &mut Ingested, slots: Vec<Slot>) {
+fn hand_over(state: &AppState, ingested: &mut Ingested, slots: Vec<Slot>) {
     let queued = ingested.runs.len() > ingested.claimed.len() && !ingested.duplicate;
     for (claim, slot) in ingested.claimed.drain(..).zip(slots) {
-        worker.start(claim, slot);
+        state.worker.start(claim, slot);
     }
     if queued {
-        worker.wake();
+        state.worker.wake();
     }
 }
 
