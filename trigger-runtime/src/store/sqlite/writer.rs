@@ -48,7 +48,7 @@ trait Op: Send {
 struct Pending<T, F> {
     f: F,
     result: Option<Result<T>>,
-    reply: oneshot::Sender<Result<T>>,
+    reply: oneshot::Sender<(Result<T>, F)>,
 }
 
 impl<T, F> Op for Pending<T, F>
@@ -62,12 +62,18 @@ where
     }
 
     fn answer(self: Box<Self>, failure: Option<StoreError>) {
-        let result = match (self.result, failure) {
+        let Self { f, result, reply } = *self;
+        let result = match (result, failure) {
             (_, Some(error)) => Err(error),
             (None, None) => Err(StoreError::WritePanicked),
             (Some(result), None) => result,
         };
-        let _ = self.reply.send(result);
+        // The write's captures (an ingest's event, a finish's log lines) go back with its
+        // result, to be freed by the caller's thread, which allocated them. Freed here, they
+        // took about 8 % of the writer thread's time under load, mostly in mimalloc's
+        // cross-thread frees, and the Tokio threads paid again to collect those frees: the
+        // writer's CPU per webhook and its run went from 26.2 to 22.5 µs (README, Performance).
+        let _ = reply.send((result, f));
     }
 }
 
@@ -125,7 +131,9 @@ impl Writer {
                 .send(op)
                 .await
                 .map_err(|_| StoreError::WriterStopped)?;
-            answer.await.map_err(|_| StoreError::WriterStopped)?
+            let (result, f) = answer.await.map_err(|_| StoreError::WriterStopped)?;
+            drop(f);
+            result
         };
         tokio::time::timeout(WRITE_DEADLINE, written)
             .await
