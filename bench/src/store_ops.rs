@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use trigger_runtime::io::{LogLevel, LogLine};
+use trigger_runtime::io::{LogData, LogLevel, LogLine};
 use trigger_runtime::store::{
     AttemptOutcome, ClaimRequest, Event, NewRun, SkippedJobs, SqliteStore, StoreDriver,
 };
@@ -182,7 +182,7 @@ async fn claim_and_finish_all(store: &Arc<SqliteStore>, webhooks: u64) -> Result
                 let line = LogLine {
                     level: LogLevel::Info,
                     message: "Body".to_owned(),
-                    data: body,
+                    data: LogData::new(&body),
                     at: Timestamp::now(),
                 };
                 let outcome = AttemptOutcome::Succeeded(Value::Null);

@@ -11,7 +11,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::job::BoxError;
-pub use crate::log::{LogLevel, LogLimits, LogLine};
+pub use crate::log::{LogData, LogLevel, LogLimits, LogLine};
 use crate::store::{Lease, Store, StoreError};
 use crate::time::Timestamp;
 
@@ -50,9 +50,7 @@ impl Logger {
     /// Logs at `level`. `data` is anything `Serialize` (`()` for none).
     pub fn log(&self, level: LogLevel, message: impl Into<String>, data: impl Serialize) {
         let message = message.into();
-        let data = serde_json::to_value(data).unwrap_or_else(|error| {
-            serde_json::Value::String(format!("<data could not be serialized: {error}>"))
-        });
+        let data = LogData::new(&data);
         let (job, run) = (&*self.job_id, &*self.run_id);
         match level {
             LogLevel::Debug => echo!(tracing::Level::DEBUG, job, run, message, data),

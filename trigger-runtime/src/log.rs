@@ -3,6 +3,7 @@
 use std::fmt;
 
 use serde::{Serialize, Serializer};
+use serde_json::value::RawValue;
 
 use crate::time::Timestamp;
 
@@ -57,10 +58,99 @@ pub struct LogLine {
     pub level: LogLevel,
     /// The message.
     pub message: String,
-    /// The data logged with it (`null` for none).
-    pub data: serde_json::Value,
+    /// The data logged with it (`null` for none), as JSON text.
+    pub data: LogData,
     /// When it was logged.
     pub at: Timestamp,
+}
+
+/// A log line's data as JSON text: rendered once, when the job logs it, then measured against
+/// the [`LogLimits`], stored and sent as it is. Compare it with a [`serde_json::Value`]
+/// (`assert_eq!(line.data, json!({"id": 1}))`), or parse it with [`LogData::value`].
+#[derive(Clone)]
+pub struct LogData(Box<RawValue>);
+
+impl LogData {
+    /// `data` as JSON; data that cannot be serialized (a map with non-string keys, a failing
+    /// `Serialize` impl) becomes a string saying why.
+    pub fn new(data: &impl Serialize) -> Self {
+        serde_json::value::to_raw_value(data).map_or_else(
+            |error| {
+                Self::from(serde_json::Value::String(format!(
+                    "<data could not be serialized: {error}>"
+                )))
+            },
+            Self,
+        )
+    }
+
+    /// Data as stored: JSON text, or a string holding the text when it is not JSON.
+    pub(crate) fn stored(text: String) -> Self {
+        match serde_json::from_str::<Box<RawValue>>(&text) {
+            Ok(raw) => Self(raw),
+            Err(_) => Self::from(serde_json::Value::String(text)),
+        }
+    }
+
+    /// The JSON text.
+    pub fn as_str(&self) -> &str {
+        self.0.get()
+    }
+
+    /// Whether there is no data (`null`); JSON text is never empty.
+    pub fn is_null(&self) -> bool {
+        self.as_str() == "null"
+    }
+
+    /// The data parsed.
+    pub fn value(&self) -> serde_json::Value {
+        // Text made by `new` or checked by `stored` always parses.
+        serde_json::from_str(self.as_str()).unwrap_or(serde_json::Value::Null)
+    }
+}
+
+impl Default for LogData {
+    /// No data: `null`.
+    fn default() -> Self {
+        Self::from(serde_json::Value::Null)
+    }
+}
+
+impl From<serde_json::Value> for LogData {
+    fn from(value: serde_json::Value) -> Self {
+        Self::new(&value)
+    }
+}
+
+impl PartialEq for LogData {
+    /// Equal as JSON values: a store may give the text back with other spacing.
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str() || self.value() == other.value()
+    }
+}
+
+impl PartialEq<serde_json::Value> for LogData {
+    fn eq(&self, other: &serde_json::Value) -> bool {
+        self.value() == *other
+    }
+}
+
+impl fmt::Debug for LogData {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Display for LogData {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for LogData {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(serializer)
+    }
 }
 
 /// How much of one attempt's logging is stored with the run. Lines past a limit are counted,
@@ -109,31 +199,9 @@ impl fmt::Display for Bytes {
     }
 }
 
-/// Counts the bytes written to it.
-struct Counter(usize);
-
-impl std::io::Write for Counter {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0 += buf.len();
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-/// The length of `data` as JSON, without building the text.
-fn json_len(data: &serde_json::Value) -> usize {
-    let mut counter = Counter(0);
-    // Writing a `Value` to a writer that never fails cannot fail.
-    let _ = serde_json::to_writer(&mut counter, data);
-    counter.0
-}
-
 /// `line` with its message cut to `limit` bytes (on a character boundary, with a marker) and
-/// its data, `data_len` bytes of JSON, replaced by a note when that is longer than `limit`.
-fn clip(mut line: LogLine, data_len: usize, limit: usize) -> LogLine {
+/// its data replaced by a note when its JSON is longer than `limit`.
+fn clip(mut line: LogLine, limit: usize) -> LogLine {
     let len = line.message.len();
     if len > limit {
         let mut end = limit;
@@ -144,12 +212,13 @@ fn clip(mut line: LogLine, data_len: usize, limit: usize) -> LogLine {
         line.message
             .push_str(&format!("… [cut at {} of {}]", Bytes(end), Bytes(len)));
     }
+    let data_len = line.data.as_str().len();
     if data_len > limit {
-        line.data = serde_json::Value::String(format!(
+        line.data = LogData::from(serde_json::Value::String(format!(
             "[data dropped: {} of JSON, over the line limit of {}]",
             Bytes(data_len),
             Bytes(limit)
-        ));
+        )));
     }
     line
 }
@@ -207,10 +276,10 @@ impl LogBuffer {
                     Bytes(usize::try_from(state.dropped_bytes).unwrap_or(usize::MAX)),
                     self.limits
                 ),
-                data: serde_json::json!({
+                data: LogData::from(serde_json::json!({
                     "dropped_lines": state.dropped,
                     "dropped_bytes": state.dropped_bytes,
-                }),
+                })),
                 at: Timestamp::now(),
             });
         }
@@ -221,17 +290,12 @@ impl LogBuffer {
 impl crate::io::LogSink for LogBuffer {
     fn record(&self, line: LogLine) {
         let limits = self.limits;
-        let data_len = json_len(&line.data);
-        let logged = line.message.len() + data_len;
+        let logged = line.message.len() + line.data.as_str().len();
         let mut state = self.lock();
         // Once a line is dropped, every later one is too: what is stored is a prefix.
         if state.dropped == 0 && state.kept < limits.lines {
-            let line = clip(line, data_len, limits.line_bytes);
-            let size = if data_len > limits.line_bytes {
-                line.message.len() + json_len(&line.data)
-            } else {
-                line.message.len() + data_len
-            };
+            let line = clip(line, limits.line_bytes);
+            let size = line.message.len() + line.data.as_str().len();
             if state.kept_bytes + size <= limits.bytes {
                 state.kept += 1;
                 state.kept_bytes += size;
@@ -248,7 +312,7 @@ impl crate::io::LogSink for LogBuffer {
 mod tests {
     use serde_json::json;
 
-    use super::{LogBuffer, LogLevel, LogLimits, LogLine};
+    use super::{LogBuffer, LogData, LogLevel, LogLimits, LogLine};
     use crate::io::LogSink;
     use crate::time::Timestamp;
 
@@ -256,7 +320,7 @@ mod tests {
         LogLine {
             level: LogLevel::Info,
             message: message.to_owned(),
-            data,
+            data: data.into(),
             at: Timestamp::now(),
         }
     }
@@ -323,5 +387,37 @@ mod tests {
         });
         buffer.record(line("éé", json!(null)));
         assert_eq!(buffer.take()[0].message, "é… [cut at 2 bytes of 4 bytes]");
+    }
+
+    #[test]
+    fn data_is_json_text_from_logging_to_the_api() {
+        let data = LogData::new(&json!({"b": [1, "two"], "a": null}));
+        assert_eq!(data.as_str(), r#"{"a":null,"b":[1,"two"]}"#);
+        assert_eq!(data, json!({"a": null, "b": [1, "two"]}));
+        assert_ne!(data, json!({"a": 1}));
+        assert!(LogData::default().is_null() && !data.is_null());
+        // Sent as it is, not as a string holding it.
+        let line = line("m", json!([1]));
+        let sent = serde_json::to_value(&line).unwrap();
+        assert_eq!(sent["data"], json!([1]));
+        // A store's spacing does not make it another value.
+        assert_eq!(
+            LogData::stored(r#"{ "a" : 1 }"#.to_owned()),
+            LogData::new(&json!({"a": 1}))
+        );
+    }
+
+    #[test]
+    fn data_that_is_not_json_becomes_a_string_saying_so() {
+        let mut keys = std::collections::BTreeMap::new();
+        keys.insert((1, 2), "a tuple key is no JSON object key");
+        let data = LogData::new(&keys);
+        let text = data.value();
+        assert!(
+            text.as_str()
+                .is_some_and(|t| t.starts_with("<data could not be serialized: ")),
+            "{text}"
+        );
+        assert_eq!(LogData::stored("not json".to_owned()), json!("not json"));
     }
 }

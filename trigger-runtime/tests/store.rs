@@ -199,7 +199,7 @@ async fn claim_finish_and_history(store: Store) {
     let line = LogLine {
         level: LogLevel::Warn,
         message: "hi".into(),
-        data: json!({"a": 1}),
+        data: json!({"a": 1}).into(),
         at: Timestamp::now(),
     };
     store
@@ -1079,7 +1079,7 @@ fn line(message: &str) -> LogLine {
     LogLine {
         level: LogLevel::Info,
         message: message.into(),
-        data: json!(null),
+        data: json!(null).into(),
         at: Timestamp::now(),
     }
 }

@@ -574,7 +574,7 @@ async fn a_job_that_logs_100_000_lines_stores_the_first_1000_and_a_summary() {
              the attempt's log limit is 1000 lines and 1 MiB"
         )
     );
-    assert_eq!(summary.data["dropped_lines"], 99_000);
+    assert_eq!(summary.data.value()["dropped_lines"], 99_000);
 }
 
 /// A server on `store` that does not have the job `job` (an older build, mid-deploy).

@@ -231,7 +231,7 @@ fn log_lines(logs: &[LogRecord], now: Timestamp) -> Markup {
                                 td.reason {
                                     div.message { (log.line.message) }
                                     @if !log.line.data.is_null() {
-                                        pre.data { (layout::pretty_json(&log.line.data)) }
+                                        pre.data { (layout::pretty_json(&log.line.data.value())) }
                                     }
                                 }
                             }

@@ -6,7 +6,7 @@ use std::borrow::Cow;
 use base64::Engine as _;
 use serde::Serialize;
 
-use crate::log::{LogLevel, LogLine};
+use crate::log::{LogData, LogLevel, LogLine};
 use crate::store::{
     AttemptRecord, EventRecord, Ingested, LogRecord, RunPage, RunRecord, RunRef, RunStatus,
 };
@@ -121,7 +121,7 @@ impl<'a> From<&'a AttemptRecord> for AttemptView<'a> {
 pub(super) struct LogView<'a> {
     level: LogLevel,
     message: &'a str,
-    data: &'a serde_json::Value,
+    data: &'a LogData,
     at: Timestamp,
     attempt: u32,
 }

@@ -69,7 +69,7 @@ fn attempt_number(lease: Lease) -> i32 {
 struct LineColumns<'a> {
     levels: Vec<&'a str>,
     messages: Vec<&'a str>,
-    data: Vec<String>,
+    data: Vec<&'a str>,
     at: Vec<i64>,
 }
 
@@ -78,7 +78,7 @@ impl<'a> LineColumns<'a> {
         Self {
             levels: lines.iter().map(|l| l.level.as_str()).collect(),
             messages: lines.iter().map(|l| l.message.as_str()).collect(),
-            data: lines.iter().map(|l| l.data.to_string()).collect(),
+            data: lines.iter().map(|l| l.data.as_str()).collect(),
             at: lines.iter().map(|l| l.at.as_unix_millis()).collect(),
         }
     }

@@ -6,7 +6,7 @@ use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 
 use super::rows::{self, EVENT_COLUMNS, RUN_COLUMNS, count};
-use crate::log::{LogLevel, LogLine};
+use crate::log::{LogData, LogLevel, LogLine};
 use crate::store::codec::task_output;
 use crate::store::{
     AttemptRecord, Event, EventRecord, LogCursor, LogPage, LogQuery, LogRecord, Pruned,
@@ -179,7 +179,7 @@ async fn logs(client: &impl GenericClient, run_id: &str, page: &LogQuery) -> Res
                 line: LogLine {
                     level: LogLevel::parse(level).unwrap_or(LogLevel::Info),
                     message: row.try_get(3)?,
-                    data: serde_json::from_str(&data).unwrap_or(serde_json::Value::String(data)),
+                    data: LogData::stored(data),
                     at: Timestamp::from_unix_millis(row.try_get(5)?),
                 },
             },

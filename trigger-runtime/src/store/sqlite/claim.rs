@@ -7,7 +7,7 @@ use crate::store::codec::ExpiryScan;
 
 use rusqlite::{Connection, params};
 
-use super::finish::{self, LogRows};
+use super::finish;
 use super::read::load_events;
 use super::rows::{self, RUN, RUN_COLUMNS};
 
@@ -110,7 +110,7 @@ pub(super) fn with_events(
                 tracing::error!(run = %run.id, "failing a run that cannot start: {why}");
                 let error = format!("the run cannot start: {why}");
                 let outcome = AttemptOutcome::Failed { error };
-                finish::finish(conn, &run.id, lease, &LogRows::default(), &outcome)?;
+                finish::finish(conn, &run.id, lease, &[], &outcome)?;
             }
         }
     }

@@ -21,27 +21,6 @@ const FAIL: &str = "UPDATE runs SET status = 'failed', error = ?3, finished_at =
      lease_until = NULL \
      WHERE id = ?1 AND status = 'running' AND lease_epoch = ?2";
 
-/// Log lines as their rows: each line with its data as JSON text, written by the thread that
-/// asks for the write, so that the writer thread, which every write of the store waits for,
-/// only binds it (a job that logs its request's body spends as much on that text as the
-/// writer spends on the rest of the run's end).
-#[derive(Default)]
-pub(super) struct LogRows(Vec<(LogLine, String)>);
-
-impl LogRows {
-    pub(super) fn new(lines: Vec<LogLine>) -> Self {
-        Self(
-            lines
-                .into_iter()
-                .map(|line| {
-                    let data = line.data.to_string();
-                    (line, data)
-                })
-                .collect(),
-        )
-    }
-}
-
 /// Records how the attempt of `lease` ended and stores its last log lines, if it still holds
 /// the run;
 /// `false` and no change otherwise. A successful attempt gets no row in `attempts`: the run
@@ -50,7 +29,7 @@ pub(super) fn finish(
     conn: &Connection,
     run_id: &str,
     lease: Lease,
-    lines: &LogRows,
+    lines: &[LogLine],
     outcome: &AttemptOutcome,
 ) -> Result<bool> {
     let (attempt, epoch) = (lease.attempt, lease.epoch);
@@ -149,7 +128,7 @@ pub(super) fn append_logs(
     conn: &Connection,
     run_id: &str,
     lease: Lease,
-    lines: &LogRows,
+    lines: &[LogLine],
 ) -> Result<()> {
     if holds(conn, run_id, lease)? {
         insert_logs(conn, run_id, lease.attempt, lines)?;
@@ -157,17 +136,17 @@ pub(super) fn append_logs(
     Ok(())
 }
 
-fn insert_logs(conn: &Connection, run_id: &str, attempt: u32, lines: &LogRows) -> Result<()> {
+fn insert_logs(conn: &Connection, run_id: &str, attempt: u32, lines: &[LogLine]) -> Result<()> {
     let mut insert = conn.prepare_cached(
         "INSERT INTO logs (run_id, attempt, level, message, data, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?;
-    for (line, data) in &lines.0 {
+    for line in lines {
         insert.execute(params![
             run_id,
             attempt,
             line.level.as_str(),
             line.message,
-            data,
+            line.data.as_str(),
             line.at.as_unix_millis()
         ])?;
     }

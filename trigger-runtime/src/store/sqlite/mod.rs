@@ -26,7 +26,6 @@ use std::time::Duration;
 
 use rusqlite::Connection;
 
-use self::finish::LogRows;
 use self::writer::Writer;
 use super::codec::ExpiryScan;
 use super::{
@@ -335,9 +334,8 @@ impl StoreDriver for SqliteStore {
         outcome: AttemptOutcome,
     ) -> Result<bool> {
         let run_id = run_id.to_owned();
-        let rows = LogRows::new(lines);
         self.writer
-            .write(move |conn| finish::finish(conn, &run_id, lease, &rows, &outcome))
+            .write(move |conn| finish::finish(conn, &run_id, lease, &lines, &outcome))
             .await
     }
 
@@ -350,9 +348,8 @@ impl StoreDriver for SqliteStore {
 
     async fn append_logs(&self, run_id: &str, lease: Lease, lines: Vec<LogLine>) -> Result<()> {
         let run_id = run_id.to_owned();
-        let rows = LogRows::new(lines);
         self.writer
-            .write(move |conn| finish::append_logs(conn, &run_id, lease, &rows))
+            .write(move |conn| finish::append_logs(conn, &run_id, lease, &lines))
             .await
     }
 

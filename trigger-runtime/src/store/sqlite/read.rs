@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::rows::{self, EVENT_COLUMNS, RUN_COLUMNS};
-use crate::log::{LogLevel, LogLine};
+use crate::log::{LogData, LogLevel, LogLine};
 use crate::store::codec::task_output;
 use crate::store::{
     AttemptRecord, Event, EventRecord, LogCursor, LogPage, LogQuery, LogRecord, RUN_LOGS_PAGE,
@@ -189,7 +189,7 @@ fn logs(conn: &Connection, run_id: &str, query: &LogQuery) -> Result<LogPage> {
                 line: LogLine {
                     level: LogLevel::parse(&level).unwrap_or(LogLevel::Info),
                     message: row.get("message")?,
-                    data: serde_json::from_str(&data).unwrap_or(serde_json::Value::String(data)),
+                    data: LogData::stored(data),
                     at: Timestamp::from_unix_millis(row.get("at")?),
                 },
             };
