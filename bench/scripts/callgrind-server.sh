@@ -29,10 +29,11 @@ runs=$(curl -s "localhost:$port/api/v1/stats" |
   python3 -c 'import json, sys; print(json.load(sys.stdin)["runs"]["succeeded"])')
 kill -INT "$server"; wait "$server" || true
 total=$(grep -m1 '^summary' "$out" | awk '{print $2}')
-# settled's /api/v1/stats polls count every run each time: how many there were depends on how
+# settled's /api/v1/queue polls and the count above: how many polls there were depends on how
 # fast this machine was, so they are left out of the figure to compare.
 polls=$(callgrind_annotate --inclusive=yes "$out" 2>/dev/null |
-  awk '/read::run_counts \[/ && !seen {gsub(",", "", $1); print $1; seen = 1}')
+  awk 'match($0, /read::(queue|run)_counts \[/) && !seen[substr($0, RSTART, RLENGTH)]++ {
+    gsub(",", "", $1); sum += $1 } END {print sum + 0}')
 polls=${polls:-0}
-echo "runs succeeded: $runs; instructions: $total, of which the stats polls $polls"
+echo "runs succeeded: $runs; instructions: $total, of which the run counts $polls"
 echo "per webhook and its run, without the polls: $(((total - polls) / runs))"

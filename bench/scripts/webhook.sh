@@ -21,7 +21,7 @@ wait_up() {
 # Waits until no run is queued or running: for $1 tenths of a second at most (600 if not given).
 settled() {
   for _ in $(seq 1 "${1:-600}"); do
-    curl -s "localhost:$port/api/v1/stats" | grep -q '"queued":0,"running":0' && return
+    curl -s "localhost:$port/api/v1/queue" | grep -q '"queued":0,"running":0' && return
     sleep 0.1
   done
   echo "runs did not settle" >&2; exit 1

@@ -137,6 +137,19 @@ pub(crate) async fn counts(server: SocketAddr) -> Result<RunCounts, BoxError> {
     counts.ok_or_else(|| format!("no count for every run status in {stats}").into())
 }
 
+/// The runs queued or running, from `GET /api/v1/queue`: counted through the store's indexes,
+/// so a poll costs the server the same however many finished runs it keeps (the soak's
+/// windows polled `/api/v1/stats`, a pass over every run, which took up to 1.7 s of the two
+/// cores it measures per window once millions of runs were stored).
+pub(crate) async fn backlog(server: SocketAddr) -> Result<u64, BoxError> {
+    let queue = client::call_json("GET", server, "/api/v1/queue").await?;
+    let count = |status: &str| queue["runs"][status].as_u64();
+    match (count("queued"), count("running")) {
+        (Some(queued), Some(running)) => Ok(queued + running),
+        _ => Err(format!("no queued and running counts in {queue}").into()),
+    }
+}
+
 /// Attempts the server started so far: `(handed over at ingest, claimed)`, from `/metrics`.
 pub(crate) async fn started_via(server: SocketAddr) -> Result<(u64, u64), BoxError> {
     let text = String::from_utf8(client::call("GET", server, "/metrics").await?)?;

@@ -110,14 +110,14 @@ fn window(
     let result = phases::open_loop(rt, server, options, requests, rate)?;
     phases::all_ok(server, "soak", &result)?;
     let asked = Instant::now();
-    let runs = rt.block_on(counts(server.addr()))?;
+    let backlog = rt.block_on(phases::backlog(server.addr()))?;
     let counted = asked.elapsed();
     let window = Window {
         at: started.elapsed().as_secs_f64(),
         rate: result.rate(),
         latency: Percentiles::of(&result.latencies),
         rss_kib: proc::memory(server.pid())?.current_kib,
-        backlog: runs.queued + runs.running,
+        backlog,
     };
     println!(
         "  {:>5.0} s  {:>6.0}/s  p50 {}  p99 {}  max {}  RSS {}  runs queued or running {} (counted in {:.0} ms)",

@@ -5,7 +5,7 @@ mod common;
 use axum::body::Body;
 use common::{drain, get, post, secret, send, server, signed};
 use http::StatusCode;
-use serde_json::Value;
+use serde_json::{Value, json};
 use trigger_runtime::endpoint::HttpEndpoint;
 use trigger_runtime::job::Job;
 use trigger_runtime::registry::Registry;
@@ -49,6 +49,8 @@ async fn runs_are_listed_newest_first_with_filters_and_cursors() {
     }
     let all = get(&app, "/api/v1/runs").await.json;
     assert_eq!(all["runs"].as_array().unwrap().len(), 6);
+    let queue = get(&app, "/api/v1/queue").await.json;
+    assert_eq!(queue, json!({"runs": {"queued": 6, "running": 0}}));
     let ids: Vec<&str> = all["runs"]
         .as_array()
         .unwrap()
@@ -74,6 +76,8 @@ async fn runs_are_listed_newest_first_with_filters_and_cursors() {
     drain(&app).await;
     let stats = get(&app, "/api/v1/stats").await.json;
     assert_eq!(stats["runs"]["succeeded"], 6, "{stats}");
+    let queue = get(&app, "/api/v1/queue").await.json;
+    assert_eq!(queue, json!({"runs": {"queued": 0, "running": 0}}));
     let succeeded = get(&app, "/api/v1/runs?status=succeeded").await.json;
     assert_eq!(succeeded["runs"].as_array().unwrap().len(), 6);
     let bad = get(&app, "/api/v1/runs?status=done").await;
@@ -246,6 +250,7 @@ async fn with_a_key_every_route_answers_401_without_it_and_200_with_it() {
     let second = accepted["runs"][1]["id"].as_str().unwrap();
     let routes = [
         ("GET", "/api/v1/stats".to_owned()),
+        ("GET", "/api/v1/queue".to_owned()),
         ("GET", "/api/v1/runs".to_owned()),
         ("GET", "/api/v1/runs?job=first&limit=1".to_owned()),
         ("GET", format!("/api/v1/runs/{first}")),

@@ -24,8 +24,8 @@ use trigger_runtime::registry::Registry;
 use trigger_runtime::server::{Server, ServerConfig};
 use trigger_runtime::store::{
     AttemptOutcome, ClaimRequest, ClaimedRun, Event, EventRecord, Ingested, Lease, LogPage,
-    LogQuery, NewRun, Pruned, Result, RunCounts, RunPage, RunQuery, RunRecord, RunRef, RunStatus,
-    SkippedJobs, Store, StoreDriver, StoreKind,
+    LogQuery, NewRun, Pruned, QueueCounts, Result, RunCounts, RunPage, RunQuery, RunRecord, RunRef,
+    RunStatus, SkippedJobs, Store, StoreDriver, StoreKind,
 };
 use trigger_runtime::time::Timestamp;
 use trigger_runtime::verify::HmacScheme;
@@ -292,6 +292,9 @@ impl StoreDriver for Gated {
     }
     async fn run_counts(&self) -> Result<RunCounts> {
         self.inner.run_counts().await
+    }
+    async fn queue_counts(&self) -> Result<QueueCounts> {
+        self.inner.queue_counts().await
     }
     async fn job_run_counts(&self) -> Result<Vec<(String, RunCounts)>> {
         self.inner.job_run_counts().await

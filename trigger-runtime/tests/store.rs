@@ -6,8 +6,8 @@ use bytes::Bytes;
 use serde_json::json;
 use trigger_runtime::io::{LogLevel, LogLine};
 use trigger_runtime::store::{
-    AttemptOutcome, ClaimRequest, Event, Lease, LogQuery, NewRun, RUN_LOGS_PAGE, RunQuery,
-    RunRecord, RunStatus, SkippedJob, SkippedJobs, SqliteStore, Store,
+    AttemptOutcome, ClaimRequest, Event, Lease, LogQuery, NewRun, QueueCounts, RUN_LOGS_PAGE,
+    RunQuery, RunRecord, RunStatus, SkippedJob, SkippedJobs, SqliteStore, Store,
 };
 use trigger_runtime::time::Timestamp;
 
@@ -116,6 +116,7 @@ for_each_driver!(
     log_pages_end_exactly_and_unknown_runs_have_none,
     skipped_jobs_are_stored_with_the_event_and_replaced_by_a_replay,
     runs_are_counted_by_job_and_status,
+    the_queue_counts_runs_not_finished,
 );
 
 async fn ingest_stores_event_and_runs_exactly(store: Store) {
@@ -1450,5 +1451,56 @@ async fn runs_are_counted_by_job_and_status(store: Store) {
     assert_eq!(
         store.run_counts().await.unwrap().queued,
         counts.iter().map(|(_, c)| c.queued).sum::<u64>()
+    );
+}
+
+async fn the_queue_counts_runs_not_finished(store: Store) {
+    assert_eq!(store.queue_counts().await.unwrap(), QueueCounts::default());
+    for i in 0..4 {
+        store
+            .ingest(
+                event(&format!("evt_{i}"), None, b"{}"),
+                vec![run(&format!("run_{i}"), "a")],
+            )
+            .await
+            .unwrap();
+    }
+    let claimed = store.claim(&claim(2)).await.unwrap();
+    let queue = store.queue_counts().await.unwrap();
+    assert_eq!((queue.queued, queue.running), (2, 2));
+    let first = &claimed[0];
+    let outcome = AttemptOutcome::Succeeded(json!(null));
+    assert!(
+        store
+            .finish(&first.run.id, first.lease, vec![], outcome)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.cancel("run_3").await.unwrap(),
+        Some(RunStatus::Canceled)
+    );
+    let retried = &claimed[1];
+    let later = Timestamp::from_unix_millis(Timestamp::now().as_unix_millis() + 60_000);
+    let outcome = AttemptOutcome::Retry {
+        error: "again".to_owned(),
+        at: later,
+    };
+    assert!(
+        store
+            .finish(&retried.run.id, retried.lease, vec![], outcome)
+            .await
+            .unwrap()
+    );
+    let queue = store.queue_counts().await.unwrap();
+    assert_eq!(
+        (queue.queued, queue.running),
+        (2, 0),
+        "a retry not yet due is queued; finished and canceled runs are not counted"
+    );
+    let counts = store.run_counts().await.unwrap();
+    assert_eq!(
+        (counts.queued, counts.running),
+        (queue.queued, queue.running)
     );
 }

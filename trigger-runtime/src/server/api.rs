@@ -25,6 +25,7 @@ const MAX_PAGE: usize = 500;
 pub(super) fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
     Router::new()
         .route("/stats", get(stats))
+        .route("/queue", get(queue))
         .route("/runs", get(list_runs))
         .route("/runs/{id}", get(run))
         .route("/runs/{id}/logs", get(super::logs::run_logs))
@@ -73,6 +74,15 @@ async fn event(State(state): State<Arc<AppState>>, PathId(id): PathId) -> ApiRes
 /// `GET /stats`: run counts by status.
 async fn stats(State(state): State<Arc<AppState>>) -> Response {
     match state.store.run_counts().await {
+        Ok(counts) => Json(json!({ "runs": counts })).into_response(),
+        Err(e) => ErrorResponse::internal(format!("could not count runs: {}", error_chain(&e)))
+            .into_response(),
+    }
+}
+
+/// `GET /queue`: the runs queued and running, counted cheaply (for pollers and autoscalers).
+async fn queue(State(state): State<Arc<AppState>>) -> Response {
+    match state.store.queue_counts().await {
         Ok(counts) => Json(json!({ "runs": counts })).into_response(),
         Err(e) => ErrorResponse::internal(format!("could not count runs: {}", error_chain(&e)))
             .into_response(),

@@ -1,4 +1,4 @@
-//! [`RunCounts`]: how many runs are in each status.
+//! [`RunCounts`]: how many runs are in each status; [`QueueCounts`]: how many are not finished.
 
 use serde::Serialize;
 
@@ -47,4 +47,16 @@ impl RunCounts {
             RunStatus::Canceled => self.canceled,
         }
     }
+}
+
+/// How many runs are not finished: the queue a worker pool or an autoscaler watches. Counted
+/// through the indexes of queued and of running runs, so it costs the same with a thousand
+/// finished runs kept or millions, unlike [`RunCounts`], which reads every run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct QueueCounts {
+    /// Waiting for a worker (due now or later: retries and waits included).
+    pub queued: u64,
+    /// Held by a worker.
+    pub running: u64,
 }

@@ -21,7 +21,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use self::counts::RunCounts;
+pub use self::counts::{QueueCounts, RunCounts};
 pub use self::error::{Result, StoreError};
 pub use self::postgres::{DEFAULT_SCHEMA, PostgresStore};
 pub use self::query::{LogCursor, LogPage, LogQuery, RunPage, RunQuery};
@@ -141,8 +141,11 @@ pub trait StoreDriver: Send + Sync + 'static {
     /// When the earliest queued run becomes due, if any run is queued.
     async fn next_due(&self) -> Result<Option<Timestamp>>;
 
-    /// How many runs are in each status.
+    /// How many runs are in each status: a pass over every run.
     async fn run_counts(&self) -> Result<RunCounts>;
+
+    /// How many runs are queued and running, through their indexes: cheap at any size.
+    async fn queue_counts(&self) -> Result<QueueCounts>;
 
     /// How many runs each job has in each status, by job id (jobs with no runs are absent).
     async fn job_run_counts(&self) -> Result<Vec<(String, RunCounts)>>;

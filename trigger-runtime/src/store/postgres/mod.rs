@@ -30,8 +30,8 @@ use self::ingest::Ingests;
 use super::codec::ExpiryScan;
 use super::{
     AttemptOutcome, ClaimRequest, ClaimedRun, Event, EventRecord, Ingested, Lease, LogPage,
-    LogQuery, NewRun, Pruned, Result, RunCounts, RunPage, RunQuery, RunRecord, RunRef, RunStatus,
-    SkippedJobs, StoreDriver, StoreError, StoreKind,
+    LogQuery, NewRun, Pruned, QueueCounts, Result, RunCounts, RunPage, RunQuery, RunRecord, RunRef,
+    RunStatus, SkippedJobs, StoreDriver, StoreError, StoreKind,
 };
 use crate::log::LogLine;
 use crate::time::Timestamp;
@@ -181,6 +181,10 @@ impl StoreDriver for PostgresStore {
 
     async fn run_counts(&self) -> Result<RunCounts> {
         read::run_counts(&self.client().await?).await
+    }
+
+    async fn queue_counts(&self) -> Result<QueueCounts> {
+        read::queue_counts(&self.client().await?).await
     }
 
     async fn job_run_counts(&self) -> Result<Vec<(String, RunCounts)>> {

@@ -10,8 +10,8 @@ use crate::log::{LogData, LogLevel, LogLine};
 use crate::store::codec::task_output;
 use crate::store::{
     AttemptRecord, Event, EventRecord, LogCursor, LogPage, LogQuery, LogRecord, Pruned,
-    RUN_LOGS_PAGE, RUN_TASKS_SHOWN, Result, RunCounts, RunPage, RunQuery, RunRecord, RunRef,
-    RunStatus, StoreError, TaskRecord,
+    QueueCounts, RUN_LOGS_PAGE, RUN_TASKS_SHOWN, Result, RunCounts, RunPage, RunQuery, RunRecord,
+    RunRef, RunStatus, StoreError, TaskRecord,
 };
 use crate::time::Timestamp;
 
@@ -231,6 +231,24 @@ pub(super) async fn run_counts(client: &impl GenericClient) -> Result<RunCounts>
         counts.add(status_of(row.try_get(0)?)?, tally(row.try_get(1)?));
     }
     Ok(counts)
+}
+
+/// Queued and running runs, each counted from its partial index (`runs_due`, `runs_leased`).
+pub(super) async fn queue_counts(client: &impl GenericClient) -> Result<QueueCounts> {
+    let rows = query(
+        client,
+        "SELECT (SELECT COUNT(*) FROM runs WHERE status = 'queued'), \
+         (SELECT COUNT(*) FROM runs WHERE status = 'running')",
+        &[],
+    )
+    .await?;
+    let row = rows
+        .first()
+        .ok_or_else(|| StoreError::Corrupt("counting the queue returned no row".to_owned()))?;
+    Ok(QueueCounts {
+        queued: tally(row.try_get(0)?),
+        running: tally(row.try_get(1)?),
+    })
 }
 
 pub(super) async fn job_run_counts(

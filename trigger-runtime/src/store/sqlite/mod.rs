@@ -30,8 +30,8 @@ use self::writer::Writer;
 use super::codec::ExpiryScan;
 use super::{
     AttemptOutcome, ClaimRequest, ClaimedRun, Event, EventRecord, Ingested, Lease, NewRun, Pruned,
-    Result, RunCounts, RunPage, RunQuery, RunRecord, RunRef, RunStatus, SkippedJobs, StoreDriver,
-    StoreError, StoreKind,
+    QueueCounts, Result, RunCounts, RunPage, RunQuery, RunRecord, RunRef, RunStatus, SkippedJobs,
+    StoreDriver, StoreError, StoreKind,
 };
 use super::{LogPage, LogQuery};
 use crate::log::LogLine;
@@ -382,6 +382,10 @@ impl StoreDriver for SqliteStore {
 
     async fn run_counts(&self) -> Result<RunCounts> {
         self.read(read::run_counts).await
+    }
+
+    async fn queue_counts(&self) -> Result<QueueCounts> {
+        self.read(read::queue_counts).await
     }
 
     async fn job_run_counts(&self) -> Result<Vec<(String, RunCounts)>> {

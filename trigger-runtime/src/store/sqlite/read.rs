@@ -8,9 +8,9 @@ use super::rows::{self, EVENT_COLUMNS, RUN_COLUMNS};
 use crate::log::{LogData, LogLevel, LogLine};
 use crate::store::codec::task_output;
 use crate::store::{
-    AttemptRecord, Event, EventRecord, LogCursor, LogPage, LogQuery, LogRecord, RUN_LOGS_PAGE,
-    RUN_TASKS_SHOWN, Result, RunCounts, RunPage, RunQuery, RunRecord, RunRef, RunStatus,
-    StoreError, TaskRecord,
+    AttemptRecord, Event, EventRecord, LogCursor, LogPage, LogQuery, LogRecord, QueueCounts,
+    RUN_LOGS_PAGE, RUN_TASKS_SHOWN, Result, RunCounts, RunPage, RunQuery, RunRecord, RunRef,
+    RunStatus, StoreError, TaskRecord,
 };
 use crate::time::Timestamp;
 
@@ -245,6 +245,20 @@ pub(super) fn run_counts(conn: &Connection) -> Result<RunCounts> {
     Ok(counts)
 }
 
+/// Queued and running runs, each counted from its partial index (`runs_due`, `runs_leased`)
+/// without reading the table.
+const QUEUE_COUNTS: &str = "SELECT (SELECT COUNT(*) FROM runs WHERE status = 'queued'), \
+     (SELECT COUNT(*) FROM runs WHERE status = 'running')";
+
+pub(super) fn queue_counts(conn: &Connection) -> Result<QueueCounts> {
+    Ok(conn.prepare_cached(QUEUE_COUNTS)?.query_row([], |row| {
+        Ok(QueueCounts {
+            queued: row.get(0)?,
+            running: row.get(1)?,
+        })
+    })?)
+}
+
 /// Every run's job and status, counted here rather than by `GROUP BY` (see [`RUN_COUNTS`]):
 /// memory for each job, not for each run.
 const JOB_RUNS: &str = "SELECT job, status FROM runs";
@@ -318,23 +332,41 @@ pub(super) fn task(
 mod tests {
     use rusqlite::Connection;
 
-    use super::{JOB_RUNS, RUN_COUNTS};
+    use super::{JOB_RUNS, QUEUE_COUNTS, RUN_COUNTS};
+
+    fn plan(conn: &Connection, sql: &str) -> Vec<String> {
+        conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+            .unwrap()
+            .query_map([], |row| row.get::<_, String>("detail"))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap()
+    }
 
     #[test]
     fn counting_runs_sorts_nothing() {
         let mut conn = Connection::open_in_memory().unwrap();
         super::super::migrate::run(&mut conn).unwrap();
         for sql in [RUN_COUNTS, JOB_RUNS] {
-            let plan: Vec<String> = conn
-                .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
-                .unwrap()
-                .query_map([], |row| row.get::<_, String>("detail"))
-                .unwrap()
-                .collect::<rusqlite::Result<_>>()
-                .unwrap();
+            let plan = plan(&conn, sql);
             assert!(
                 plan.iter().all(|step| !step.contains("TEMP B-TREE")),
                 "{sql}: {plan:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_queue_is_counted_from_its_indexes_alone() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        super::super::migrate::run(&mut conn).unwrap();
+        let plan = plan(&conn, QUEUE_COUNTS);
+        let scans: Vec<&String> = plan.iter().filter(|s| s.contains("runs")).collect();
+        assert_eq!(scans.len(), 2, "{plan:?}");
+        for (scan, index) in scans.into_iter().zip(["runs_due", "runs_leased"]) {
+            assert!(
+                scan.contains(&format!("USING COVERING INDEX {index}")),
+                "{plan:?}"
             );
         }
     }
