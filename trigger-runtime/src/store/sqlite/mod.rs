@@ -303,9 +303,16 @@ impl StoreDriver for SqliteStore {
     }
 
     async fn ingest(&self, event: Event, runs: Vec<NewRun>) -> Result<Ingested> {
-        self.writer
-            .write(move |conn| write::ingest(conn, &event, &runs))
-            .await
+        let (stored, (event, runs)) = self
+            .writer
+            .write_with((event, runs), |conn, (event, runs)| {
+                write::ingest(conn, event, runs)
+            })
+            .await?;
+        Ok(match stored {
+            write::Stored::New(now) => Ingested::stored(&event, &runs, now),
+            write::Stored::Duplicate(ingested) => ingested,
+        })
     }
 
     async fn claim(&self, request: &ClaimRequest) -> Result<Vec<ClaimedRun>> {

@@ -9,8 +9,18 @@ use crate::store::{
 };
 use crate::time::Timestamp;
 
+/// What an ingest did.
+pub(super) enum Stored {
+    /// Stored the event and its runs at this time: the caller builds the [`Ingested`] from
+    /// what it asked to store, on its own thread rather than the writer's (a run created
+    /// claimed carries a copy of the whole event).
+    New(Timestamp),
+    /// Found the event the delivery's idempotency key names.
+    Duplicate(Ingested),
+}
+
 /// Stores `event` with `runs`, or finds the event its idempotency key already names.
-pub(super) fn ingest(conn: &Connection, event: &Event, runs: &[NewRun]) -> Result<Ingested> {
+pub(super) fn ingest(conn: &Connection, event: &Event, runs: &[NewRun]) -> Result<Stored> {
     let mut dedup_key = event.dedup_key.as_deref();
     if let Some(key) = dedup_key {
         let existing: Option<(String, Vec<u8>)> = conn
@@ -24,7 +34,7 @@ pub(super) fn ingest(conn: &Connection, event: &Event, runs: &[NewRun]) -> Resul
         match existing {
             Some((event_id, body)) if body == event.body => {
                 let runs = event_runs(conn, &event_id)?;
-                return Ok(Ingested::duplicate(event_id, runs));
+                return Ok(Stored::Duplicate(Ingested::duplicate(event_id, runs)));
             }
             // The same key with another body is another event: keep it, unkeyed.
             Some((event_id, _)) => {
@@ -52,7 +62,7 @@ pub(super) fn ingest(conn: &Connection, event: &Event, runs: &[NewRun]) -> Resul
     ])?;
     let now = Timestamp::now();
     insert_runs(conn, event, runs, now, true)?;
-    Ok(Ingested::stored(event, runs, now))
+    Ok(Stored::New(now))
 }
 
 /// Inserts `runs` created at `now`: queued, or when `leased`, claimed as

@@ -45,35 +45,45 @@ trait Op: Send {
     fn answer(self: Box<Self>, failure: Option<StoreError>);
 }
 
-struct Pending<T, F> {
+/// A write waiting for its batch: `f` applied to `data`, which goes back to the caller with the
+/// result.
+struct Pending<T, D, F> {
+    data: D,
     f: F,
     result: Option<Result<T>>,
-    reply: oneshot::Sender<(Result<T>, F)>,
+    reply: oneshot::Sender<(Result<T>, D)>,
 }
 
-impl<T, F> Op for Pending<T, F>
+impl<T, D, F> Op for Pending<T, D, F>
 where
     T: Send,
-    F: FnMut(&Connection) -> Result<T> + Send,
+    D: Send,
+    F: FnMut(&Connection, &mut D) -> Result<T> + Send,
 {
     fn apply(&mut self, conn: &Connection) -> bool {
-        self.result = catch_unwind(AssertUnwindSafe(|| (self.f)(conn))).ok();
+        let (f, data) = (&mut self.f, &mut self.data);
+        self.result = catch_unwind(AssertUnwindSafe(|| f(conn, data))).ok();
         matches!(self.result, Some(Ok(_)))
     }
 
     fn answer(self: Box<Self>, failure: Option<StoreError>) {
-        let Self { f, result, reply } = *self;
+        let Self {
+            data,
+            result,
+            reply,
+            ..
+        } = *self;
         let result = match (result, failure) {
             (_, Some(error)) => Err(error),
             (None, None) => Err(StoreError::WritePanicked),
             (Some(result), None) => result,
         };
-        // The write's captures (an ingest's event, a finish's log lines) go back with its
-        // result, to be freed by the caller's thread, which allocated them. Freed here, they
-        // took about 8 % of the writer thread's time under load, mostly in mimalloc's
-        // cross-thread frees, and the Tokio threads paid again to collect those frees: the
-        // writer's CPU per webhook and its run went from 26.2 to 22.5 µs (README, Performance).
-        let _ = reply.send((result, f));
+        // What the write wrote (an ingest's event, a finish's log lines) goes back with its
+        // result, to be freed by the caller's thread, which allocated it. Freed here, it took
+        // about 8 % of the writer thread's time under load, mostly in mimalloc's cross-thread
+        // frees, and the Tokio threads paid again to collect those frees: the writer's CPU per
+        // webhook and its run went from 26.2 to 22.5 µs (README, Performance).
+        let _ = reply.send((result, data));
     }
 }
 
@@ -120,8 +130,22 @@ impl Writer {
         T: Send + 'static,
         F: FnMut(&Connection) -> Result<T> + Send + 'static,
     {
+        let (result, _f) = self.write_with(f, |conn, f| f(conn)).await?;
+        Ok(result)
+    }
+
+    /// Applies `f` to `data` in the next batch and returns its result once the batch is
+    /// durable, with `data` back: what a caller builds from what it wrote is then built on its
+    /// own thread, not the writer's, which every write waits for.
+    pub(super) async fn write_with<T, D, F>(&self, data: D, f: F) -> Result<(T, D)>
+    where
+        T: Send + 'static,
+        D: Send + 'static,
+        F: FnMut(&Connection, &mut D) -> Result<T> + Send + 'static,
+    {
         let (reply, answer) = oneshot::channel();
         let op = Box::new(Pending {
+            data,
             f,
             result: None,
             reply,
@@ -131,9 +155,8 @@ impl Writer {
                 .send(op)
                 .await
                 .map_err(|_| StoreError::WriterStopped)?;
-            let (result, f) = answer.await.map_err(|_| StoreError::WriterStopped)?;
-            drop(f);
-            result
+            let (result, data) = answer.await.map_err(|_| StoreError::WriterStopped)?;
+            Ok((result?, data))
         };
         tokio::time::timeout(WRITE_DEADLINE, written)
             .await
