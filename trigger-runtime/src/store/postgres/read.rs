@@ -233,7 +233,8 @@ pub(super) async fn run_counts(client: &impl GenericClient) -> Result<RunCounts>
     Ok(counts)
 }
 
-/// Queued and running runs, each counted from its partial index (`runs_due`, `runs_leased`).
+/// Queued and running runs: each count's condition is that of a partial index (`runs_due`,
+/// `runs_leased`), so PostgreSQL reads only the runs not finished.
 pub(super) async fn queue_counts(client: &impl GenericClient) -> Result<QueueCounts> {
     let rows = query(
         client,
