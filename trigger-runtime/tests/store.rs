@@ -94,6 +94,7 @@ for_each_driver!(
     a_claim_gives_each_run_as_stored,
     a_claim_gives_each_event_as_stored,
     a_run_created_claimed_needs_no_claim,
+    runs_created_claimed_each_carry_their_event,
     a_run_created_claimed_is_claimed_again_after_its_lease,
     retries_wait_until_due,
     fencing_refuses_stale_attempts,
@@ -374,6 +375,45 @@ async fn a_run_created_claimed_needs_no_claim(store: Store) {
     assert_eq!(
         (done.status, done.history.len(), messages(&done.logs)),
         (RunStatus::Succeeded, 1, vec!["done".to_owned()])
+    );
+}
+
+/// Several runs of one ingest created claimed: each, in order, with the whole event.
+async fn runs_created_claimed_each_carry_their_event(store: Store) {
+    let leased = |id: &str, job: &str| {
+        let mut run = run(id, job);
+        run.lease = Some(Duration::from_secs(30));
+        run
+    };
+    let ingested = store
+        .ingest(
+            event("evt_1", None, b"{\"a\":1}"),
+            vec![
+                leased("run_1", "a"),
+                run("run_2", "b"),
+                leased("run_3", "c"),
+            ],
+        )
+        .await
+        .unwrap();
+    let carried: Vec<(&str, &str, &[u8])> = ingested
+        .claimed
+        .iter()
+        .map(|c| (c.run.id.as_str(), c.event.id.as_str(), &c.event.body[..]))
+        .collect();
+    assert_eq!(
+        carried,
+        [
+            ("run_1", "evt_1", &b"{\"a\":1}"[..]),
+            ("run_3", "evt_1", &b"{\"a\":1}"[..])
+        ]
+    );
+    let [first, second] = &ingested.claimed[..] else {
+        unreachable!()
+    };
+    assert_eq!(
+        (&first.event.headers, &first.event.url),
+        (&second.event.headers, &second.event.url)
     );
 }
 

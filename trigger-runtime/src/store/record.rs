@@ -1,5 +1,6 @@
 //! The records the store keeps and the requests it takes.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::time::Duration;
 
@@ -192,7 +193,7 @@ impl NewRun {
 
     /// When the run is created leased with `event` at `now`: the claim its worker executes,
     /// exactly the run as stored (see [`first_lease`](Self::first_lease)).
-    pub(crate) fn claimed(&self, event: &Event, now: Timestamp) -> Option<ClaimedRun> {
+    pub(crate) fn claimed(&self, event: Event, now: Timestamp) -> Option<ClaimedRun> {
         let first = self.first_lease(now)?;
         let run = RunRecord {
             id: self.id.clone(),
@@ -218,7 +219,7 @@ impl NewRun {
         };
         Some(ClaimedRun {
             run,
-            event: event.clone(),
+            event,
             lease: FirstLease::LEASE,
         })
     }
@@ -265,16 +266,26 @@ pub struct Ingested {
 }
 
 impl Ingested {
-    /// A new event `event` stored with `runs` at `now`.
-    pub(crate) fn stored(event: &Event, runs: &[NewRun], now: Timestamp) -> Self {
+    /// A new event `event` stored with `runs` at `now`. Each run created claimed carries the
+    /// event: the last one takes it when it is owned, the others a copy (an ingest's one run
+    /// copies nothing).
+    pub(crate) fn stored(event: Cow<'_, Event>, runs: &[NewRun], now: Timestamp) -> Self {
+        let event_id = event.id.clone();
+        let leased: Vec<&NewRun> = runs.iter().filter(|run| run.lease.is_some()).collect();
+        let mut claimed = Vec::with_capacity(leased.len());
+        if let Some((last, others)) = leased.split_last() {
+            claimed.extend(
+                others
+                    .iter()
+                    .filter_map(|run| run.claimed(event.as_ref().clone(), now)),
+            );
+            claimed.extend(last.claimed(event.into_owned(), now));
+        }
         Self {
-            event_id: event.id.clone(),
+            event_id,
             runs: runs.iter().map(NewRun::to_ref).collect(),
             duplicate: false,
-            claimed: runs
-                .iter()
-                .filter_map(|run| run.claimed(event, now))
-                .collect(),
+            claimed,
         }
     }
 

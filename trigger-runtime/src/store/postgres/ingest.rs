@@ -6,6 +6,7 @@
 //! servers, a bad row), each of its webhooks is stored again in a transaction of its own, so
 //! only the failing one fails.
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
@@ -138,7 +139,7 @@ async fn store(
     let mut results = Vec::with_capacity(items.len());
     for (event, runs) in items {
         if inserted.contains(&event.id) {
-            results.push(Ok(Ingested::stored(event, runs, now)));
+            results.push(Ok(Ingested::stored(Cow::Borrowed(event), runs, now)));
             continue;
         }
         // Its key was taken, by an earlier webhook or by one of this batch.
@@ -185,7 +186,7 @@ async fn settle(tx: &Transaction<'_>, event: &Event, runs: &[NewRun]) -> Result<
             event.id
         )));
     }
-    Ok(Ingested::stored(event, runs, now))
+    Ok(Ingested::stored(Cow::Borrowed(event), runs, now))
 }
 
 /// Inserts the events of `items` and the runs of those inserted, in one statement: with their

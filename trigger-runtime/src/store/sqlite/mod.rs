@@ -19,6 +19,7 @@ mod vfs;
 mod write;
 mod writer;
 
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -310,7 +311,7 @@ impl StoreDriver for SqliteStore {
             })
             .await?;
         Ok(match stored {
-            write::Stored::New(now) => Ingested::stored(&event, &runs, now),
+            write::Stored::New(now) => Ingested::stored(Cow::Owned(event), &runs, now),
             write::Stored::Duplicate(ingested) => ingested,
         })
     }
