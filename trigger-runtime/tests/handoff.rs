@@ -418,13 +418,13 @@ async fn a_run_created_claimed_starts_though_its_client_hung_up() {
 
     let until = tokio::time::Instant::now() + Duration::from_secs(5);
     loop {
-        let stats = get(&app, "/api/v1/stats").await.json;
-        if stats["runs"]["queued"] == 0 && stats["runs"]["running"] == 0 {
+        let queue = get(&app, "/api/v1/queue").await.json;
+        if queue["runs"]["queued"] == 0 && queue["runs"]["running"] == 0 {
             break;
         }
         assert!(
             tokio::time::Instant::now() < until,
-            "the hung-up client's run did not start: {stats}"
+            "the hung-up client's run did not start: {queue}"
         );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
