@@ -11,6 +11,7 @@
 mod codec;
 mod counts;
 mod error;
+mod ingested;
 mod postgres;
 mod query;
 mod record;
@@ -23,12 +24,13 @@ use std::time::Duration;
 
 pub use self::counts::{QueueCounts, RunCounts};
 pub use self::error::{Result, StoreError};
+pub(crate) use self::ingested::FirstLease;
+pub use self::ingested::{Ingested, NewRun, RunRef};
 pub use self::postgres::{DEFAULT_SCHEMA, PostgresStore};
 pub use self::query::{LogCursor, LogPage, LogQuery, RunPage, RunQuery};
-pub(crate) use self::record::FirstLease;
 pub use self::record::{
-    AttemptOutcome, AttemptRecord, ClaimRequest, ClaimedRun, Event, EventError, EventRecord,
-    Ingested, Lease, LogRecord, NewRun, RunRecord, RunRef, RunStatus, TaskRecord,
+    AttemptOutcome, AttemptRecord, ClaimRequest, ClaimedRun, Event, EventError, EventRecord, Lease,
+    LogRecord, RunRecord, RunStatus, TaskRecord,
 };
 pub use self::skipped::{SkippedJob, SkippedJobs};
 pub use self::sqlite::SqliteStore;
