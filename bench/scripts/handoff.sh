@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The measurements behind README's "Runs handed over at ingest" table, for one server binary
+# The measurements behind bench/JOURNAL.md, "Runs handed over at ingest, measured 2026-12-03", for one server binary
 # (alternate two builds to compare them). Needs wrk, curl, openssl and python3.
 #
 #   bench/scripts/handoff.sh cpu   BINARY CONNECTIONS  # wrk -t1 -cN -d6s, then CPU per webhook+run,

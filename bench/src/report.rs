@@ -253,7 +253,7 @@ fn micros(d: Duration) -> f64 {
 }
 
 /// Runs per second end to end on 2026-12-01, the day the performance targets were set (the
-/// best of that day's runs in the README); the target is twice it.
+/// best of that day's runs in `bench/JOURNAL.md`); the target is twice it.
 const E2E_BASELINE: f64 = 9_900.0;
 
 /// The sustained rate against bare (met, and the row's text), with the closed-loop peak, whose
