@@ -1,13 +1,15 @@
 //! Claiming due runs with a lease, renewing leases, and taking back runs whose lease expired.
 
+use std::cell::RefMut;
 use std::collections::HashMap;
 use std::time::Duration;
 
+use rusqlite::{Connection, Statement, params};
+
 use crate::store::codec::ExpiryScan;
 
-use rusqlite::{Connection, params};
-
 use super::finish;
+use super::held::{Held, Tx};
 use super::read::load_events;
 use super::rows::{self, RUN, RUN_COLUMNS};
 
@@ -47,14 +49,19 @@ fn running_counts(conn: &Connection, claim: &ClaimRequest) -> Result<HashMap<Str
     Ok(running)
 }
 
+/// Marks a queued run, read as a claim's candidate at `rowid`, running with a new attempt.
+pub(super) const TAKE: &str = "UPDATE runs SET status = 'running', attempts = attempts + 1, \
+     lease_epoch = lease_epoch + 1, started_at = ?1, lease_until = ?2 \
+     WHERE rowid = ?3 AND status = 'queued'";
+
 /// Takes queued runs one by one.
-struct Taker<'c> {
-    update: rusqlite::CachedStatement<'c>,
+struct Taker<'t, 'c> {
+    update: RefMut<'t, Statement<'c>>,
     now: i64,
     lease_until: i64,
 }
 
-impl Taker<'_> {
+impl Taker<'_, '_> {
     /// Marks `run`, read as a candidate at `rowid`, running with a new attempt; `None` if it
     /// is no longer queued. The record is changed as the row was, so it is not read again.
     fn take(&mut self, mut run: RunRecord, rowid: i64) -> Result<Option<(RunRecord, Lease)>> {
@@ -79,12 +86,9 @@ impl Taker<'_> {
 
 /// Claimed runs with their events, each read once; a run whose event is missing or unreadable
 /// is failed with why, and the others go on.
-pub(super) fn with_events(
-    conn: &Connection,
-    taken: Vec<(RunRecord, Lease)>,
-) -> Result<Vec<ClaimedRun>> {
+pub(super) fn with_events(tx: &Tx<'_>, taken: Vec<(RunRecord, Lease)>) -> Result<Vec<ClaimedRun>> {
     let ids: Vec<String> = taken.iter().map(|(run, _)| run.event_id.clone()).collect();
-    let mut events = load_events(conn, &ids)?;
+    let mut events = load_events(tx, &ids)?;
     // How many of the runs still to come start from each event: the last one takes it.
     let mut uses: HashMap<&str, usize> = HashMap::with_capacity(events.len());
     for id in &ids {
@@ -110,7 +114,7 @@ pub(super) fn with_events(
                 tracing::error!(run = %run.id, "failing a run that cannot start: {why}");
                 let error = format!("the run cannot start: {why}");
                 let outcome = AttemptOutcome::Failed { error };
-                finish::finish(conn, &run.id, lease, &[], &outcome)?;
+                finish::finish(tx, &run.id, lease, &[], &outcome)?;
             }
         }
     }
@@ -130,24 +134,20 @@ fn capped_jobs(running: &HashMap<String, usize>, claim: &ClaimRequest) -> String
 /// Claims due runs, first taking back runs whose lease expired (see [`ExpiryScan`]): each
 /// with its lease (see [`with_events`] for their events).
 pub(super) fn claim(
-    conn: &Connection,
+    tx: &Tx<'_>,
     claim: &ClaimRequest,
     expiry: &ExpiryScan,
 ) -> Result<Vec<(RunRecord, Lease)>> {
     let now = Timestamp::now().as_unix_millis();
     if expiry.due(now, claim.lease) {
-        requeue_expired(conn, now)?;
+        requeue_expired(tx, now)?;
         expiry.scanned(now);
     }
-    let mut running = running_counts(conn, claim)?;
+    let mut running = running_counts(tx, claim)?;
     // Not `UPDATE ... RETURNING`: see `finish::SUCCEED`. The candidates are read whole, with
     // their rowids, so that each is updated by rowid and not read again.
     let mut taker = Taker {
-        update: conn.prepare_cached(
-            "UPDATE runs SET status = 'running', attempts = attempts + 1, \
-             lease_epoch = lease_epoch + 1, started_at = ?1, lease_until = ?2 \
-             WHERE rowid = ?3 AND status = 'queued'",
-        )?,
+        update: tx.statement(Held::Take)?,
         now,
         lease_until: Timestamp::now()
             .saturating_add(claim.lease)
@@ -155,7 +155,7 @@ pub(super) fn claim(
     };
     // Due runs in order, leaving out jobs at their limit; a job that reaches its limit during
     // a pass is left out of the next one, so a backlog of one limited job never hides others.
-    let mut candidates = conn.prepare_cached(&candidates_sql())?;
+    let mut candidates = tx.prepare_cached(&candidates_sql())?;
     let mut claimed = Vec::new();
     loop {
         let wanted = claim.limit - claimed.len();
@@ -222,6 +222,7 @@ mod tests {
 
     use rusqlite::{Connection, StatementStatus, params};
 
+    use super::Tx;
     use crate::store::ClaimRequest;
     use crate::store::codec::ExpiryScan;
 
@@ -249,7 +250,7 @@ mod tests {
         let expiry = ExpiryScan::default();
         for limit in [1, 2, 3, 4, 5] {
             let request = ClaimRequest::new(limit, Duration::from_secs(30));
-            let taken = super::claim(&conn, &request, &expiry).unwrap();
+            let taken = super::claim(&Tx::new(&conn), &request, &expiry).unwrap();
             assert_eq!(taken.len(), limit);
         }
         let candidates = conn.prepare_cached(&super::candidates_sql()).unwrap();

@@ -2,7 +2,9 @@
 //! and the log lines they leave. Every write names its lease's epoch, so a worker that lost its
 //! lease changes nothing.
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, Statement, params};
+
+use super::held::{Held, Tx};
 
 use crate::log::LogLine;
 use crate::store::{AttemptOutcome, Lease, Result, RunStatus};
@@ -11,7 +13,7 @@ use crate::time::Timestamp;
 // No `RETURNING`: SQLite keeps what it returns in a temporary b-tree that it opens, pages and
 // closes on every execution, which made these updates cost about twice as many instructions
 // (measured with `trigger-bench store` under callgrind).
-const SUCCEED: &str = "UPDATE runs SET status = 'succeeded', output = ?3, error = NULL, \
+pub(super) const SUCCEED: &str = "UPDATE runs SET status = 'succeeded', output = ?3, error = NULL, \
      finished_at = ?4, lease_until = NULL \
      WHERE id = ?1 AND status = 'running' AND lease_epoch = ?2";
 const RETRY: &str = "UPDATE runs SET status = 'queued', error = ?3, run_at = ?4, \
@@ -21,37 +23,47 @@ const FAIL: &str = "UPDATE runs SET status = 'failed', error = ?3, finished_at =
      lease_until = NULL \
      WHERE id = ?1 AND status = 'running' AND lease_epoch = ?2";
 
+/// A log line's row (see [`insert_logs`]).
+pub(super) const INSERT_LOG: &str = "INSERT INTO logs (run_id, attempt, level, message, data, at) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+
 /// Records how the attempt of `lease` ended and stores its last log lines, if it still holds
 /// the run;
 /// `false` and no change otherwise. A successful attempt gets no row in `attempts`: the run
 /// row has its times, and reads add it to the history.
 pub(super) fn finish(
-    conn: &Connection,
+    tx: &Tx<'_>,
     run_id: &str,
     lease: Lease,
     lines: &[LogLine],
     outcome: &AttemptOutcome,
 ) -> Result<bool> {
     let (attempt, epoch) = (lease.attempt, lease.epoch);
+    let conn: &Connection = tx;
     let now = Timestamp::now().as_unix_millis();
     // Whether the attempt still held the run (and now has ended it).
-    let held = |sql: &str, value: String, at: i64| -> Result<bool> {
-        let changed = conn
-            .prepare_cached(sql)?
-            .execute(params![run_id, epoch, value, at])?;
+    let held = |update: &mut Statement<'_>, value: String, at: i64| -> Result<bool> {
+        let changed = update.execute(params![run_id, epoch, value, at])?;
         Ok(changed == 1)
     };
     let (held, error) = match outcome {
-        AttemptOutcome::Succeeded(output) => (held(SUCCEED, output.to_string(), now)?, None),
-        AttemptOutcome::Retry { error, at } => (
-            held(RETRY, error.clone(), at.as_unix_millis())?,
-            Some(error),
-        ),
-        AttemptOutcome::Failed { error } => (held(FAIL, error.clone(), now)?, Some(error)),
+        AttemptOutcome::Succeeded(output) => {
+            let mut succeed = tx.statement(Held::Succeed)?;
+            (held(&mut succeed, output.to_string(), now)?, None)
+        }
+        AttemptOutcome::Retry { error, at } => {
+            let mut retry = conn.prepare_cached(RETRY)?;
+            let at = at.as_unix_millis();
+            (held(&mut retry, error.clone(), at)?, Some(error))
+        }
+        AttemptOutcome::Failed { error } => {
+            let mut fail = conn.prepare_cached(FAIL)?;
+            (held(&mut fail, error.clone(), now)?, Some(error))
+        }
         AttemptOutcome::Suspended { until } => {
             let requeued = requeue(conn, run_id, lease, *until)?;
             if requeued {
-                insert_logs(conn, run_id, attempt, lines)?;
+                insert_logs(tx, run_id, attempt, lines)?;
             }
             return Ok(requeued);
         }
@@ -76,7 +88,7 @@ pub(super) fn finish(
             error
         ])?;
     }
-    insert_logs(conn, run_id, attempt, lines)?;
+    insert_logs(tx, run_id, attempt, lines)?;
     Ok(true)
 }
 
@@ -125,21 +137,19 @@ pub(super) fn cancel(conn: &Connection, run_id: &str) -> Result<Option<RunStatus
 /// Appends log lines while the attempt still holds the run: a stale attempt's lines are
 /// dropped, like everything else it writes.
 pub(super) fn append_logs(
-    conn: &Connection,
+    tx: &Tx<'_>,
     run_id: &str,
     lease: Lease,
     lines: &[LogLine],
 ) -> Result<()> {
-    if holds(conn, run_id, lease)? {
-        insert_logs(conn, run_id, lease.attempt, lines)?;
+    if holds(tx, run_id, lease)? {
+        insert_logs(tx, run_id, lease.attempt, lines)?;
     }
     Ok(())
 }
 
-fn insert_logs(conn: &Connection, run_id: &str, attempt: u32, lines: &[LogLine]) -> Result<()> {
-    let mut insert = conn.prepare_cached(
-        "INSERT INTO logs (run_id, attempt, level, message, data, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    )?;
+fn insert_logs(tx: &Tx<'_>, run_id: &str, attempt: u32, lines: &[LogLine]) -> Result<()> {
+    let mut insert = tx.statement(Held::InsertLog)?;
     for line in lines {
         insert.execute(params![
             run_id,

@@ -11,6 +11,7 @@
 
 mod claim;
 mod finish;
+mod held;
 mod migrate;
 mod prune;
 mod read;
@@ -220,7 +221,7 @@ impl SqliteStore {
         F: Fn(&Connection) -> Result<T> + Send + 'static,
     {
         let Some(reader) = &self.reader else {
-            return self.writer.write(f).await;
+            return self.writer.write(move |tx| f(tx)).await;
         };
         let reader = Arc::clone(reader);
         let read = tokio::task::spawn_blocking(move || {
@@ -300,7 +301,7 @@ impl StoreDriver for SqliteStore {
     }
 
     async fn ready(&self) -> Result<()> {
-        self.writer.write(write::health).await
+        self.writer.write(|tx| write::health(tx)).await
     }
 
     async fn ingest(&self, event: Event, runs: Vec<NewRun>) -> Result<Ingested> {

@@ -2,12 +2,23 @@
 
 use rusqlite::{Connection, OptionalExtension, params};
 
+use super::held::{Held, Tx};
 use super::read::{event_runs, load_event};
 use crate::store::codec::{encode_headers, encode_skipped, task_output};
 use crate::store::{
     Event, FirstLease, Ingested, Lease, NewRun, Result, RunRef, RunStatus, SkippedJobs, StoreError,
 };
 use crate::time::Timestamp;
+
+/// An event's row (see [`ingest`]).
+pub(super) const INSERT_EVENT: &str = "INSERT INTO events (id, endpoint_id, method, url, \
+     headers, body, received_at, verified, dedup_key, skipped) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
+
+/// A run's row (see [`insert_runs`]).
+pub(super) const INSERT_RUN: &str = "INSERT INTO runs (id, job, job_version, event_id, \
+     endpoint_id, status, max_attempts, created_at, run_at, attempts, lease_epoch, started_at, \
+     lease_until) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9, ?10, ?11, ?12)";
 
 /// What an ingest did.
 pub(super) enum Stored {
@@ -20,7 +31,8 @@ pub(super) enum Stored {
 }
 
 /// Stores `event` with `runs`, or finds the event its idempotency key already names.
-pub(super) fn ingest(conn: &Connection, event: &Event, runs: &[NewRun]) -> Result<Stored> {
+pub(super) fn ingest(tx: &Tx<'_>, event: &Event, runs: &[NewRun]) -> Result<Stored> {
+    let conn: &Connection = tx;
     let mut dedup_key = event.dedup_key.as_deref();
     if let Some(key) = dedup_key {
         let existing: Option<(String, Vec<u8>)> = conn
@@ -44,11 +56,7 @@ pub(super) fn ingest(conn: &Connection, event: &Event, runs: &[NewRun]) -> Resul
             None => {}
         }
     }
-    conn.prepare_cached(
-        "INSERT INTO events (id, endpoint_id, method, url, headers, body, received_at, \
-         verified, dedup_key, skipped) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-    )?
-    .execute(params![
+    tx.statement(Held::InsertEvent)?.execute(params![
         event.id,
         event.endpoint_id,
         event.method,
@@ -61,24 +69,20 @@ pub(super) fn ingest(conn: &Connection, event: &Event, runs: &[NewRun]) -> Resul
         encode_skipped(&event.skipped),
     ])?;
     let now = Timestamp::now();
-    insert_runs(conn, event, runs, now, true)?;
+    insert_runs(tx, event, runs, now, true)?;
     Ok(Stored::New(now))
 }
 
 /// Inserts `runs` created at `now`: queued, or when `leased`, claimed as
 /// [`NewRun::first_lease`] says for those with a lease.
 fn insert_runs(
-    conn: &Connection,
+    tx: &Tx<'_>,
     event: &Event,
     runs: &[NewRun],
     now: Timestamp,
     leased: bool,
 ) -> Result<()> {
-    let mut insert = conn.prepare_cached(
-        "INSERT INTO runs (id, job, job_version, event_id, endpoint_id, status, max_attempts, \
-         created_at, run_at, attempts, lease_epoch, started_at, lease_until) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9, ?10, ?11, ?12)",
-    )?;
+    let mut insert = tx.statement(Held::InsertRun)?;
     for run in runs {
         let first = run.first_lease(now).filter(|_| leased);
         let (attempts, epoch) = first.map_or((0, 0), |_| {
@@ -107,19 +111,19 @@ fn insert_runs(
 /// Adds runs to a stored event, replacing its skipped jobs if given; `None` if there is no
 /// such event.
 pub(super) fn add_runs(
-    conn: &Connection,
+    tx: &Tx<'_>,
     event_id: &str,
     runs: &[NewRun],
     skipped: Option<&SkippedJobs>,
 ) -> Result<Option<Vec<RunRef>>> {
-    let Some(event) = load_event(conn, event_id)? else {
+    let Some(event) = load_event(tx, event_id)? else {
         return Ok(None);
     };
     if let Some(skipped) = skipped {
-        conn.prepare_cached("UPDATE events SET skipped = ?2 WHERE id = ?1")?
+        tx.prepare_cached("UPDATE events SET skipped = ?2 WHERE id = ?1")?
             .execute(params![event_id, encode_skipped(skipped)])?;
     }
-    insert_runs(conn, &event, runs, Timestamp::now(), false)?;
+    insert_runs(tx, &event, runs, Timestamp::now(), false)?;
     Ok(Some(runs.iter().map(NewRun::to_ref).collect()))
 }
 

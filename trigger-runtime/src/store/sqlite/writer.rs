@@ -25,6 +25,7 @@ use std::time::Duration;
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
+use super::held::{Held, Tx};
 use crate::store::{Result, StoreError};
 
 /// The most writes committed together.
@@ -39,7 +40,7 @@ const WRITE_DEADLINE: Duration = Duration::from_secs(5);
 /// it writes.
 trait Op: Send {
     /// Applies the write; `false` if it failed or panicked.
-    fn apply(&mut self, conn: &Connection) -> bool;
+    fn apply(&mut self, tx: &Tx<'_>) -> bool;
     /// Answers the caller once its transaction has ended: `failure` is why the transaction
     /// failed when the write itself did not.
     fn answer(self: Box<Self>, failure: Option<StoreError>);
@@ -58,11 +59,11 @@ impl<T, D, F> Op for Pending<T, D, F>
 where
     T: Send,
     D: Send,
-    F: FnMut(&Connection, &mut D) -> Result<T> + Send,
+    F: FnMut(&Tx<'_>, &mut D) -> Result<T> + Send,
 {
-    fn apply(&mut self, conn: &Connection) -> bool {
+    fn apply(&mut self, tx: &Tx<'_>) -> bool {
         let (f, data) = (&mut self.f, &mut self.data);
-        self.result = catch_unwind(AssertUnwindSafe(|| f(conn, data))).ok();
+        self.result = catch_unwind(AssertUnwindSafe(|| f(tx, data))).ok();
         matches!(self.result, Some(Ok(_)))
     }
 
@@ -120,7 +121,7 @@ impl Writer {
         let thread_counters = Arc::clone(&counters);
         std::thread::Builder::new()
             .name("sqlite-writer".to_owned())
-            .spawn(move || run(&conn, rx, &thread_counters, &checkpoint))?;
+            .spawn(move || run(&Tx::new(&conn), rx, &thread_counters, &checkpoint))?;
         Ok(Self { queue, counters })
     }
 
@@ -128,9 +129,9 @@ impl Writer {
     pub(super) async fn write<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnMut(&Connection) -> Result<T> + Send + 'static,
+        F: FnMut(&Tx<'_>) -> Result<T> + Send + 'static,
     {
-        let (result, _f) = self.write_with(f, |conn, f| f(conn)).await?;
+        let (result, _f) = self.write_with(f, |tx, f| f(tx)).await?;
         Ok(result)
     }
 
@@ -141,7 +142,7 @@ impl Writer {
     where
         T: Send + 'static,
         D: Send + 'static,
-        F: FnMut(&Connection, &mut D) -> Result<T> + Send + 'static,
+        F: FnMut(&Tx<'_>, &mut D) -> Result<T> + Send + 'static,
     {
         let (reply, answer) = oneshot::channel();
         let op = Box::new(Pending {
@@ -165,7 +166,7 @@ impl Writer {
 }
 
 fn run(
-    conn: &Connection,
+    tx: &Tx<'_>,
     mut rx: mpsc::Receiver<Box<dyn Op>>,
     counters: &Counters,
     checkpoint: &AtomicBool,
@@ -183,7 +184,7 @@ fn run(
             .writes
             .fetch_add(batch.len() as u64, Ordering::Relaxed);
         counters.commits.fetch_add(1, Ordering::Relaxed);
-        match transaction(conn, &mut batch) {
+        match transaction(tx, &mut batch) {
             Ok(()) => {
                 for op in batch.drain(..) {
                     op.answer(None);
@@ -199,19 +200,19 @@ fn run(
                 }
             }
             // A write failed: the others are retried one by one, so it fails alone.
-            Err(None) => retry_one_by_one(conn, &mut batch, counters),
+            Err(None) => retry_one_by_one(tx, &mut batch, counters),
         }
         if checkpoint.swap(false, Ordering::Relaxed) {
             // Passive: a reader still on old frames makes it stop short, and the checkpointer
             // asks again.
-            if let Err(error) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            if let Err(error) = tx.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
                 tracing::warn!(%error, "SQLite checkpoint by the writer failed");
             }
         }
     }
 }
 
-fn retry_one_by_one(conn: &Connection, batch: &mut Vec<Box<dyn Op>>, counters: &Counters) {
+fn retry_one_by_one(tx: &Tx<'_>, batch: &mut Vec<Box<dyn Op>>, counters: &Counters) {
     if batch.len() > 1 {
         tracing::warn!(
             writes = batch.len(),
@@ -220,7 +221,7 @@ fn retry_one_by_one(conn: &Connection, batch: &mut Vec<Box<dyn Op>>, counters: &
     }
     for mut op in batch.drain(..) {
         counters.commits.fetch_add(1, Ordering::Relaxed);
-        let failure = match transaction(conn, std::slice::from_mut(&mut op)) {
+        let failure = match transaction(tx, std::slice::from_mut(&mut op)) {
             Ok(()) | Err(None) => None,
             Err(Some(error)) => {
                 tracing::error!(%error, "a SQLite write failed and was refused");
@@ -233,17 +234,17 @@ fn retry_one_by_one(conn: &Connection, batch: &mut Vec<Box<dyn Op>>, counters: &
 
 /// Applies `ops` in one transaction and commits; on any failure rolls everything back. The
 /// error is SQLite's, or `None` when a write failed (it keeps its own error).
-fn transaction(conn: &Connection, ops: &mut [Box<dyn Op>]) -> Result<(), Option<rusqlite::Error>> {
-    // Cached statements: parsing them for every batch showed in profiles.
-    let run = |sql: &str| conn.prepare_cached(sql)?.execute([]).map(drop);
-    run("BEGIN IMMEDIATE").map_err(Some)?;
-    let result = if ops.iter_mut().all(|op| op.apply(conn)) {
-        run("COMMIT").map_err(Some)
+fn transaction(tx: &Tx<'_>, ops: &mut [Box<dyn Op>]) -> Result<(), Option<rusqlite::Error>> {
+    // Held statements: parsing them for every batch showed in profiles.
+    let run = |held| tx.statement(held)?.execute([]).map(drop);
+    run(Held::Begin).map_err(Some)?;
+    let result = if ops.iter_mut().all(|op| op.apply(tx)) {
+        run(Held::Commit).map_err(Some)
     } else {
         Err(None)
     };
     if result.is_err() {
-        let _ = conn.execute_batch("ROLLBACK");
+        let _ = tx.execute_batch("ROLLBACK");
     }
     result
 }
