@@ -115,6 +115,7 @@ for_each_driver!(
     a_released_attempt_writes_nothing_though_its_number_comes_back,
     logs_are_read_a_page_at_a_time,
     log_pages_end_exactly_and_unknown_runs_have_none,
+    a_finished_runs_lines_page_in_order_across_its_attempts,
     skipped_jobs_are_stored_with_the_event_and_replaced_by_a_replay,
     runs_are_counted_by_job_and_status,
     the_queue_counts_runs_not_finished,
@@ -1413,6 +1414,117 @@ async fn log_pages_end_exactly_and_unknown_runs_have_none(store: Store) {
     let empty = store.logs("run_2", &from_start).await.unwrap().unwrap();
     assert!(empty.logs.is_empty() && empty.next_cursor.is_none());
     assert!(store.logs("run_none", &from_start).await.unwrap().is_none());
+}
+
+/// The lines a run's attempts flushed while they ran and those they left when they ended (a
+/// retry, then the success or the final failure) read back in the order they were logged, with
+/// their attempt, level, data and time, at any page size. The two reach the store by different
+/// writes (`append_logs`, `finish`), which a store may keep apart.
+async fn a_finished_runs_lines_page_in_order_across_its_attempts(store: Store) {
+    store
+        .ingest(
+            event("evt_1", None, b"{}"),
+            vec![run("run_1", "a"), run("run_2", "a"), run("run_3", "a")],
+        )
+        .await
+        .unwrap();
+    let lines = |prefix: &str, n: usize| -> Vec<LogLine> {
+        (0..n).map(|i| line(&format!("{prefix} {i}"))).collect()
+    };
+    assert_eq!(store.claim(&claim(3)).await.unwrap().len(), 3);
+    store
+        .append_logs("run_1", l(1), lines("1 flushed", 3))
+        .await
+        .unwrap();
+    let retry = AttemptOutcome::Retry {
+        error: "again".to_owned(),
+        at: Timestamp::now(),
+    };
+    let ended = store.finish("run_1", l(1), lines("1 ended", 2), retry);
+    assert!(ended.await.unwrap());
+    assert_eq!(store.claim(&claim(1)).await.unwrap()[0].run.id, "run_1");
+    store
+        .append_logs("run_1", l(2), lines("2 flushed", 2))
+        .await
+        .unwrap();
+    let mut last = lines("2 ended", 3);
+    last[1].level = LogLevel::Warn;
+    last[1].data = json!({"booking": {"uid": "b-1", "attendees": ["a", "b"]}}).into();
+    let succeeded = AttemptOutcome::Succeeded(json!(null));
+    let ended = store.finish("run_1", l(2), last.clone(), succeeded);
+    assert!(ended.await.unwrap());
+
+    let expected: Vec<(u32, String)> = [
+        (1, "1 flushed", 3),
+        (1, "1 ended", 2),
+        (2, "2 flushed", 2),
+        (2, "2 ended", 3),
+    ]
+    .into_iter()
+    .flat_map(|(attempt, prefix, n)| (0..n).map(move |i| (attempt, format!("{prefix} {i}"))))
+    .collect();
+    let stored = store.run("run_1").await.unwrap().unwrap();
+    let read: Vec<(u32, String)> = stored
+        .logs
+        .iter()
+        .map(|l| (l.attempt, l.line.message.clone()))
+        .collect();
+    assert_eq!(read, expected, "the run's first page holds every line");
+    assert_eq!(stored.logs_next_cursor, None);
+    let kept = &stored.logs[8].line;
+    assert_eq!((kept.level, kept.at), (LogLevel::Warn, last[1].at));
+    assert_eq!(
+        kept.data,
+        json!({"booking": {"uid": "b-1", "attendees": ["a", "b"]}})
+    );
+
+    for limit in 1..=expected.len() + 1 {
+        let (mut read, mut cursor, mut pages) = (Vec::new(), None, 0);
+        loop {
+            let query = LogQuery { cursor, limit };
+            let page = store.logs("run_1", &query).await.unwrap().unwrap();
+            assert!(page.logs.len() <= limit, "limit {limit}");
+            read.extend(
+                page.logs
+                    .iter()
+                    .map(|l| (l.attempt, l.line.message.clone())),
+            );
+            pages += 1;
+            assert!(
+                pages <= expected.len(),
+                "limit {limit}: the pages never end"
+            );
+            match page.next_cursor {
+                // A cursor is shown as a decimal number and read back.
+                Some(next) => cursor = Some(next.to_string().parse().unwrap()),
+                None => break,
+            }
+        }
+        assert_eq!(read, expected, "limit {limit}");
+        assert_eq!(pages, expected.len().div_ceil(limit), "limit {limit}");
+    }
+
+    // A final failure keeps its lines too; a success without lines has none.
+    let failed = AttemptOutcome::Failed {
+        error: "no".to_owned(),
+    };
+    let ended = store.finish("run_2", l(1), lines("failed", 2), failed);
+    assert!(ended.await.unwrap());
+    let run_2 = store.run("run_2").await.unwrap().unwrap();
+    assert_eq!(messages(&run_2.logs), ["failed 0", "failed 1"]);
+    let ended = store.finish("run_3", l(1), vec![], AttemptOutcome::Succeeded(json!(1)));
+    assert!(ended.await.unwrap());
+    let run_3 = store.run("run_3").await.unwrap().unwrap();
+    assert!(run_3.logs.is_empty() && run_3.logs_next_cursor.is_none());
+    // An attempt that no longer holds its run leaves no lines, ended or not.
+    let stale = store.finish(
+        "run_3",
+        l(1),
+        lines("stale", 1),
+        AttemptOutcome::Succeeded(json!(1)),
+    );
+    assert!(!stale.await.unwrap());
+    assert!(store.run("run_3").await.unwrap().unwrap().logs.is_empty());
 }
 
 async fn skipped_jobs_are_stored_with_the_event_and_replaced_by_a_replay(store: Store) {
