@@ -114,8 +114,8 @@ impl Worker {
     /// A free slot of the running worker for a run of `job` that ingest is about to create:
     /// the run is then created claimed for [`lease`](Self::lease) and handed over with
     /// [`start`](Self::start), without a claim. `None` when the worker loop is not running,
-    /// has no free slot or may have due runs queued (they go first), or when `job` has a
-    /// concurrency limit (which claims keep).
+    /// has no free slot, or may have due runs queued while slots are scarce (they go first; see
+    /// [`Handoff`]), or when `job` has a concurrency limit (which claims keep).
     pub(crate) fn reserve(&self, job: &Job) -> Option<Slot> {
         if job.concurrency().is_some() {
             return None;
@@ -158,7 +158,8 @@ impl Worker {
 
     /// Runs until `shutdown` is cancelled, then drains within the grace period.
     pub async fn run(&self, shutdown: CancellationToken) {
-        let semaphore = Arc::new(Semaphore::new(self.config.concurrency.max(1)));
+        let slots = self.config.concurrency.max(1);
+        let semaphore = Arc::new(Semaphore::new(slots));
         let mut tasks = JoinSet::new();
         let mut tick = tokio::time::interval(
             self.config
@@ -174,7 +175,7 @@ impl Worker {
                 None => std::future::pending().await,
             }
         };
-        let mut handed = self.handoff.open(Arc::clone(&semaphore));
+        let mut handed = self.handoff.open(Arc::clone(&semaphore), slots);
         loop {
             // A tick claims whatever is free; other wake-ups claim in batches (see `fill`).
             let force = tokio::select! {
