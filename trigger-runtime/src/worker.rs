@@ -29,6 +29,7 @@ use crate::job::{Context, Job, JobOutput};
 use crate::log::LogBuffer;
 use crate::metrics::AttemptMetrics;
 use crate::registry::Registry;
+use crate::request::Request;
 use crate::store::{AttemptOutcome, ClaimRequest, ClaimedRun, Lease, RunRecord, Store};
 use crate::time::Timestamp;
 
@@ -128,10 +129,10 @@ impl Worker {
         self.config.lease
     }
 
-    /// Executes `claim`, a run created claimed for `slot`. If the loop stopped since the slot
-    /// was taken, the run is released for the next start instead.
-    pub(crate) fn start(&self, claim: ClaimedRun, slot: Slot) {
-        if let Some(claim) = self.handoff.hand(claim, slot) {
+    /// Executes `claim`, a run created claimed for `slot` from the webhook `request`. If the
+    /// loop stopped since the slot was taken, the run is released for the next start instead.
+    pub(crate) fn start(&self, claim: ClaimedRun, request: Request, slot: Slot) {
+        if let Some(claim) = self.handoff.hand(claim, request, slot) {
             let store = self.store.clone();
             tokio::spawn(async move {
                 if let Err(error) = store.release(&claim.run.id, claim.lease).await {
@@ -181,8 +182,8 @@ impl Worker {
             let force = tokio::select! {
                 biased;
                 () = shutdown.cancelled() => break,
-                Some((claim, permit)) = handed.recv() => {
-                    self.spawn(claim, permit, &mut tasks, "ingest");
+                Some(run) = handed.recv() => {
+                    self.spawn(run.claim, Some(run.request), run.permit, &mut tasks, "ingest");
                     join_ended(&mut tasks);
                     continue;
                 }
@@ -204,8 +205,14 @@ impl Worker {
         // Runs committed claimed before the handoff closed run like the others.
         self.handoff.close();
         handed.close();
-        while let Ok((claim, permit)) = handed.try_recv() {
-            self.spawn(claim, permit, &mut tasks, "ingest");
+        while let Ok(run) = handed.try_recv() {
+            self.spawn(
+                run.claim,
+                Some(run.request),
+                run.permit,
+                &mut tasks,
+                "ingest",
+            );
         }
         self.drain(tasks).await;
     }
@@ -266,7 +273,7 @@ impl Worker {
                     self.handoff.mark();
                     continue;
                 };
-                self.spawn(claim, permit, tasks, "claim");
+                self.spawn(claim, None, permit, tasks, "claim");
                 spawned += 1;
             }
             if count < available {
@@ -276,10 +283,13 @@ impl Worker {
         spawned
     }
 
-    /// Executes `claim`, got `via` (see [`STARTED_VIA`](crate::metrics::STARTED_VIA)), in its own task, holding `permit`.
+    /// Executes `claim`, got `via` (see [`STARTED_VIA`](crate::metrics::STARTED_VIA)), in its
+    /// own task, holding `permit`; its job gets `request`, the one its ingest verified, when
+    /// it was handed over, else one rebuilt from its stored event.
     fn spawn(
         &self,
         claim: ClaimedRun,
+        request: Option<Request>,
         permit: OwnedSemaphorePermit,
         tasks: &mut JoinSet<()>,
         via: &str,
@@ -295,7 +305,8 @@ impl Worker {
             attempt = claim.lease.attempt,
             event = %claim.event.id,
         );
-        tasks.spawn(async move { worker.execute(claim, permit).await }.instrument(span));
+        let attempt = async move { worker.execute(claim, request, permit).await };
+        tasks.spawn(attempt.instrument(span));
     }
 
     async fn drain(&self, mut tasks: JoinSet<()>) {

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::body::Body;
-use common::{get, secret, send, server, signed, wait_for_status};
+use common::{get, post, secret, send, server, signed, wait_for_status};
 use http::StatusCode;
 use http_body_util::BodyExt;
 use tokio::sync::Semaphore;
@@ -461,4 +461,90 @@ on_every_driver!(
     a_slot_is_free_once_its_job_returns,
     a_run_created_claimed_starts_though_its_client_hung_up,
     runs_handed_over_make_no_claims,
+    a_handed_over_job_gets_the_request_a_claimed_one_does,
 );
+
+/// A run handed over gets the request its ingest verified, a claimed run one rebuilt from the
+/// stored event: the job sees the same method, URL, path, query, headers (repeated ones in
+/// order, any case) and body either way.
+async fn a_handed_over_job_gets_the_request_a_claimed_one_does() {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = Arc::clone(&seen);
+    let job = Job::new("echo", HOOK.on_request(), move |req, _io, _ctx| {
+        let log = Arc::clone(&log);
+        async move {
+            let mut headers: Vec<(String, Vec<u8>)> = req
+                .headers()
+                .iter()
+                .map(|(name, value)| (name.to_string(), value.as_bytes().to_vec()))
+                .collect();
+            headers.sort();
+            let repeated: Vec<&str> = req
+                .headers()
+                .get_all("x-many")
+                .iter()
+                .map(|v| v.to_str().unwrap_or("?"))
+                .collect();
+            let seen = (
+                req.method().to_string(),
+                req.url().to_owned(),
+                req.path().to_owned(),
+                req.query().pairs().to_vec(),
+                headers,
+                repeated.join(","),
+                req.header("X-SIG").map(str::to_owned),
+                req.body().clone(),
+            );
+            log.lock().unwrap().push(seen);
+            Ok::<_, BoxError>(())
+        }
+    });
+    let app = server(Registry::from_parts([&HOOK], [job]).unwrap(), no_polling(4)).await;
+    let _worker = Background::start(&app);
+    // Once the loop runs, runs are handed over (the first may be claimed, see above).
+    let warm = deliver(&app, "{}").await;
+    wait_for_status(&app, &warm, "succeeded").await;
+    seen.lock().unwrap().clear();
+    let before = started(&app).await;
+    let body = br#"{"n": "\u00e9", "a": [1, 2]}"#;
+    let request = signed(&HOOK, &secret(&app, "hook"), body)
+        .uri("/endpoints/hook?b=x%20y&b=2&c")
+        .header("x-many", "1")
+        .header("X-Many", "2")
+        .body(Body::from(&body[..]))
+        .unwrap();
+    let reply = send(&app, request).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.json);
+    let (run, event) = (&reply.json["runs"][0]["id"], &reply.json["event_id"]);
+    wait_for_status(&app, run.as_str().unwrap(), "succeeded").await;
+    let (ingest, claim) = started(&app).await;
+    assert_eq!(
+        (ingest, claim),
+        (before.0 + 1, before.1),
+        "handed over at its ingest"
+    );
+
+    let replay = post(
+        &app,
+        &format!("/api/v1/events/{}/replay", event.as_str().unwrap()),
+    )
+    .await;
+    assert_eq!(replay.status, StatusCode::OK, "{}", replay.json);
+    let again = replay.json["runs"][0]["id"].as_str().unwrap().to_owned();
+    wait_for_status(&app, &again, "succeeded").await;
+    let after = started(&app).await;
+    assert_eq!(after, (ingest, claim + 1), "the replay's run was claimed");
+
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.len(), 2);
+    assert_eq!(seen[0], seen[1]);
+    let (method, _, path, query, _, repeated, sig, got) = &seen[0];
+    assert_eq!(
+        (method.as_str(), path.as_str()),
+        ("POST", "/endpoints/hook")
+    );
+    let pairs = [("b", "x y"), ("b", "2"), ("c", "")].map(|(k, v)| (k.to_owned(), v.to_owned()));
+    assert_eq!(query, &pairs);
+    assert_eq!((repeated.as_str(), sig.is_some()), ("1,2", true));
+    assert_eq!(&got[..], &body[..]);
+}

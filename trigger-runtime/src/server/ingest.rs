@@ -211,7 +211,7 @@ async fn accept(
         .delivery_id(&request)
         .or_else(|| dedup_key(&request));
     event.skipped = route.skipped;
-    let ingested = store(state, event, runs, slots)
+    let ingested = store(state, event, runs, slots, request)
         .await
         .map_err(Rejection::Store)?;
     tracing::info!(
@@ -258,7 +258,8 @@ fn reserve_slots(state: &AppState, jobs: &[&Job], runs: &mut [NewRun]) -> Vec<Sl
     slots
 }
 
-/// Stores `event` with `runs` and hands the worker those created claimed, in `slots`.
+/// Stores `event` with `runs` and hands the worker those created claimed, in `slots`, with
+/// `request`, the webhook as verified (their jobs get it rather than one rebuilt from `event`).
 ///
 /// With slots, this runs in a task of its own that outlives the request: once stored, a run
 /// created claimed starts only when handed over, or when its lease expires, and a client that
@@ -269,12 +270,14 @@ async fn store(
     event: Event,
     runs: Vec<NewRun>,
     slots: Vec<Slot>,
+    request: Request,
 ) -> Result<Ingested, StoreError> {
     if slots.is_empty() {
-        return store_and_hand_over(state, event, runs, slots).await;
+        return store_and_hand_over(state, event, runs, slots, request).await;
     }
     let state = Arc::clone(state);
-    tokio::spawn(async move { store_and_hand_over(&state, event, runs, slots).await }).await?
+    let ingest = async move { store_and_hand_over(&state, event, runs, slots, request).await };
+    tokio::spawn(ingest).await?
 }
 
 /// The ingest itself: the store write, then the handover.
@@ -283,18 +286,26 @@ async fn store_and_hand_over(
     event: Event,
     runs: Vec<NewRun>,
     slots: Vec<Slot>,
+    request: Request,
 ) -> Result<Ingested, StoreError> {
     let mut ingested = state.store.ingest(event, runs).await?;
-    hand_over(state, &mut ingested, slots);
+    hand_over(state, &mut ingested, slots, request);
     Ok(ingested)
 }
 
-/// Gives the worker the runs `ingested` created claimed, each in its slot (a duplicate
-/// created none: its slots are free again as they drop), and wakes it for queued ones.
-fn hand_over(state: &AppState, ingested: &mut Ingested, slots: Vec<Slot>) {
+/// Gives the worker the runs `ingested` created claimed, each in its slot with `request` (a
+/// duplicate created none: its slots are free again as they drop), and wakes it for queued
+/// ones.
+fn hand_over(state: &AppState, ingested: &mut Ingested, slots: Vec<Slot>, request: Request) {
     let queued = ingested.runs.len() > ingested.claimed.len() && !ingested.duplicate;
-    for (claim, slot) in ingested.claimed.drain(..).zip(slots) {
-        state.worker.start(claim, slot);
+    let mut starts: Vec<_> = ingested.claimed.drain(..).zip(slots).collect();
+    // The last run takes the request, the others a copy (its body is shared).
+    let last = starts.pop();
+    for (claim, slot) in starts {
+        state.worker.start(claim, request.clone(), slot);
+    }
+    if let Some((claim, slot)) = last {
+        state.worker.start(claim, request, slot);
     }
     if queued {
         state.worker.wake();

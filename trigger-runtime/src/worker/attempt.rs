@@ -5,13 +5,18 @@ use super::*;
 use crate::job::outcome::Asked;
 
 impl Worker {
-    pub(super) async fn execute(&self, claim: ClaimedRun, permit: OwnedSemaphorePermit) {
+    pub(super) async fn execute(
+        &self,
+        claim: ClaimedRun,
+        request: Option<Request>,
+        permit: OwnedSemaphorePermit,
+    ) {
         let run_id = claim.run.id.clone();
         let lease = claim.lease;
         let logs = Arc::new(LogBuffer::new(self.config.log_limits));
         let started = std::time::Instant::now();
         let outcome = match self.registry.job(&claim.run.job) {
-            Some(job) => self.attempt(job, &claim, &logs).await,
+            Some(job) => self.attempt(job, &claim, request, &logs).await,
             None => Some(self.unknown_job(&claim.run)),
         };
         let took = started.elapsed();
@@ -77,15 +82,17 @@ impl Worker {
         }
     }
 
-    /// Runs one attempt; `None` when the attempt lost its lease and must not record anything.
+    /// Runs one attempt with `request`, or the one its stored event gives; `None` when the
+    /// attempt lost its lease and must not record anything.
     async fn attempt(
         &self,
         job: &Job,
         claim: &ClaimedRun,
+        request: Option<Request>,
         logs: &Arc<LogBuffer>,
     ) -> Option<AttemptOutcome> {
         let run = &claim.run;
-        let request = match claim.event.to_request() {
+        let request = match request.map_or_else(|| claim.event.to_request(), Ok) {
             Ok(request) => request,
             Err(error) => {
                 return Some(AttemptOutcome::Failed {

@@ -22,10 +22,16 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
+use crate::request::Request;
 use crate::store::ClaimedRun;
 
-/// A run handed over, with the slot it runs in.
-pub(super) type Handed = (ClaimedRun, OwnedSemaphorePermit);
+/// A run handed over: created claimed, with the request its ingest verified (its job gets
+/// that request, not one rebuilt from the stored event), and the slot it runs in.
+pub(super) struct Handed {
+    pub(super) claim: ClaimedRun,
+    pub(super) request: Request,
+    pub(super) permit: OwnedSemaphorePermit,
+}
 
 /// A free slot of the running worker, taken for a run an ingest creates claimed.
 #[derive(Debug)]
@@ -110,16 +116,22 @@ impl Handoff {
         Some(Slot { permit })
     }
 
-    /// Hands `claim` to the loop to execute in `slot`; gives it back when the loop has
-    /// stopped.
-    pub(super) fn hand(&self, claim: ClaimedRun, slot: Slot) -> Option<ClaimedRun> {
+    /// Hands `claim`, created for `request`, to the loop to execute in `slot`; gives it back
+    /// when the loop has stopped.
+    pub(super) fn hand(
+        &self,
+        claim: ClaimedRun,
+        request: Request,
+        slot: Slot,
+    ) -> Option<ClaimedRun> {
+        let handed = Handed {
+            claim,
+            request,
+            permit: slot.permit,
+        };
         match self.lock().as_ref() {
-            Some(open) => open
-                .runs
-                .send((claim, slot.permit))
-                .err()
-                .map(|error| error.0.0),
-            None => Some(claim),
+            Some(open) => open.runs.send(handed).err().map(|error| error.0.claim),
+            None => Some(handed.claim),
         }
     }
 
