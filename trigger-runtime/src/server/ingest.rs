@@ -298,13 +298,10 @@ async fn store_and_hand_over(
 /// ones.
 fn hand_over(state: &AppState, ingested: &mut Ingested, slots: Vec<Slot>, request: Request) {
     let queued = ingested.runs.len() > ingested.claimed.len() && !ingested.duplicate;
-    let mut starts: Vec<_> = ingested.claimed.drain(..).zip(slots).collect();
+    let starts = ingested.claimed.drain(..).zip(slots);
     // The last run takes the request, the others a copy (its body is shared).
-    let last = starts.pop();
-    for (claim, slot) in starts {
-        state.worker.start(claim, request.clone(), slot);
-    }
-    if let Some((claim, slot)) = last {
+    let requests = std::iter::repeat_n(request, starts.len());
+    for ((claim, slot), request) in starts.zip(requests) {
         state.worker.start(claim, request, slot);
     }
     if queued {

@@ -39,7 +39,6 @@ pub(super) fn finish(
     outcome: &AttemptOutcome,
 ) -> Result<bool> {
     let (attempt, epoch) = (lease.attempt, lease.epoch);
-    let conn: &Connection = tx;
     let now = Timestamp::now().as_unix_millis();
     // Whether the attempt still held the run (and now has ended it).
     let held = |update: &mut Statement<'_>, value: String, at: i64| -> Result<bool> {
@@ -52,16 +51,16 @@ pub(super) fn finish(
             (held(&mut succeed, output.to_string(), now)?, None)
         }
         AttemptOutcome::Retry { error, at } => {
-            let mut retry = conn.prepare_cached(RETRY)?;
+            let mut retry = tx.prepare_cached(RETRY)?;
             let at = at.as_unix_millis();
             (held(&mut retry, error.clone(), at)?, Some(error))
         }
         AttemptOutcome::Failed { error } => {
-            let mut fail = conn.prepare_cached(FAIL)?;
+            let mut fail = tx.prepare_cached(FAIL)?;
             (held(&mut fail, error.clone(), now)?, Some(error))
         }
         AttemptOutcome::Suspended { until } => {
-            let requeued = requeue(conn, run_id, lease, *until)?;
+            let requeued = requeue(tx, run_id, lease, *until)?;
             if requeued {
                 insert_logs(tx, run_id, attempt, lines)?;
             }
@@ -73,10 +72,10 @@ pub(super) fn finish(
     }
     if let Some(error) = error {
         // The update left `started_at` as the claim set it.
-        let started_at: Option<i64> = conn
+        let started_at: Option<i64> = tx
             .prepare_cached("SELECT started_at FROM runs WHERE id = ?1")?
             .query_row([run_id], |row| row.get(0))?;
-        conn.prepare_cached(
+        tx.prepare_cached(
             "INSERT OR REPLACE INTO attempts (run_id, attempt, started_at, finished_at, error) \
              VALUES (?1, ?2, ?3, ?4, ?5)",
         )?

@@ -32,10 +32,9 @@ pub(super) enum Stored {
 
 /// Stores `event` with `runs`, or finds the event its idempotency key already names.
 pub(super) fn ingest(tx: &Tx<'_>, event: &Event, runs: &[NewRun]) -> Result<Stored> {
-    let conn: &Connection = tx;
     let mut dedup_key = event.dedup_key.as_deref();
     if let Some(key) = dedup_key {
-        let existing: Option<(String, Vec<u8>)> = conn
+        let existing: Option<(String, Vec<u8>)> = tx
             .prepare_cached(
                 "SELECT id, body FROM events WHERE endpoint_id = ?1 AND dedup_key = ?2",
             )?
@@ -45,7 +44,7 @@ pub(super) fn ingest(tx: &Tx<'_>, event: &Event, runs: &[NewRun]) -> Result<Stor
             .optional()?;
         match existing {
             Some((event_id, body)) if body == event.body => {
-                let runs = event_runs(conn, &event_id)?;
+                let runs = event_runs(tx, &event_id)?;
                 return Ok(Stored::Duplicate(Ingested::duplicate(event_id, runs)));
             }
             // The same key with another body is another event: keep it, unkeyed.
